@@ -1,0 +1,60 @@
+# retro-treadmill: the two set-up commands are `make demo` and `make test` (see README).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := mosquitto tshark tmux
+export DEBIAN_FRONTEND := noninteractive
+
+.PHONY: demo test check lint typecheck imports pytest bench venv system-deps clean
+
+## venv: create .venv and install the package with its dev extra (re-run when pyproject changes)
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "retro-treadmill needs Python >= 3.11 (found $$($(PYTHON) --version))"; exit 1; }
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null || \
+	  { echo "installing python3-venv"; $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv; }
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+## system-deps: OS packages the tests use (mosquitto broker, tshark, tmux), installed when missing
+system-deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do command -v $$p >/dev/null 2>&1 || [ -x /usr/sbin/$$p ] || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing OS packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+## demo: a short guided session on the built-in virtual treadmill
+demo: venv
+	$(BIN)/retro-treadmill demo
+
+## test: everything CI checks: ruff, mypy --strict, import-linter, pytest
+test: venv system-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/pytest
+
+lint: venv
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+typecheck: venv
+	$(BIN)/mypy
+imports: venv
+	$(BIN)/lint-imports
+pytest: venv
+	$(BIN)/pytest
+
+## bench: codec and emergency-stop benchmarks (ratios against a baseline from the same run)
+bench: venv
+	$(BIN)/python bench/codec.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist

@@ -1,0 +1,1 @@
+"""Subcommands of the ``retro-treadmill`` CLI, one module each with ``register(subparsers)``."""

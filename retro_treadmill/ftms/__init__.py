@@ -1,0 +1,1 @@
+"""ftms package."""
