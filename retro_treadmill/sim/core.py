@@ -1,0 +1,346 @@
+"""The virtual treadmill's brain, sans-IO: control point, statuses and telemetry as values.
+
+``TreadmillCore`` takes control-point writes, link events, console actions and ``now`` and
+returns what goes on the air as :class:`Send` values; the bumble server (``server.py``) delivers
+them. Behaviour comes from a :class:`~retro_treadmill.sim.personalities.Personality` record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Literal
+
+from retro_treadmill.sim import _wire
+from retro_treadmill.sim.personalities import Personality
+from retro_treadmill.sim.physics import BeltModel, RunState
+from retro_treadmill.units import mph_to_kmh
+
+Target = Literal["2ACD", "2ADA", "2AD3", "2AD9"]
+ClientId = Hashable
+
+CONSOLE: ClientId = "console"
+"""The pseudo-client that holds control after another client "took" it (fault take-control)."""
+
+
+class Op(IntEnum):
+    """Control point op codes the treadmill implements (FTMS §4.16.1, Table 4.15)."""
+
+    REQUEST_CONTROL = 0x00
+    RESET = 0x01
+    SET_TARGET_SPEED = 0x02
+    SET_TARGET_INCLINATION = 0x03
+    START_OR_RESUME = 0x07
+    STOP_OR_PAUSE = 0x08
+
+
+class Result(IntEnum):
+    """Control point result codes (FTMS §4.16.2.22, Table 4.24)."""
+
+    SUCCESS = 0x01
+    OP_CODE_NOT_SUPPORTED = 0x02
+    INVALID_PARAMETER = 0x03
+    OPERATION_FAILED = 0x04
+    CONTROL_NOT_PERMITTED = 0x05
+
+
+class Status(IntEnum):
+    """Fitness Machine Status op codes used here (FTMS §4.17, Table 4.26)."""
+
+    RESET = 0x01
+    STOPPED_OR_PAUSED_BY_USER = 0x02
+    STOPPED_BY_SAFETY_KEY = 0x03
+    STARTED_OR_RESUMED_BY_USER = 0x04
+    TARGET_SPEED_CHANGED = 0x05
+    TARGET_INCLINE_CHANGED = 0x06
+    CONTROL_PERMISSION_LOST = 0xFF
+
+
+@dataclass(frozen=True)
+class Send:
+    """One value to put on the air: ``to`` one client, or every subscriber when ``None``."""
+
+    target: Target
+    value: bytes
+    to: ClientId | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a control-point write produced: its result and what to send (response last)."""
+
+    opcode: int
+    result: int
+    sends: tuple[Send, ...]
+    response: bytes
+
+
+class TreadmillCore:
+    """Control logic of one virtual treadmill; every method takes ``now`` (clock seconds)."""
+
+    def __init__(self, personality: Personality, now: float) -> None:
+        self.personality = personality
+        self.model = BeltModel(personality.motor, now)
+        self.controller: ClientId | None = None
+        self.training_status = personality.training_pre
+        self.safety_key_out = False
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _status(self, op: Status, param: bytes = b"", to: ClientId | None = None) -> Send:
+        return Send("2ADA", bytes((op,)) + param + bytes(self.personality.status_padding), to)
+
+    def _training(self, code: int) -> list[Send]:
+        if code == self.training_status:
+            return []
+        self.training_status = code
+        return [Send("2AD3", _wire.build_training_status(code))]
+
+    # -- control point (FTMS §4.16) -------------------------------------------------------------
+
+    def control_point(
+        self, client: ClientId, data: bytes, now: float, *, forced_result: int | None = None
+    ) -> Outcome:
+        """Handle one write to 2AD9 from ``client``; ``forced_result`` answers without acting."""
+        self.model.advance(now)
+        opcode = data[0] if data else 0x00
+        sends: list[Send]
+        result: int
+        if forced_result is not None:
+            result, sends = forced_result, []
+        elif not data:
+            result, sends = Result.INVALID_PARAMETER, []
+        else:
+            result, sends = self._apply(client, opcode, data[1:], now)
+        response = _wire.build_response(opcode, int(result))
+        return Outcome(opcode, int(result), tuple(sends), response)
+
+    def _apply(
+        self, client: ClientId, opcode: int, param: bytes, now: float
+    ) -> tuple[Result, list[Send]]:
+        p = self.personality
+        if opcode not in Op._value2member_map_:
+            return Result.OP_CODE_NOT_SUPPORTED, []
+        op = Op(opcode)
+        if op is Op.REQUEST_CONTROL:
+            return Result.SUCCESS, self.grant_control(client)
+        if p.enforce_control and self.controller != client:
+            return Result.CONTROL_NOT_PERMITTED, []
+        if op is Op.RESET:
+            self.model.reset(now)
+            self.controller = None
+            return Result.SUCCESS, [self._status(Status.RESET), *self._training(0x01)]
+        if op is Op.SET_TARGET_SPEED:
+            return self._set_speed(param, now)
+        if op is Op.SET_TARGET_INCLINATION:
+            return self._set_incline(param, now)
+        if op is Op.START_OR_RESUME:
+            return self._start(now)
+        return self._stop(param, now)
+
+    def _set_speed(self, param: bytes, now: float) -> tuple[Result, list[Send]]:
+        p = self.personality
+        raw = _wire.parse_u16(param)
+        if raw is None:
+            return Result.INVALID_PARAMETER, []
+        kmh = raw / 100.0
+        if p.speed_param_unit == "mph":
+            kmh = mph_to_kmh(kmh)
+        if not self.model.speed_in_range(kmh):
+            if p.strict_results:
+                return Result.INVALID_PARAMETER, []
+            kmh = self.model.clamp_speed(kmh)
+        if p.ignores_speed:
+            return Result.SUCCESS, []
+        value = self.model.set_target_speed(kmh, now)
+        return Result.SUCCESS, [
+            self._status(Status.TARGET_SPEED_CHANGED, _wire.status_speed(value)[1:])
+        ]
+
+    def _set_incline(self, param: bytes, now: float) -> tuple[Result, list[Send]]:
+        p = self.personality
+        raw = _wire.parse_s16(param)
+        if raw is None:
+            return Result.INVALID_PARAMETER, []
+        pct = raw / 10.0
+        if not p.incline_supported:
+            return Result.SUCCESS, []
+        if not self.model.incline_in_range(pct):
+            if p.strict_results:
+                return Result.INVALID_PARAMETER, []
+            pct = self.model.clamp_incline(pct)
+        value = self.model.set_target_incline(pct, now)
+        return Result.SUCCESS, [
+            self._status(Status.TARGET_INCLINE_CHANGED, _wire.status_incline(value)[1:])
+        ]
+
+    def _start(self, now: float) -> tuple[Result, list[Send]]:
+        if self.safety_key_out:
+            return Result.OPERATION_FAILED, []
+        if self.model.state is RunState.RUNNING:
+            if self.personality.strict_results:
+                return Result.OPERATION_FAILED, []
+            return Result.SUCCESS, []
+        self.model.start(now)
+        return Result.SUCCESS, [
+            self._status(Status.STARTED_OR_RESUMED_BY_USER),
+            *self._training(self.personality.training_running),
+        ]
+
+    def _stop(self, param: bytes, now: float) -> tuple[Result, list[Send]]:
+        p = self.personality
+        info = param[0] if len(param) == 1 else None
+        if info not in (1, 2):
+            if p.strict_results:
+                return Result.INVALID_PARAMETER, []
+            info = 1
+        pause = info == 2
+        state = self.model.state
+        if state is not RunState.RUNNING and (pause or state is not RunState.PAUSED):
+            if p.strict_results:
+                return Result.OPERATION_FAILED, []
+            return Result.SUCCESS, []
+        self.model.stop(now, pause=pause)
+        return Result.SUCCESS, [
+            self._status(Status.STOPPED_OR_PAUSED_BY_USER, bytes((info,))),
+            *self._training(p.training_post),
+        ]
+
+    # -- control ownership ----------------------------------------------------------------------
+
+    def grant_control(self, client: ClientId) -> list[Send]:
+        """Give control to ``client``; the previous holder gets 0xFF Control Permission Lost."""
+        sends: list[Send] = []
+        old = self.controller
+        if old is not None and old != client:
+            sends.append(self._status(Status.CONTROL_PERMISSION_LOST, to=old))
+        self.controller = client
+        return sends
+
+    def disconnected(self, client: ClientId, now: float) -> list[Send]:
+        """A client's link dropped: its control is revoked; the belt reacts per personality."""
+        self.model.advance(now)
+        if self.controller != client:
+            return []
+        self.controller = None
+        if self.personality.on_disconnect == "stop" and self.model.state is RunState.RUNNING:
+            self.model.stop(now)
+            return [
+                self._status(Status.STOPPED_OR_PAUSED_BY_USER, b"\x01"),
+                *self._training(self.personality.training_post),
+            ]
+        return []
+
+    # -- the console (faults) -------------------------------------------------------------------
+
+    def console_speed(self, delta_kmh: float, now: float) -> list[Send]:
+        """The user presses speed +/- on the console (while running)."""
+        if self.model.state is not RunState.RUNNING:
+            return []
+        value = self.model.bump_speed(delta_kmh, now)
+        return [self._status(Status.TARGET_SPEED_CHANGED, _wire.status_speed(value)[1:])]
+
+    def console_stop(self, now: float) -> list[Send]:
+        """The user presses Stop on the console."""
+        if self.model.state is not RunState.RUNNING:
+            return []
+        self.model.stop(now)
+        return [
+            self._status(Status.STOPPED_OR_PAUSED_BY_USER, b"\x01"),
+            *self._training(self.personality.training_post),
+        ]
+
+    def pull_safety_key(self, now: float) -> list[Send]:
+        """The safety key is pulled: the belt halts at once; status 0x03 (FTMS §4.17)."""
+        self.safety_key_out = True
+        self.model.halt(now)
+        return [
+            self._status(Status.STOPPED_BY_SAFETY_KEY),
+            *self._training(self.personality.training_post),
+        ]
+
+    def insert_safety_key(self) -> None:
+        """Put the safety key back; Start works again."""
+        self.safety_key_out = False
+
+    def take_control(self) -> list[Send]:
+        """Another client (or the console) takes control: 0xFF to the old holder."""
+        return self.grant_control(CONSOLE)
+
+    def reboot(self, now: float) -> None:
+        """Power cycle: everything back to power-on defaults, no controller."""
+        self.model = BeltModel(self.personality.motor, now)
+        self.controller = None
+        self.safety_key_out = False
+        self.training_status = self.personality.training_pre
+
+    # -- time and telemetry ---------------------------------------------------------------------
+
+    def tick(self, now: float) -> list[Send]:
+        """Advance the motors to ``now``; statuses the machine sends on its own."""
+        steps = self.model.advance(now)
+        sends: list[Send] = []
+        if self.personality.status_ramp_stream:
+            sends.extend(
+                self._status(Status.TARGET_SPEED_CHANGED, _wire.status_speed(v)[1:]) for v in steps
+            )
+        return sends
+
+    def telemetry_fields(self) -> dict[str, float]:
+        """The current Treadmill Data values, FTMS units, for the personality's fields."""
+        m = self.model
+        elapsed = m.elapsed_s
+        every: dict[str, float] = {
+            "average_speed_kmh": (m.distance_m / elapsed * 3.6) if elapsed > 0 else 0.0,
+            "total_distance_m": m.distance_m,
+            "inclination_pct": m.incline_pct,
+            "ramp_angle_deg": 0.0,
+            "positive_elevation_gain_m": 0.0,
+            "negative_elevation_gain_m": 0.0,
+            "total_energy_kcal": m.energy_kcal,
+            "energy_per_hour_kcal": m.energy_per_hour_kcal,
+            "energy_per_minute_kcal": m.energy_per_hour_kcal / 60.0,
+            "heart_rate_bpm": 0.0,
+            "elapsed_time_s": elapsed,
+            "remaining_time_s": 0.0,
+            "step_count": m.step_count,
+        }
+        wanted = set(self.personality.data_fields)
+        if self.personality.step_counter:
+            wanted.add("step_count")
+        groups = [g for g in _wire.TREADMILL_FIELD_GROUPS if wanted & set(g)]
+        return {name: every[name] for group in groups for name in group}
+
+    def telemetry(self, now: float) -> list[bytes]:
+        """The 2ACD notifications for one Treadmill Data record (FTMS §4.9), per record mode."""
+        self.model.advance(now)
+        fields = self.telemetry_fields()
+        speed = self.model.belt_speed_kmh
+        mode = self.personality.record_mode
+        if mode == "split":
+            groups = [g for g in _wire.TREADMILL_FIELD_GROUPS if g[0] in fields]
+            half = len(groups) // 2
+            first = {n: fields[n] for g in groups[:half] for n in g}
+            rest = {n: fields[n] for g in groups[half:] for n in g}
+            return [
+                _wire.build_treadmill_data(None, first),
+                _wire.build_treadmill_data(speed, rest),
+            ]
+        record = _wire.build_treadmill_data(speed, fields)
+        if mode == "truncated":
+            return [record[:20]]
+        return [record]
+
+
+__all__ = [
+    "CONSOLE",
+    "ClientId",
+    "Op",
+    "Outcome",
+    "Result",
+    "Send",
+    "Status",
+    "Target",
+    "TreadmillCore",
+]

@@ -1,0 +1,207 @@
+"""Fault specifications for the virtual treadmill (``--fault SPEC`` and the Python API).
+
+Syntax: ``KIND[:KEY=VALUE,...][@WHEN]``
+
+- ``WHEN`` is simulated time since the virtual treadmill started: ``12s``, ``500ms``, ``1.5m`` or
+  a bare number of seconds; ``A..B`` (e.g. ``5s..20s``) picks a time uniformly at random, seeded
+  by ``--seed``. Without ``@WHEN`` the fault applies at once (time 0).
+- Durations take the same units; speeds take ``kmh`` (default) or ``mph`` (``0.3mph``).
+
+Kinds and their keys:
+
+=========================  =======================================================================
+``drop-link``              drop every connection (HCI disconnect); the treadmill advertises again
+``drop-notifications``     stop sending notifications; ``for=DURATION`` (default: for good);
+                           ``only=2ACD`` (one characteristic: 2ACD, 2ADA, 2AD3; default all)
+``delay-notifications``    hold every notification back ``by=DURATION`` (default 2s), ``for=``
+``delay-responses``        control-point responses go out ``by=DURATION`` late (default 3s);
+                           ``count=N`` responses (default all); the procedure stays in progress
+``lose-responses``         control-point requests are applied but never answered; ``count=N``
+                           (default 1)
+``result``                 answer ``code=N`` (2-5, or any byte) instead of the real result and do
+                           not apply the request; ``op=N`` only that op code; ``count=N`` (def. 1)
+``console-speed-up``       the user presses speed + on the console: ``by=SPEED`` (default 0.5kmh)
+``console-speed-down``     the user presses speed -: ``by=SPEED`` (default 0.5kmh)
+``console-stop``           the user presses Stop on the console (status 02 01)
+``safety-key``             the safety key is pulled: belt halts at once, status 0x03
+``take-control``           another client takes control: 0xFF Control Permission Lost
+``reboot``                 power cycle: links drop, state resets, advertising resumes after
+                           ``after=DURATION`` (default 2s)
+=========================  =======================================================================
+
+Examples: ``drop-link@12s``, ``safety-key@30s``, ``console-speed-up:by=0.3mph@20s``,
+``result:code=5,op=2,count=2``, ``drop-link@10s..40s``, ``delay-notifications:by=4s,for=10s@5s``.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from retro_treadmill.errors import ConfigError
+from retro_treadmill.units import mph_to_kmh
+
+
+class FaultKind(StrEnum):
+    """Every fault the virtual treadmill can inject."""
+
+    DROP_LINK = "drop-link"
+    DROP_NOTIFICATIONS = "drop-notifications"
+    DELAY_NOTIFICATIONS = "delay-notifications"
+    DELAY_RESPONSES = "delay-responses"
+    LOSE_RESPONSES = "lose-responses"
+    RESULT = "result"
+    CONSOLE_SPEED_UP = "console-speed-up"
+    CONSOLE_SPEED_DOWN = "console-speed-down"
+    CONSOLE_STOP = "console-stop"
+    SAFETY_KEY = "safety-key"
+    TAKE_CONTROL = "take-control"
+    REBOOT = "reboot"
+
+
+_KEYS: dict[FaultKind, frozenset[str]] = {
+    FaultKind.DROP_LINK: frozenset(),
+    FaultKind.DROP_NOTIFICATIONS: frozenset({"for", "only"}),
+    FaultKind.DELAY_NOTIFICATIONS: frozenset({"by", "for", "only"}),
+    FaultKind.DELAY_RESPONSES: frozenset({"by", "count"}),
+    FaultKind.LOSE_RESPONSES: frozenset({"count"}),
+    FaultKind.RESULT: frozenset({"code", "op", "count"}),
+    FaultKind.CONSOLE_SPEED_UP: frozenset({"by"}),
+    FaultKind.CONSOLE_SPEED_DOWN: frozenset({"by"}),
+    FaultKind.CONSOLE_STOP: frozenset(),
+    FaultKind.SAFETY_KEY: frozenset(),
+    FaultKind.TAKE_CONTROL: frozenset(),
+    FaultKind.REBOOT: frozenset({"after"}),
+}
+
+_CHARACTERISTICS = frozenset({"2ACD", "2ADA", "2AD3"})
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One scheduled fault: ``kind`` at simulated time ``at`` (seconds) with its options.
+
+    ``duration_s``/``delay_s``/``count``/``code``/``opcode``/``speed_kmh``/``only`` are the
+    parsed keys (``None`` = the kind's default).
+    """
+
+    kind: FaultKind
+    at: float = 0.0
+    duration_s: float | None = None
+    delay_s: float | None = None
+    count: int | None = None
+    code: int | None = None
+    opcode: int | None = None
+    speed_kmh: float | None = None
+    only: str | None = None
+    spec: str = field(default="", compare=False)
+
+    def __str__(self) -> str:
+        return self.spec or f"{self.kind.value}@{self.at:g}s"
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min)?\s*$")
+_SPEED = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(kmh|km/h|mph)?\s*$")
+
+
+def parse_duration(text: str, *, spec: str = "") -> float:
+    """``"12s"``, ``"500ms"``, ``"1.5m"`` or ``"12"`` -> seconds."""
+    m = _DURATION.match(text)
+    if not m:
+        raise ConfigError(
+            f"{text!r} is not a duration; write e.g. 12s, 500ms or 1.5m",
+            where=f"--fault {spec}" if spec else "",
+        )
+    value = float(m.group(1))
+    unit = m.group(2) or "s"
+    return value / 1000.0 if unit == "ms" else value * 60.0 if unit in ("m", "min") else value
+
+
+def _parse_speed(text: str, spec: str) -> float:
+    m = _SPEED.match(text)
+    if not m:
+        raise ConfigError(
+            f"{text!r} is not a speed; write e.g. 0.5kmh or 0.3mph", where=f"--fault {spec}"
+        )
+    value = float(m.group(1))
+    return mph_to_kmh(value) if m.group(2) == "mph" else value
+
+
+def _parse_int(text: str, spec: str, key: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise ConfigError(
+            f"{key}={text!r} is not an integer", where=f"--fault {spec}", field=key
+        ) from None
+
+
+def parse_fault(spec: str, *, rng: random.Random | None = None) -> Fault:
+    """Parse one ``--fault`` specification (see the module docstring for the syntax).
+
+    ``rng`` picks the time of ``@A..B`` faults (seeded by the caller for repeatable runs).
+    Raises :class:`ConfigError` naming the part that is wrong.
+    """
+    text = spec.strip()
+    when = "0"
+    if "@" in text:
+        text, when = text.split("@", 1)
+    name, _, options = text.partition(":")
+    try:
+        kind = FaultKind(name.strip())
+    except ValueError:
+        kinds = ", ".join(k.value for k in FaultKind)
+        raise ConfigError(
+            f"unknown fault {name.strip()!r}; choose one of: {kinds}", where=f"--fault {spec}"
+        ) from None
+    if ".." in when:
+        low_text, high_text = when.split("..", 1)
+        low, high = parse_duration(low_text, spec=spec), parse_duration(high_text, spec=spec)
+        if high < low:
+            raise ConfigError(f"time range {when!r} ends before it starts", where=f"--fault {spec}")
+        at = (rng or random.Random(0)).uniform(low, high)
+    else:
+        at = parse_duration(when, spec=spec)
+    values: dict[str, str] = {}
+    for item in filter(None, (o.strip() for o in options.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or key not in _KEYS[kind]:
+            allowed = ", ".join(sorted(_KEYS[kind])) or "none"
+            raise ConfigError(
+                f"{item!r} is not an option of {kind.value} (options: {allowed})",
+                where=f"--fault {spec}",
+                field=key,
+            )
+        values[key] = value.strip()
+    only = values.get("only")
+    if only is not None and only.upper() not in _CHARACTERISTICS:
+        raise ConfigError(
+            f"only={only!r}: choose one of 2ACD, 2ADA, 2AD3", where=f"--fault {spec}", field="only"
+        )
+    return Fault(
+        kind=kind,
+        at=at,
+        duration_s=parse_duration(values["for"], spec=spec) if "for" in values else None,
+        delay_s=(
+            parse_duration(values["by"], spec=spec)
+            if "by" in values and kind in (FaultKind.DELAY_NOTIFICATIONS, FaultKind.DELAY_RESPONSES)
+            else parse_duration(values["after"], spec=spec)
+            if "after" in values
+            else None
+        ),
+        count=_parse_int(values["count"], spec, "count") if "count" in values else None,
+        code=_parse_int(values["code"], spec, "code") if "code" in values else None,
+        opcode=_parse_int(values["op"], spec, "op") if "op" in values else None,
+        speed_kmh=(
+            _parse_speed(values["by"], spec)
+            if "by" in values and kind in (FaultKind.CONSOLE_SPEED_UP, FaultKind.CONSOLE_SPEED_DOWN)
+            else None
+        ),
+        only=only.upper() if only else None,
+        spec=spec.strip(),
+    )
+
+
+__all__ = ["Fault", "FaultKind", "parse_duration", "parse_fault"]
