@@ -1,0 +1,1 @@
+"""Tests of the MQTT telemetry publisher against a real mosquitto broker."""
