@@ -1,0 +1,831 @@
+"""The safety governor: every command to the treadmill is decided here (DESIGN rule 2).
+
+Pure and synchronous (sans-IO): the caller passes every input together with ``now`` (seconds on
+the session clock) and gets values back; nothing here reads a clock, sleeps or does IO.
+
+Four entry points, one call per input (each returns what to send and what to raise):
+
+``decide(request, now) -> Decision``
+    A command somebody wants (profile step, keyboard +/-, MQTT, operator). Approved, rejected
+    with a reason, or replaced by a safer command (the reason says so). Stop is approved in every
+    state, at once, before anything else is looked at.
+``handle(event, now) -> Actions``
+    Something observed: Treadmill Data (FTMS 4.9), link up/lost, Fitness Machine Status (FTMS
+    4.17: 0x02 console stop, 0x03 safety key, 0x04 console start, 0x05 target speed, 0xFF control
+    lost), the supported ranges (0x2AD4/0x2AD5). Returns the commands to send (a Stop when a fault
+    is seen) and the alarms to raise.
+``tick(now) -> Actions``
+    Timed checks: telemetry watchdog, setpoint confirmation, escalating stop. Call it often
+    (10 Hz is plenty; every check fires at the first tick after its deadline).
+``arm(now) -> Decision``-like :class:`ArmResult`
+    The explicit operator action (preflight done, "resume", "continue after turning around") that
+    lets a Start through after the countdown. Nothing else ever lifts a halt.
+
+Speeds are km/h and inclines percent throughout (FTMS units); messages show speeds in the
+display unit given at construction.
+
+The rules implemented (DESIGN "Safety defaults"; the defaults are in :class:`SafetyLimits`):
+
+- caps: device range, safety (clinic) cap and profile cap; the lowest wins; min running speed is
+  the device minimum or 0.5 mph, whichever is higher; never a negative speed;
+- speed increases at most 0.1 mph in any 5 s window (decreases are not limited); incline changes
+  at most 0.5 % in any 5 s window; the first speed after a Start (at most 1.0 mph) is exempt;
+- a latched halt: after any Stop, Pause, alarm, console stop or link loss only Stop/Pause pass
+  until the operator arms again; arming needs the link up and the belt confirmed at a standstill;
+- start only after arming plus the countdown (5 s);
+- telemetry watchdog (3 s of silence while running), link loss (alarm at once; Stop first on
+  reconnect), overspeed (2 samples above cap + 0.2 mph), setpoint confirmation (within 0.1 mph
+  or one device increment within 10 s), unit self-test (1.609x or 1/1.609x of the target),
+  escalating stop (belt not below 0.1 km/h 10 s after Stop: "PULL THE SAFETY KEY"), safety key
+  (0x03) and control lost (0xFF): each halts with a Stop and an alarm.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+from retro_treadmill.safety.commands import (
+    NO_ACTIONS,
+    Actions,
+    Alarm,
+    AlarmKind,
+    Command,
+    ConsoleStarted,
+    ConsoleStopped,
+    ControlLost,
+    Decision,
+    DeviceRanges,
+    Event,
+    InclineChange,
+    LinkLost,
+    LinkUp,
+    Pause,
+    Request,
+    SafetyKeyStop,
+    SetIncline,
+    SetSpeed,
+    SpeedChange,
+    Start,
+    Stop,
+    TargetInclineChanged,
+    TargetSpeedChanged,
+    Telemetry,
+    Verdict,
+)
+from retro_treadmill.safety.limits import DEFAULT_LIMITS, SafetyLimits
+from retro_treadmill.units import KMH_PER_MPH, SpeedUnit, format_speed
+
+_EPS = 1e-6
+_UNIT_SETTLE_S = 1.0
+"""The belt counts as settled when its speed changed by at most ``_UNIT_SETTLE_KMH`` over this."""
+_UNIT_SETTLE_KMH = 0.05
+_UNIT_MIN_AGE_S = 3.0
+"""The units self-test looks at a setpoint only this long after it was commanded (belt reacting)."""
+_UNIT_MIN_SPEED_KMH = 0.3
+
+
+class GovernorState(StrEnum):
+    """The governor's control state (what it lets through; see ``ALLOWED``)."""
+
+    HALTED = "halted"
+    """Latched: only Stop and Pause pass; the operator must :meth:`SafetyGovernor.arm`."""
+    ARMED = "armed"
+    """The operator armed; Start passes once the countdown is over."""
+    RUNNING = "running"
+    """Started: speed and incline commands pass, within caps and rate limits."""
+
+
+ALLOWED: dict[GovernorState, tuple[type[Command], ...]] = {
+    GovernorState.HALTED: (Stop, Pause),
+    GovernorState.ARMED: (Stop, Pause, Start),
+    GovernorState.RUNNING: (Stop, Pause, SetSpeed, SetIncline),
+}
+"""Which commands each state lets through (subject to the per-command rules)."""
+
+NEXT_STATE: dict[tuple[GovernorState, type[Command]], GovernorState] = {
+    **{(s, Stop): GovernorState.HALTED for s in GovernorState},
+    **{(s, Pause): GovernorState.HALTED for s in GovernorState},
+    (GovernorState.ARMED, Start): GovernorState.RUNNING,
+    (GovernorState.RUNNING, SetSpeed): GovernorState.RUNNING,
+    (GovernorState.RUNNING, SetIncline): GovernorState.RUNNING,
+}
+"""The state after an approved command."""
+
+_NOT_ALLOWED_REASON: dict[GovernorState, str] = {
+    GovernorState.HALTED: "the treadmill is halted ({why}); an operator must re-arm first",
+    GovernorState.ARMED: "the belt has not been started yet",
+    GovernorState.RUNNING: "the belt is already running",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    """The effective limits now: the lowest of device range, safety (clinic) cap and profile cap
+    (km/h and percent), with the name of the cap that wins, for messages."""
+
+    max_speed_kmh: float
+    max_speed_source: str
+    min_running_speed_kmh: float
+    max_start_speed_kmh: float
+    max_incline_pct: float
+    max_incline_source: str
+    min_incline_pct: float
+
+
+@dataclass(frozen=True, slots=True)
+class ArmResult:
+    """Whether :meth:`SafetyGovernor.arm` armed; ``reason`` says why not."""
+
+    armed: bool
+    reason: str = ""
+    countdown_ends: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GovernorStatus:
+    """What the governor knows, for display and for the session engine."""
+
+    state: GovernorState
+    halt_reason: str
+    link_up: bool
+    target_speed_kmh: float
+    target_incline_pct: float | None
+    speed_kmh: float | None
+    incline_pct: float | None
+    standstill: bool
+    """Telemetry confirms the belt below the stop threshold (and no stop is awaiting it)."""
+    setpoint_confirmed: bool
+    """Telemetry shows the last speed setpoint (within tolerance)."""
+    stop_pending: bool
+    """A Stop was sent and the belt is not yet confirmed below 0.1 km/h."""
+    countdown_ends: float | None
+    alarms: tuple[Alarm, ...]
+    caps: Caps
+
+
+class SafetyGovernor:
+    """Decides every command; raises alarms and stops on faults. See the module docstring.
+
+    ``limits`` are the effective safety limits (built-in defaults, possibly tightened or
+    explicitly loosened by the clinic config); ``profile_max_speed_kmh`` /
+    ``profile_max_incline_pct`` are the profile's own caps; ``device`` the supported ranges when
+    already known (else pass a :class:`DeviceRanges` event later). ``units`` is the display unit
+    for speeds in messages.
+    """
+
+    def __init__(
+        self,
+        limits: SafetyLimits = DEFAULT_LIMITS,
+        *,
+        profile_max_speed_kmh: float | None = None,
+        profile_max_incline_pct: float | None = None,
+        device: DeviceRanges | None = None,
+        units: SpeedUnit = "mph",
+    ) -> None:
+        self.limits = limits
+        self.units: SpeedUnit = units
+        self._profile_max_speed = profile_max_speed_kmh
+        self._profile_max_incline = profile_max_incline_pct
+        self._device = device or DeviceRanges()
+        self._caps = self._compute_caps()
+
+        self._state = GovernorState.HALTED
+        self._halt_reason = "not armed yet"
+        self._link_up = False
+        self._ever_connected = False
+        self._countdown_ends: float | None = None
+        self._running_since: float | None = None
+        self._start_step_pending = False
+
+        self._target_speed = 0.0
+        self._previous_target = 0.0
+        self._target_since: float | None = None
+        self._speed_history: list[tuple[float, float]] = []
+        self._target_incline: float | None = None
+        self._incline_history: list[tuple[float, float]] = []
+
+        self._last_rx: float | None = None
+        self._speed: float | None = None
+        self._incline: float | None = None
+        self._samples: list[tuple[float, float]] = []
+        self._standstill = False
+        self._stop_deadline: float | None = None
+        self._stop_alarm_raised = False
+        self._setpoint_since: float | None = None
+        self._overspeed_count = 0
+        self._alarms: list[Alarm] = []
+
+    # ------------------------------------------------------------------ read-only views
+
+    @property
+    def state(self) -> GovernorState:
+        """The current control state."""
+        return self._state
+
+    @property
+    def caps(self) -> Caps:
+        """The effective caps (lowest of device, safety and profile caps)."""
+        return self._caps
+
+    @property
+    def target_speed_kmh(self) -> float:
+        """The last commanded speed (0 once halted), km/h."""
+        return self._target_speed
+
+    @property
+    def target_incline_pct(self) -> float | None:
+        """The last commanded incline, percent (``None`` before any)."""
+        return self._target_incline
+
+    @property
+    def alarms(self) -> tuple[Alarm, ...]:
+        """Active (not yet acknowledged) alarms, oldest first."""
+        return tuple(self._alarms)
+
+    @property
+    def standstill(self) -> bool:
+        """Telemetry confirms the belt at a standstill and no stop is awaiting confirmation."""
+        return self._standstill and self._stop_deadline is None
+
+    @property
+    def setpoint_confirmed(self) -> bool:
+        """Telemetry has shown the last speed setpoint (always ``False`` unless running)."""
+        return self._state is GovernorState.RUNNING and self._setpoint_since is None
+
+    def status(self) -> GovernorStatus:
+        """Everything the governor knows, as one value."""
+        return GovernorStatus(
+            state=self._state,
+            halt_reason=self._halt_reason,
+            link_up=self._link_up,
+            target_speed_kmh=self._target_speed,
+            target_incline_pct=self._target_incline,
+            speed_kmh=self._speed,
+            incline_pct=self._incline,
+            standstill=self.standstill,
+            setpoint_confirmed=self.setpoint_confirmed,
+            stop_pending=self._stop_deadline is not None,
+            countdown_ends=self._countdown_ends,
+            alarms=self.alarms,
+            caps=self._caps,
+        )
+
+    def speed_allowance_kmh(self, now: float) -> float:
+        """The highest speed :meth:`decide` would approve unchanged at ``now`` (0 unless
+        running): the speed cap, the start speed limit or the increase rate limit."""
+        if self._state is not GovernorState.RUNNING:
+            return 0.0
+        if self._start_step_pending:
+            return self._caps.max_start_speed_kmh
+        return min(self._caps.max_speed_kmh, self._rate_allowance(now))
+
+    def incline_allowance_pct(self, now: float) -> tuple[float, float]:
+        """The lowest and highest incline :meth:`decide` would approve unchanged at ``now``."""
+        low, high = self._caps.min_incline_pct, self._caps.max_incline_pct
+        window = self._window(self._incline_history, now, self.limits.incline_change_window_s)
+        if window:
+            step = self.limits.incline_change_pct
+            low = max(low, max(window) - step)
+            high = min(high, min(window) + step)
+        return low, high
+
+    # ------------------------------------------------------------------ operator actions
+
+    def arm(self, now: float) -> ArmResult:
+        """The operator's explicit go-ahead (preflight done, resume, continue after turning
+        around). Acknowledges the alarms whose cause is over and starts the countdown; a Start is
+        approved once it has run. Refused (with the reason) unless the link is up, the belt is
+        confirmed at a standstill by telemetry and no alarm cause persists."""
+        if self._state is GovernorState.RUNNING:
+            return ArmResult(False, "the belt is already running")
+        if not self._link_up:
+            return ArmResult(False, "not connected to the treadmill")
+        if self._stop_deadline is not None or not self._standstill:
+            return ArmResult(
+                False,
+                "the belt is not confirmed at a standstill yet (waiting for Treadmill Data "
+                f"below {self.limits.stop_confirm_speed_kmh:g} km/h)",
+            )
+        caps = self._caps
+        if caps.min_running_speed_kmh > caps.max_start_speed_kmh + _EPS:
+            return ArmResult(
+                False,
+                f"no speed can be commanded: the minimum running speed "
+                f"{self._fmt(caps.min_running_speed_kmh)} is above the start speed limit "
+                f"{self._fmt(caps.max_start_speed_kmh)}",
+            )
+        self._alarms.clear()
+        self._state = GovernorState.ARMED
+        self._halt_reason = ""
+        self._countdown_ends = now + self.limits.countdown_s
+        self._overspeed_count = 0
+        return ArmResult(True, countdown_ends=self._countdown_ends)
+
+    def acknowledge(self) -> tuple[Alarm, ...]:
+        """The operator has seen the alarms: clear those whose cause is over (the link is up, the
+        belt confirmed stopped). The halt stays; only :meth:`arm` lifts it. Returns the alarms
+        still active."""
+        self._alarms = [a for a in self._alarms if self._alarm_persists(a.kind)]
+        return self.alarms
+
+    def _alarm_persists(self, kind: AlarmKind) -> bool:
+        if kind is AlarmKind.LINK_LOSS:
+            return not self._link_up
+        if kind in (AlarmKind.STOP_NOT_CONFIRMED, AlarmKind.UNEXPECTED_MOTION):
+            return not self.standstill
+        return False
+
+    # ------------------------------------------------------------------ decide
+
+    def decide(self, request: Request, now: float) -> Decision:
+        """Approve, reject or replace one requested command (see the module docstring)."""
+        command = request.command
+        if isinstance(command, Stop):
+            self._enter_halt(now, command.reason or f"stop requested ({request.source})")
+            return Decision(Verdict.APPROVED, request, command)
+        try:
+            return self._decide(request, now)
+        except Exception as exc:  # fail closed: a bug here must stop the belt, not pass a command
+            stop = Stop(f"internal error in the safety governor: {exc!r}", emergency=True)
+            self._enter_halt(now, stop.reason)
+            self._raise(AlarmKind.INTERNAL_ERROR, stop.reason, now)
+            return Decision(Verdict.REPLACED, request, stop, stop.reason)
+
+    def _decide(self, request: Request, now: float) -> Decision:
+        command = request.command
+        if isinstance(command, Pause):
+            self._enter_halt(now, command.reason or f"paused ({request.source})")
+            return Decision(Verdict.APPROVED, request, command)
+        if isinstance(command, SpeedChange):
+            if not math.isfinite(command.delta_kmh):
+                return self._reject(request, "the speed change is not a number")
+            if self._state is not GovernorState.RUNNING or self._target_speed <= 0:
+                return self._reject(request, self._not_allowed(SetSpeed))
+            return self._decide_speed(request, self._target_speed + command.delta_kmh, now)
+        if isinstance(command, InclineChange):
+            if not math.isfinite(command.delta_pct):
+                return self._reject(request, "the incline change is not a number")
+            base = self._incline_base()
+            return self._decide_incline(request, base + command.delta_pct, now)
+        if isinstance(command, SetSpeed):
+            return self._decide_speed(request, command.kmh, now)
+        if isinstance(command, SetIncline):
+            return self._decide_incline(request, command.pct, now)
+        # Start
+        if self._state is not GovernorState.ARMED:
+            return self._reject(request, self._not_allowed(Start))
+        if not self._link_up:
+            return self._reject(request, "not connected to the treadmill")
+        assert self._countdown_ends is not None
+        if now < self._countdown_ends - _EPS:
+            return self._reject(
+                request, f"the countdown has {self._countdown_ends - now:.1f} s to run"
+            )
+        self._state = NEXT_STATE[(GovernorState.ARMED, Start)]
+        self._countdown_ends = None
+        self._running_since = now
+        self._start_step_pending = True
+        self._standstill = False
+        self._target_speed = 0.0
+        self._previous_target = 0.0
+        self._speed_history = [(now, 0.0)]
+        base = self._incline_base()
+        self._incline_history = [(now, base)]
+        self._samples.clear()
+        return Decision(Verdict.APPROVED, request, Start())
+
+    def _decide_speed(self, request: Request, kmh: float, now: float) -> Decision:
+        if not math.isfinite(kmh):
+            return self._reject(request, "the requested speed is not a number")
+        if kmh < 0:
+            return self._reject(request, f"a negative speed ({kmh:g} km/h) is never commanded")
+        if kmh <= _EPS:
+            stop = Stop(f"speed 0 requested ({request.source})")
+            self._enter_halt(now, stop.reason)
+            return Decision(Verdict.REPLACED, request, stop, "a speed of 0 is sent as Stop")
+        if self._state is not GovernorState.RUNNING:
+            return self._reject(request, self._not_allowed(SetSpeed))
+        caps = self._caps
+        if kmh < caps.min_running_speed_kmh - _EPS:
+            return self._reject(
+                request,
+                f"{self._fmt(kmh)} is below the minimum running speed "
+                f"{self._fmt(caps.min_running_speed_kmh)}; use Stop to stop the belt",
+            )
+        if self._start_step_pending:
+            allowed = caps.max_start_speed_kmh
+            why = f"the start speed limit {self._fmt(allowed)}"
+        else:
+            allowed = self._rate_allowance(now)
+            why = (
+                f"the speed increase limit ({self._fmt(self.limits.speed_increase_kmh)} per "
+                f"{self.limits.speed_increase_window_s:g} s)"
+            )
+        if caps.max_speed_kmh < allowed:
+            allowed = caps.max_speed_kmh
+            why = f"{caps.max_speed_source} {self._fmt(allowed)}"
+        if kmh <= allowed + _EPS:
+            return self._approve_speed(request, kmh, now, Verdict.APPROVED, "")
+        # Too fast: go as far towards it as allowed, if that is an increase at all.
+        if allowed > self._target_speed + 0.01 and allowed >= caps.min_running_speed_kmh - _EPS:
+            return self._approve_speed(
+                request,
+                allowed,
+                now,
+                Verdict.REPLACED,
+                f"{self._fmt(kmh)} requested; limited to {self._fmt(allowed)} by {why}",
+            )
+        reason = f"{self._fmt(kmh)} exceeds {why}"
+        if not self._start_step_pending and caps.max_speed_kmh > self._target_speed + 0.01:
+            wait = self._next_increase_in(now)
+            if wait > 0:
+                reason += f"; the next increase is possible in {wait:.1f} s"
+        return self._reject(request, reason)
+
+    def _approve_speed(
+        self, request: Request, kmh: float, now: float, verdict: Verdict, reason: str
+    ) -> Decision:
+        if self._start_step_pending:
+            self._start_step_pending = False
+            self._speed_history = [(now, kmh)]
+        else:
+            self._speed_history.append((now, kmh))
+        self._previous_target = self._target_speed
+        self._target_speed = kmh
+        self._target_since = now
+        if self._setpoint_since is None:
+            self._setpoint_since = now
+        return Decision(verdict, request, SetSpeed(kmh), reason)
+
+    def _decide_incline(self, request: Request, pct: float, now: float) -> Decision:
+        if not math.isfinite(pct):
+            return self._reject(request, "the requested incline is not a number")
+        if self._state is not GovernorState.RUNNING:
+            return self._reject(request, self._not_allowed(SetIncline))
+        caps = self._caps
+        low, high = self.incline_allowance_pct(now)
+        value, why = pct, ""
+        if pct > high + _EPS:
+            value = high
+            why = (
+                f"{caps.max_incline_source} {caps.max_incline_pct:g} %"
+                if high >= caps.max_incline_pct - _EPS
+                else f"the incline change limit ({self.limits.incline_change_pct:g} % per "
+                f"{self.limits.incline_change_window_s:g} s)"
+            )
+        elif pct < low - _EPS:
+            value = low
+            why = (
+                f"the minimum incline {caps.min_incline_pct:g} %"
+                if low <= caps.min_incline_pct + _EPS
+                else f"the incline change limit ({self.limits.incline_change_pct:g} % per "
+                f"{self.limits.incline_change_window_s:g} s)"
+            )
+        current = self._incline_base()
+        if not why:
+            verdict = Verdict.APPROVED
+        elif abs(value - current) > 0.01 and (value - current) * (pct - current) > 0:
+            verdict = Verdict.REPLACED
+            why = f"{pct:g} % requested; limited to {value:g} % by {why}"
+        else:
+            return self._reject(request, f"{pct:g} % is outside {why}")
+        self._incline_history.append((now, value))
+        self._target_incline = value
+        return Decision(verdict, request, SetIncline(value), why)
+
+    # ------------------------------------------------------------------ events
+
+    def handle(self, event: Event, now: float) -> Actions:
+        """Take one observed event; return the commands to send and the alarms to raise."""
+        try:
+            return self._handle(event, now)
+        except Exception as exc:  # fail closed
+            return self._halt(AlarmKind.INTERNAL_ERROR, f"internal error: {exc!r}", now)
+
+    def _handle(self, event: Event, now: float) -> Actions:
+        if isinstance(event, Telemetry):
+            return self._on_telemetry(event, now)
+        if isinstance(event, LinkLost):
+            was_up = self._link_up
+            self._link_up = False
+            if not was_up and any(a.kind is AlarmKind.LINK_LOSS for a in self._alarms):
+                return NO_ACTIONS
+            # The Stop cannot be written while the link is down; the one sent on LinkUp counts.
+            actions = self._halt(
+                AlarmKind.LINK_LOSS,
+                "The Bluetooth link to the treadmill was lost. The belt may still be moving: "
+                "if it does not stop, pull the safety key.",
+                now,
+            )
+            self._standstill = False  # unknown until telemetry after the reconnect shows it
+            self._samples.clear()
+            return actions
+        if isinstance(event, LinkUp):
+            reconnect = self._ever_connected
+            self._link_up = True
+            self._ever_connected = True
+            if not reconnect:
+                return NO_ACTIONS
+            # After a reconnect the belt state is unknown: Stop first, then wait for telemetry.
+            self._standstill = False
+            self._enter_halt(now, "link restored after a loss; re-arm to continue", force=True)
+            self._stop_deadline = now + self.limits.stop_confirm_timeout_s
+            self._stop_alarm_raised = False
+            return Actions(commands=(Stop("link restored: stop first", emergency=True),))
+        if isinstance(event, SafetyKeyStop):
+            return self._halt(
+                AlarmKind.SAFETY_KEY,
+                "The treadmill stopped: the safety key was pulled. Re-insert it and re-arm to "
+                "continue.",
+                now,
+            )
+        if isinstance(event, ControlLost):
+            return self._halt(
+                AlarmKind.CONTROL_LOST,
+                "The treadmill withdrew control permission (another app or the console took "
+                "over). The session is halted; re-arm to continue.",
+                now,
+            )
+        if isinstance(event, ConsoleStopped):
+            what = "paused" if event.paused else "stopped"
+            if self._state is not GovernorState.HALTED:
+                self._enter_halt(now, f"{what} at the treadmill console")
+            return NO_ACTIONS
+        if isinstance(event, ConsoleStarted):
+            if self._state is GovernorState.RUNNING:
+                return NO_ACTIONS
+            self._enter_halt(
+                now, self._halt_reason or "started at the console while halted", force=True
+            )
+            return Actions(commands=(Stop("belt started while halted", emergency=True),))
+        if isinstance(event, TargetSpeedChanged):
+            limit = self._caps.max_speed_kmh + self.limits.overspeed_margin_kmh
+            if event.kmh > limit + _EPS:
+                return self._halt(
+                    AlarmKind.OVERSPEED,
+                    f"The treadmill's target speed was set to {self._fmt(event.kmh)}, above "
+                    f"{self._caps.max_speed_source} {self._fmt(self._caps.max_speed_kmh)}. "
+                    "Stopped.",
+                    now,
+                )
+            return NO_ACTIONS
+        if isinstance(event, TargetInclineChanged):
+            return NO_ACTIONS
+        # DeviceRanges
+        self._device = event
+        self._caps = self._compute_caps()
+        if self._target_speed > self._caps.max_speed_kmh + _EPS:
+            return self._halt(
+                AlarmKind.OVERSPEED,
+                f"The commanded speed {self._fmt(self._target_speed)} is above the new cap "
+                f"{self._fmt(self._caps.max_speed_kmh)}. Stopped.",
+                now,
+            )
+        return NO_ACTIONS
+
+    def _on_telemetry(self, event: Telemetry, now: float) -> Actions:
+        self._last_rx = now
+        if event.incline_pct is not None and math.isfinite(event.incline_pct):
+            self._incline = event.incline_pct
+        speed = event.speed_kmh
+        if speed is None or not math.isfinite(speed):
+            return NO_ACTIONS
+        speed = max(0.0, speed)
+        self._speed = speed
+        self._samples.append((now, speed))
+        cutoff = now - 2 * _UNIT_SETTLE_S
+        while len(self._samples) > 2 and self._samples[1][0] <= cutoff:
+            self._samples.pop(0)
+
+        if speed < self.limits.stop_confirm_speed_kmh:
+            self._standstill = True
+            self._stop_deadline = None
+            self._stop_alarm_raised = False
+        else:
+            self._standstill = False
+
+        # Overspeed: reported above the cap + margin for N consecutive samples.
+        if speed > self._caps.max_speed_kmh + self.limits.overspeed_margin_kmh + _EPS:
+            self._overspeed_count += 1
+            if self._overspeed_count >= self.limits.overspeed_samples:
+                return self._halt(
+                    AlarmKind.OVERSPEED,
+                    f"The belt runs at {self._fmt(speed)}, above "
+                    f"{self._caps.max_speed_source} {self._fmt(self._caps.max_speed_kmh)} "
+                    "(console override or device fault). Stopped.",
+                    now,
+                )
+        else:
+            self._overspeed_count = 0
+
+        if self._state is not GovernorState.RUNNING:
+            if self._stop_deadline is None and not self._standstill:
+                return self._halt(
+                    AlarmKind.UNEXPECTED_MOTION,
+                    f"The belt moves at {self._fmt(speed)} while the session is halted. Stopped.",
+                    now,
+                )
+            return NO_ACTIONS
+
+        target = self._target_speed
+        if self._setpoint_since is not None and abs(speed - target) <= self._tolerance() + _EPS:
+            self._setpoint_since = None
+        if self._setpoint_since is not None and self._unit_mismatch(speed, now):
+            return self._halt(AlarmKind.UNIT_MISMATCH, self._unit_message(speed), now)
+        return NO_ACTIONS
+
+    # ------------------------------------------------------------------ timed checks
+
+    def tick(self, now: float) -> Actions:
+        """Run the timed checks at ``now``: telemetry watchdog, setpoint confirmation and the
+        escalating stop. Returns a Stop and an alarm for whatever fired."""
+        try:
+            return self._tick(now)
+        except Exception as exc:  # fail closed
+            return self._halt(AlarmKind.INTERNAL_ERROR, f"internal error: {exc!r}", now)
+
+    def _tick(self, now: float) -> Actions:
+        lim = self.limits
+        if self._state is GovernorState.RUNNING:
+            assert self._running_since is not None
+            last = self._running_since
+            if self._last_rx is not None:
+                last = max(last, self._last_rx)
+            if now - last >= lim.telemetry_timeout_s - _EPS:
+                return self._halt(
+                    AlarmKind.TELEMETRY_TIMEOUT,
+                    f"No Treadmill Data for {now - last:.1f} s while the belt should be moving. "
+                    "Stopped.",
+                    now,
+                )
+            if (
+                self._setpoint_since is not None
+                and now - self._setpoint_since >= lim.setpoint_timeout_s - _EPS
+            ):
+                if self._speed is not None and self._unit_ratio_matches(self._speed):
+                    return self._halt(AlarmKind.UNIT_MISMATCH, self._unit_message(self._speed), now)
+                actual = "unknown" if self._speed is None else self._fmt(self._speed)
+                return self._halt(
+                    AlarmKind.SETPOINT_NOT_REACHED,
+                    f"The treadmill did not reach {self._fmt(self._target_speed)} within "
+                    f"{lim.setpoint_timeout_s:g} s (belt at {actual}); it may be ignoring "
+                    "speed commands. Stopped.",
+                    now,
+                )
+        if (
+            self._stop_deadline is not None
+            and now >= self._stop_deadline - _EPS
+            and not self._stop_alarm_raised
+        ):
+            self._stop_alarm_raised = True
+            alarm = self._raise(
+                AlarmKind.STOP_NOT_CONFIRMED,
+                f"PULL THE SAFETY KEY: the belt has not confirmed a stop within "
+                f"{lim.stop_confirm_timeout_s:g} s of the Stop command.",
+                now,
+            )
+            return Actions(
+                commands=(Stop("stop not confirmed: repeating Stop", emergency=True),),
+                alarms=(alarm,) if alarm else (),
+            )
+        return NO_ACTIONS
+
+    # ------------------------------------------------------------------ internals
+
+    def _halt(self, kind: AlarmKind, message: str, now: float) -> Actions:
+        """Fail closed: latch the halt, send Stop, raise the alarm (once per active kind)."""
+        self._enter_halt(now, message)
+        alarm = self._raise(kind, message, now)
+        return Actions(commands=(Stop(message, emergency=True),), alarms=(alarm,) if alarm else ())
+
+    def _raise(self, kind: AlarmKind, message: str, now: float) -> Alarm | None:
+        if any(a.kind is kind for a in self._alarms):
+            return None
+        alarm = Alarm(kind, message, now)
+        self._alarms.append(alarm)
+        return alarm
+
+    def _enter_halt(self, now: float, reason: str, *, force: bool = False) -> None:
+        was_moving = self._state is GovernorState.RUNNING or not self._standstill
+        if self._state is not GovernorState.HALTED or force or not self._halt_reason:
+            self._halt_reason = reason
+        self._state = GovernorState.HALTED
+        self._countdown_ends = None
+        self._running_since = None
+        self._start_step_pending = False
+        self._target_speed = 0.0
+        self._previous_target = 0.0
+        self._target_since = None
+        self._setpoint_since = None
+        self._speed_history = []
+        if (was_moving or force) and self._ever_connected and self._stop_deadline is None:
+            self._stop_deadline = now + self.limits.stop_confirm_timeout_s
+            self._stop_alarm_raised = False
+
+    def _reject(self, request: Request, reason: str) -> Decision:
+        return Decision(Verdict.REJECTED, request, None, reason)
+
+    def _not_allowed(self, command: type[Command]) -> str:
+        if command in ALLOWED[self._state]:
+            return "not allowed now"
+        return _NOT_ALLOWED_REASON[self._state].format(why=self._halt_reason or "stopped")
+
+    def _incline_base(self) -> float:
+        if self._target_incline is not None:
+            return self._target_incline
+        return self._incline if self._incline is not None else 0.0
+
+    @staticmethod
+    def _window(history: list[tuple[float, float]], now: float, width: float) -> list[float]:
+        """Values in effect at any time in ``[now - width, now]``; prunes older entries."""
+        start = now - width
+        while len(history) > 1 and history[1][0] <= start:
+            history.pop(0)
+        return [v for _, v in history]
+
+    def _rate_allowance(self, now: float) -> float:
+        window = self._window(self._speed_history, now, self.limits.speed_increase_window_s)
+        base = min(window) if window else self._target_speed
+        return base + self.limits.speed_increase_kmh
+
+    def _next_increase_in(self, now: float) -> float:
+        history = self._speed_history
+        if not history:
+            return 0.0
+        lowest = min(v for _, v in history)
+        # The lowest value leaves the window when the value after it was set `window` ago.
+        last = max(i for i, (_, v) in enumerate(history) if v == lowest)
+        if last + 1 >= len(history):
+            return 0.0
+        return max(0.0, history[last + 1][0] + self.limits.speed_increase_window_s - now)
+
+    def _tolerance(self) -> float:
+        return max(self.limits.setpoint_tolerance_kmh, self._device.speed_increment_kmh or 0.0)
+
+    def _unit_ratio_matches(self, speed: float) -> bool:
+        target = self._target_speed
+        if target <= 0 or speed < _UNIT_MIN_SPEED_KMH:
+            return False
+        ratio = speed / target
+        tol = self.limits.unit_mismatch_tolerance
+        return abs(ratio - KMH_PER_MPH) <= tol or abs(ratio - 1 / KMH_PER_MPH) <= tol
+
+    def _unit_mismatch(self, speed: float, now: float) -> bool:
+        """The belt settled (steady for 1 s) near 1.609x or 1/1.609x of a target commanded at
+        least 3 s ago, and not at the previous target (a slow device would still be there)."""
+        if self._target_since is None or now - self._target_since < _UNIT_MIN_AGE_S:
+            return False
+        if not self._unit_ratio_matches(speed):
+            return False
+        if abs(speed - self._previous_target) <= self._tolerance():
+            return False
+        earlier = [v for t, v in self._samples if t <= now - _UNIT_SETTLE_S]
+        return bool(earlier) and abs(earlier[-1] - speed) <= _UNIT_SETTLE_KMH
+
+    def _unit_message(self, speed: float) -> str:
+        return (
+            f"Unit mismatch: the belt reports {self._fmt(speed)} for a target of "
+            f"{self._fmt(self._target_speed)} (about {speed / self._target_speed:.2f}x): the "
+            "treadmill confuses km/h and mph. Stopped."
+        )
+
+    def _compute_caps(self) -> Caps:
+        lim, dev = self.limits, self._device
+        speed_caps = [("the safety cap", lim.max_speed_kmh)]
+        if self._profile_max_speed is not None:
+            speed_caps.append(("the profile cap", self._profile_max_speed))
+        if dev.max_speed_kmh is not None and dev.max_speed_kmh > 0:
+            speed_caps.append(("the device maximum", dev.max_speed_kmh))
+        speed_source, max_speed = min(speed_caps, key=lambda c: c[1])
+        incline_caps = [("the safety cap", lim.max_incline_pct)]
+        if self._profile_max_incline is not None:
+            incline_caps.append(("the profile cap", self._profile_max_incline))
+        if dev.max_incline_pct is not None:
+            incline_caps.append(("the device maximum", dev.max_incline_pct))
+        incline_source, max_incline = min(incline_caps, key=lambda c: c[1])
+        min_incline = max(lim.min_incline_pct, dev.min_incline_pct or lim.min_incline_pct)
+        return Caps(
+            max_speed_kmh=max(0.0, max_speed),
+            max_speed_source=speed_source,
+            min_running_speed_kmh=max(lim.min_running_speed_kmh, dev.min_speed_kmh or 0.0),
+            max_start_speed_kmh=min(lim.max_start_speed_kmh, max(0.0, max_speed)),
+            max_incline_pct=max_incline,
+            max_incline_source=incline_source,
+            min_incline_pct=min(min_incline, max_incline),
+        )
+
+    def _fmt(self, kmh: float) -> str:
+        return format_speed(kmh, self.units, 2)
+
+
+__all__ = [
+    "ALLOWED",
+    "NEXT_STATE",
+    "ArmResult",
+    "Caps",
+    "GovernorState",
+    "GovernorStatus",
+    "SafetyGovernor",
+]
