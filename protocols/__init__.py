@@ -32,4 +32,20 @@ class ProtocolError(ValueError):
         self.offset = offset
 
 
-__all__ = ["ProtocolError"]
+class BuildError(ValueError):
+    """A value that cannot be encoded: negative, out of the field's range, or not a number.
+
+    Raised by the ``build_*`` functions and ``build()`` methods before any byte is produced.
+    Deliberately *not* a :class:`ProtocolError`: that one means "the bytes we received are
+    malformed", this one means "the value we were asked to send is wrong".
+    ``field`` names the offending field and ``value`` holds what was given.
+    """
+
+    def __init__(self, message: str, *, field: str = "", value: object = None) -> None:
+        where = f"{field}: " if field else ""
+        super().__init__(f"{where}{message}")
+        self.field = field
+        self.value = value
+
+
+__all__ = ["BuildError", "ProtocolError"]

@@ -1,0 +1,39 @@
+"""GATT UUIDs of the Fitness Machine Service (FTMS v1.0.1 §4, Table 4.1) as bleak spells them:
+full 128-bit, lower case, on the Bluetooth base UUID."""
+
+from __future__ import annotations
+
+from typing import Final
+
+
+def uuid16(short: int) -> str:
+    """The full 128-bit lower-case UUID string of a 16-bit SIG-assigned number."""
+    return f"0000{short:04x}-0000-1000-8000-00805f9b34fb"
+
+
+FTMS_SERVICE_UUID: Final = uuid16(0x1826)
+FITNESS_MACHINE_FEATURE_UUID: Final = uuid16(0x2ACC)
+TREADMILL_DATA_UUID: Final = uuid16(0x2ACD)
+TRAINING_STATUS_UUID: Final = uuid16(0x2AD3)
+SUPPORTED_SPEED_RANGE_UUID: Final = uuid16(0x2AD4)
+SUPPORTED_INCLINATION_RANGE_UUID: Final = uuid16(0x2AD5)
+SUPPORTED_RESISTANCE_LEVEL_RANGE_UUID: Final = uuid16(0x2AD6)
+SUPPORTED_HEART_RATE_RANGE_UUID: Final = uuid16(0x2AD7)
+SUPPORTED_POWER_RANGE_UUID: Final = uuid16(0x2AD8)
+FITNESS_MACHINE_CONTROL_POINT_UUID: Final = uuid16(0x2AD9)
+FITNESS_MACHINE_STATUS_UUID: Final = uuid16(0x2ADA)
+
+__all__ = [
+    "FITNESS_MACHINE_CONTROL_POINT_UUID",
+    "FITNESS_MACHINE_FEATURE_UUID",
+    "FITNESS_MACHINE_STATUS_UUID",
+    "FTMS_SERVICE_UUID",
+    "SUPPORTED_HEART_RATE_RANGE_UUID",
+    "SUPPORTED_INCLINATION_RANGE_UUID",
+    "SUPPORTED_POWER_RANGE_UUID",
+    "SUPPORTED_RESISTANCE_LEVEL_RANGE_UUID",
+    "SUPPORTED_SPEED_RANGE_UUID",
+    "TRAINING_STATUS_UUID",
+    "TREADMILL_DATA_UUID",
+    "uuid16",
+]
