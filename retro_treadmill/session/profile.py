@@ -280,7 +280,10 @@ class _Builder:
         kind: str = "",
         step: int = 0,
         table: str = "",
+        at: str = "",
     ) -> ConfigError:
+        """The error for ``key``; ``at`` is the key whose line to show when ``key`` is not
+        written at the start of a line (a key inside an inline table)."""
         where = ""
         if segment:
             where = f"segment {segment}" + (f" '{kind}'" if kind else "")
@@ -288,7 +291,9 @@ class _Builder:
                 where += f" step {step}"
         elif table:
             where = f"[{table}]"
-        line = self.locate(segment, step, f"{table}.{key}" if table else key)
+        line = self.locate(segment, step, f"{table}.{at or key}" if table else at or key)
+        if line is None and segment:
+            line = self.locate(segment, step, "")
         if line is not None:
             message += f" (line {line})"
         field_path = key
@@ -360,6 +365,7 @@ class _Builder:
         step: int = 0,
         table_name: str = "",
         note: str = "",
+        at: str = "",
     ) -> None:
         for key in table:
             if key in allowed:
@@ -373,6 +379,7 @@ class _Builder:
                 kind=kind,
                 step=step,
                 table=table_name,
+                at=at,
             )
 
     def _text(self, value: object, *, key: str) -> str:
@@ -570,7 +577,7 @@ class _Builder:
 
     def _ramp(self, value: object, *, key: str, **where: Any) -> tuple[float, float]:
         if isinstance(value, dict):
-            self._unknown_keys(value, RAMP_KEYS, **where)
+            self._unknown_keys(value, RAMP_KEYS, at=key, **where)
             for end in RAMP_KEYS:
                 if end not in value:
                     raise self.fail(
