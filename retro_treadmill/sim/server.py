@@ -626,6 +626,11 @@ class VirtualTreadmill:
         self._scheduled.sort(key=lambda f: f.at)
         return parsed
 
+    @property
+    def scheduled_faults(self) -> list[Fault]:
+        """Faults still waiting for their time, earliest first."""
+        return list(self._scheduled)
+
     async def _apply_due_faults(self, now: float) -> None:
         while self._scheduled and self._scheduled[0].at <= now:
             await self.inject(self._scheduled.pop(0))

@@ -1,0 +1,144 @@
+"""``retro-treadmill simulate``: a standalone virtual FTMS treadmill on a virtual radio.
+
+The process puts the virtual treadmill's controller and one more controller on one bumble link and
+serves that second controller as HCI over TCP on ``--listen`` (loopback only). Any bumble host
+opens it with the transport ``tcp-client:HOST:PORT`` (ours: ``--adapter
+bumble:tcp-client:127.0.0.1:9700``) and then scans and connects as over the air.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from typing import Any, BinaryIO
+
+from retro_treadmill.errors import ConfigError
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``simulate`` subcommand."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "simulate",
+        help="run a virtual FTMS treadmill reachable over HCI-over-TCP",
+        description=(
+            "Run a virtual FTMS treadmill. Other processes reach it as a virtual Bluetooth "
+            "controller with the bumble transport tcp-client:HOST:PORT (e.g. "
+            "--adapter bumble:tcp-client:127.0.0.1:9700). Stop with Ctrl-C."
+        ),
+        epilog=(
+            "fault syntax: KIND[:KEY=VALUE,...][@WHEN], WHEN = 12s | 500ms | 5s..20s (random, "
+            "--seed). Kinds: drop-link, drop-notifications[:for=,only=2ACD], "
+            "delay-notifications[:by=,for=,only=], delay-responses[:by=,count=], "
+            "lose-responses[:count=], result:code=N[,op=N,count=N], console-speed-up[:by=0.5kmh], "
+            "console-speed-down[:by=], console-stop, safety-key, take-control, reboot[:after=2s]."
+        ),
+    )
+    parser.add_argument(
+        "--personality", default="spec", help="device personality (--list-personalities)"
+    )
+    parser.add_argument(
+        "--list-personalities", action="store_true", help="list the personalities and exit"
+    )
+    parser.add_argument(
+        "--listen",
+        default="127.0.0.1:9700",
+        metavar="HOST:PORT",
+        help="loopback address for HCI over TCP (default 127.0.0.1:9700; port 0 picks one)",
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="inject a fault, e.g. drop-link@12s (repeatable; syntax below)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for random fault times")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        metavar="N",
+        help="run N simulated seconds per wall-clock second",
+    )
+    parser.add_argument("--snoop", metavar="FILE", help="write a btsnoop capture (tshark -r FILE)")
+    parser.add_argument("--name", default=None, help="advertised local name")
+    parser.set_defaults(handler=run)
+
+
+def _split_listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit():
+        raise ConfigError(
+            f"--listen {text!r}: write HOST:PORT, e.g. 127.0.0.1:9700", field="listen"
+        )
+    return host, int(port)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the virtual treadmill until SIGINT/SIGTERM; exit code 0 on a clean stop."""
+    from retro_treadmill.sim.faults import parse_fault
+    from retro_treadmill.sim.personalities import PERSONALITIES, get_personality
+
+    if args.list_personalities:
+        for personality in PERSONALITIES.values():
+            print(f"{personality.name:28} {personality.description}")
+        return 0
+    personality = get_personality(args.personality)
+    host, port = _split_listen(args.listen)
+    if not args.time_scale > 0:
+        raise ConfigError(f"--time-scale must be > 0, got {args.time_scale}", field="time-scale")
+    for spec in args.fault:
+        parse_fault(spec)  # report syntax errors before anything starts
+    snoop = open(args.snoop, "wb") if args.snoop else None  # noqa: SIM115 - closed below
+    try:
+        return asyncio.run(_serve(args, personality.name, host, port, snoop))
+    finally:
+        if snoop is not None:
+            snoop.close()
+
+
+async def _serve(
+    args: argparse.Namespace, personality: str, host: str, port: int, snoop: BinaryIO | None
+) -> int:
+    from retro_treadmill.ble.radio import VirtualRadio
+    from retro_treadmill.clock import Clock, MonotonicClock, ScaledClock
+    from retro_treadmill.sim.server import DEFAULT_NAME, VirtualTreadmill
+
+    def say(message: str) -> None:
+        print(message, flush=True)
+
+    clock: Clock = ScaledClock(args.time_scale) if args.time_scale != 1.0 else MonotonicClock()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with VirtualRadio() as radio:
+            sim = VirtualTreadmill.on_radio(
+                radio,
+                personality=personality,
+                clock=clock,
+                name=args.name or DEFAULT_NAME,
+                faults=args.fault,
+                seed=args.seed,
+                snoop=snoop,
+                log=say,
+            )
+            await sim.start()
+            try:
+                server = await radio.serve_hci_over_tcp(host, port)
+                say(f"listening: {server.transport_spec} (personality {personality})")
+                for fault in sim.scheduled_faults:
+                    say(f"fault scheduled at {fault.at:.1f} s: {fault}")
+                await stop.wait()
+                say("stopping")
+            finally:
+                await sim.close()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    sys.stdout.flush()
+    return 0

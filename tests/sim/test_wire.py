@@ -1,0 +1,115 @@
+"""The virtual treadmill over a real BLE stack: bleak (our bumble backend) on a virtual radio."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from bleak.exc import BleakGATTProtocolError
+
+from retro_treadmill.sim import RunState, VirtualTreadmill
+from retro_treadmill.sim.server import (
+    ATT_CCCD_IMPROPERLY_CONFIGURED,
+    ATT_PROCEDURE_ALREADY_IN_PROGRESS,
+)
+from tests.sim.conftest import Connect, Wire, uuid
+
+MakeSim = Callable[..., Awaitable[VirtualTreadmill]]
+
+
+def belt_speeds(wire: Wire) -> list[float]:
+    """Instantaneous Speed of every complete 2ACD record (bit 0 clear: speed is first)."""
+    return [
+        int.from_bytes(v[2:4], "little") / 100
+        for v in wire.values("2ACD")
+        if not v[0] & 0x01 and len(v) >= 4
+    ]
+
+
+async def test_a_session_over_bleak_ramps_the_belt_up_and_coasts_it_down(
+    make_sim: MakeSim, connect: Connect
+) -> None:
+    sim = await make_sim("spec")
+    wire = await connect(sim)
+    client = wire.client
+    assert await client.read_gatt_char(uuid("2ACC")) == bytes.fromhex("0c12000003000000")
+    assert await client.read_gatt_char(uuid("2AD4")) == bytes.fromhex("3200b0040a00")
+    assert await client.read_gatt_char(uuid("2AD5")) == bytes.fromhex("000064000500")
+    assert await client.read_gatt_char(uuid("2AD3")) == bytes.fromhex("0001")
+    assert await wire.command(b"\x00") == bytes.fromhex("800001")
+    assert sim.controller == sim.connections[0]
+    assert await wire.command(b"\x02\x2c\x01") == bytes.fromhex("800201")  # 3.00 km/h
+    assert await wire.command(b"\x07") == bytes.fromhex("800701")
+    await wire.wait(lambda w: any(s >= 3.0 for s in belt_speeds(w)), within=15)
+    up = belt_speeds(wire)
+    assert up == sorted(up)
+    assert any(0.0 < s < 3.0 for s in up), "the belt jumped instead of ramping"
+    assert bytes.fromhex("052c01") in wire.values("2ADA")
+    assert bytes.fromhex("000d") in wire.values("2AD3")
+    stop_index = len(wire.received)
+    assert await wire.command(b"\x08\x01") == bytes.fromhex("800801")
+    await wire.wait(lambda w: belt_speeds(w)[-1] == 0.0, within=15)
+    down = [
+        int.from_bytes(r.value[2:4], "little") / 100
+        for r in wire.received[stop_index:]
+        if r.short == "2ACD"
+    ]
+    assert any(0.0 < s < 3.0 for s in down), "no coast-down after Stop"
+    assert bytes.fromhex("0201") in wire.values("2ADA")
+    assert sim.state is RunState.STOPPED
+    assert [w.opcode for w in sim.writes] == [0x00, 0x02, 0x07, 0x08]
+
+
+async def test_control_point_refused_with_fd_until_indications_are_enabled(
+    make_sim: MakeSim, connect: Connect
+) -> None:
+    sim = await make_sim("spec")
+    wire = await connect(sim, subscribe=False)
+    with pytest.raises(BleakGATTProtocolError) as refused:
+        await wire.write(b"\x00")
+    assert refused.value.args[0] == ATT_CCCD_IMPROPERLY_CONFIGURED
+    assert sim.writes[-1].att_error == ATT_CCCD_IMPROPERLY_CONFIGURED
+    await wire.subscribe("2AD9")
+    assert await wire.command(b"\x00") == bytes.fromhex("800001")
+
+
+async def test_second_write_while_a_procedure_is_pending_gets_fe(
+    make_sim: MakeSim, connect: Connect
+) -> None:
+    sim = await make_sim("spec")
+    wire = await connect(sim)
+    await wire.command(b"\x00")
+    await sim.inject("delay-responses:by=5s,count=1")
+    await wire.write(b"\x07")  # answered 5 sim-seconds later
+    with pytest.raises(BleakGATTProtocolError) as refused:
+        await wire.write(b"\x08\x01")
+    assert refused.value.args[0] == ATT_PROCEDURE_ALREADY_IN_PROGRESS
+    await wire.wait(lambda w: bytes.fromhex("800701") in w.values("2AD9"))
+    assert await wire.command(b"\x08\x01") == bytes.fromhex("800801")
+
+
+async def test_scan_finds_the_treadmill_by_ftms_service_data(
+    make_sim: MakeSim, connect: Connect, adapter: Any
+) -> None:
+    await make_sim("spec", name="Clinic TM 3")
+    found = await adapter.discover(timeout=0.5, service_uuids=[uuid("1826")])
+    (_device, advertisement), *_ = found.values()
+    assert advertisement.local_name == "Clinic TM 3"
+    # FTMS §3.1: flags 0x01 (available), type 0x0001 (treadmill)
+    assert advertisement.service_data[uuid("1826")] == bytes.fromhex("010100")
+
+
+async def test_stop_write_arrival_is_timestamped_on_the_wall_clock(
+    make_sim: MakeSim, connect: Connect
+) -> None:
+    sim = await make_sim("spec")
+    wire = await connect(sim)
+    await wire.command(b"\x00")
+    await wire.command(b"\x07")
+    called = time.perf_counter()
+    await wire.write(b"\x08\x01")
+    arrived = sim.writes[-1]
+    assert arrived.opcode == 0x08
+    assert 0.0 < arrived.perf_counter - called < 0.5
