@@ -23,7 +23,6 @@ from bumble import hci
 from bumble.device import Device
 from bumble.snoop import BtSnooper
 from bumble.transport import open_transport
-from bumble.transport.common import TransportLostError
 
 from retro_treadmill.ble.radio import VirtualRadio
 from retro_treadmill.errors import RetroTreadmillError
@@ -113,15 +112,42 @@ class BumbleCentral:
         central = cls(device, transport, description=f"bumble:{spec}")
         central._attach_snooper(snoop)
         try:
-            async with asyncio.timeout(10):
-                await device.power_on()
-        except (TimeoutError, TransportLostError, OSError) as error:
+            await central._power_on_or_lost(spec)
+        except BaseException:
             await central.close()
-            raise AdapterError(
-                f"the controller behind bumble transport {spec!r} did not answer HCI reset: "
-                f"{error or type(error).__name__}"
-            ) from error
+            raise
         return central
+
+    async def _power_on_or_lost(self, spec: str) -> None:
+        power_on = asyncio.ensure_future(self.device.power_on())
+        lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def on_lost() -> None:
+            if not lost.done():
+                lost.set_result(None)
+
+        remove = self.on_lost(on_lost)
+        try:
+            done, _ = await asyncio.wait(
+                {power_on, lost}, timeout=10, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            remove()
+            if not power_on.done():
+                power_on.cancel()
+                with contextlib.suppress(BaseException):
+                    await power_on
+        if power_on in done and power_on.exception() is None:
+            return
+        if lost in done or self._lost:
+            reason = "the transport closed (is another host already attached to it?)"
+        elif power_on in done:
+            reason = str(power_on.exception())
+        else:
+            reason = "no answer to HCI Reset within 10 s"
+        raise AdapterError(
+            f"cannot start the controller behind bumble transport {spec!r}: {reason}"
+        )
 
     @classmethod
     async def on_radio(cls, radio: VirtualRadio, *, snoop: str | None = None) -> BumbleCentral:

@@ -226,7 +226,9 @@ class HciTcpServer:
     def __init__(self, radio: VirtualRadio, name: str) -> None:
         self.radio = radio
         self.name = name
-        self.active_session: _HciSession | None = None
+        self._active_session: _HciSession | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
         self.session_count = 0
         self._server: asyncio.Server | None = None
         self._host = ""
@@ -263,9 +265,26 @@ class HciTcpServer:
         return f"tcp-client:{host}:{self._port}"
 
     @property
+    def active_session(self) -> _HciSession | None:
+        """The attached remote host's session, if any."""
+        return self._active_session
+
+    @active_session.setter
+    def active_session(self, session: _HciSession | None) -> None:
+        self._active_session = session
+        if session is None:
+            self._idle.set()
+        else:
+            self._idle.clear()
+
+    @property
     def client_connected(self) -> bool:
         """Whether a remote host is attached right now."""
-        return self.active_session is not None
+        return self._active_session is not None
+
+    async def wait_idle(self) -> None:
+        """Return once no remote host is attached (a new one may then attach)."""
+        await self._idle.wait()
 
     async def close(self) -> None:
         """Stop listening and end the current client's session (its links time out)."""

@@ -1,0 +1,227 @@
+"""The virtual radio's HCI over TCP: loopback only, another process drives it like a dongle,
+and link ends behave like a real radio's (connection timeout when a host vanishes)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from bumble import hci
+from bumble.device import Device
+from bumble.transport import open_transport
+
+from retro_treadmill.ble.adapter import AdapterError, open_adapter, parse_adapter_spec
+from retro_treadmill.ble.radio import (
+    RadioError,
+    VirtualRadio,
+    check_loopback_host,
+    free_loopback_port,
+)
+from tests.ble.peripheral import (
+    CONTROL_UUID,
+    FTMS_UUID,
+    NAME,
+    READ_UUID,
+    SERVICE_DATA,
+    TestPeripheral,
+)
+
+pytestmark = pytest.mark.timeout(30)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"])
+def test_loopback_hosts_are_accepted(host: str) -> None:
+    check_loopback_host(host)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.20", "::", "example.org", ""])
+def test_non_loopback_hosts_are_refused(host: str) -> None:
+    with pytest.raises(RadioError, match="loopback"):
+        check_loopback_host(host)
+
+
+async def test_serving_on_a_network_interface_is_refused(radio: VirtualRadio) -> None:
+    with pytest.raises(RadioError, match="only loopback"):
+        await radio.serve_hci_over_tcp("0.0.0.0", 0)
+
+
+async def test_port_in_use_is_a_clear_error(radio: VirtualRadio) -> None:
+    server = await radio.serve_hci_over_tcp("127.0.0.1", 0)
+    with pytest.raises(RadioError, match=f"127.0.0.1:{server.port}.*--listen"):
+        await radio.serve_hci_over_tcp("127.0.0.1", server.port)
+
+
+def test_adapter_spec_parsing() -> None:
+    assert parse_adapter_spec("system") is None
+    assert parse_adapter_spec("bumble:tcp-client:127.0.0.1:9700") == "tcp-client:127.0.0.1:9700"
+    assert parse_adapter_spec("bumble:usb:0") == "usb:0"
+    for bad in ("bumble:", "hci0", "tcp-client:127.0.0.1:9700"):
+        with pytest.raises(AdapterError, match="bumble:TRANSPORT"):
+            parse_adapter_spec(bad)
+
+
+async def test_nothing_listening_gives_a_hint_to_start_simulate() -> None:
+    port = free_loopback_port()
+    with pytest.raises(AdapterError, match="retro-treadmill simulate"):
+        async with open_adapter(f"bumble:tcp-client:127.0.0.1:{port}"):
+            pass
+
+
+async def test_tcp_client_scans_connects_and_gets_indications(
+    radio: VirtualRadio, peripheral: TestPeripheral
+) -> None:
+    server = await radio.serve_hci_over_tcp("127.0.0.1", 0)
+    async with open_adapter(f"bumble:{server.transport_spec}") as adapter:
+        assert server.client_connected
+        device = await adapter.find_device_by_filter(
+            lambda _d, ad: ad.service_data.get(FTMS_UUID) == SERVICE_DATA, timeout=3
+        )
+        assert device is not None
+        received: asyncio.Queue[bytes] = asyncio.Queue()
+        async with adapter.client(device) as client:
+            await client.start_notify(CONTROL_UUID, lambda _c, v: received.put_nowait(bytes(v)))
+            await client.write_gatt_char(CONTROL_UUID, b"\x07", response=True)
+            async with asyncio.timeout(2):
+                assert await received.get() == b"\x80\x07"
+    assert peripheral.writes == [(CONTROL_UUID, b"\x07")]
+
+
+async def test_second_tcp_client_is_refused_while_one_is_attached(radio: VirtualRadio) -> None:
+    server = await radio.serve_hci_over_tcp("127.0.0.1", 0)
+    async with open_adapter(f"bumble:{server.transport_spec}"):
+        with pytest.raises(AdapterError, match="transport closed"):
+            async with open_adapter(f"bumble:{server.transport_spec}"):
+                pass
+    # Once the first host is gone, a new one gets a fresh controller.
+    async with asyncio.timeout(2):
+        await server.wait_idle()
+    async with open_adapter(f"bumble:{server.transport_spec}"):
+        assert server.client_connected
+
+
+async def test_vanished_tcp_host_ends_links_with_connection_timeout(
+    radio: VirtualRadio, peripheral: TestPeripheral
+) -> None:
+    """Another program's bumble host attaches, connects, then dies without disconnecting: the
+    peripheral sees the link end with HCI reason 0x08, as after a supervision timeout."""
+    server = await radio.serve_hci_over_tcp("127.0.0.1", 0)
+    reasons: asyncio.Queue[int] = asyncio.Queue()
+    peripheral.device.on(
+        "connection",
+        lambda connection: connection.on("disconnection", reasons.put_nowait),
+    )
+    transport = await open_transport(server.transport_spec)
+    host = Device.with_hci(
+        "other-program", hci.Address("C0:00:00:00:00:01"), transport.source, transport.sink
+    )
+    await host.power_on()
+    await host.connect(hci.Address("F1:00:00:00:00:01"), timeout=3)
+    await transport.close()
+    async with asyncio.timeout(2):
+        assert await reasons.get() == 0x08
+
+
+async def test_radio_drop_links_reports_timeout_to_both_sides(
+    radio: VirtualRadio, peripheral: TestPeripheral
+) -> None:
+    reasons: asyncio.Queue[int] = asyncio.Queue()
+    peripheral.device.on(
+        "connection",
+        lambda connection: connection.on("disconnection", reasons.put_nowait),
+    )
+    lost = asyncio.Event()
+    async with open_adapter(radio) as adapter:
+        client = adapter.client("F1:00:00:00:00:01", lambda _c: lost.set(), timeout=3)
+        await client.connect()
+        assert radio.drop_links(peripheral.device) == 1
+        async with asyncio.timeout(0.5):
+            await lost.wait()
+            assert await reasons.get() == 0x08
+        # The peripheral advertises again and can be reached once more.
+        await client.connect()
+        assert await client.read_gatt_char(READ_UUID) == bytearray(b"retro")
+        await client.disconnect()
+
+
+@pytest.fixture
+async def peripheral_process() -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.ble.peripheral",
+        "--port",
+        "0",
+        cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 15)).decode()
+        assert line.startswith("READY "), line
+        yield process, int(line.split()[1])
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+
+
+async def test_peripheral_in_another_process(
+    peripheral_process: tuple[asyncio.subprocess.Process, int],
+) -> None:
+    process, port = peripheral_process
+    lost = asyncio.Event()
+    async with open_adapter(f"bumble:tcp-client:127.0.0.1:{port}") as adapter:
+        start = time.perf_counter()
+        device = await adapter.find_device_by_name(NAME, timeout=5)
+        assert device is not None
+        async with adapter.client(device, lambda _c: lost.set()) as client:
+            connect_time = time.perf_counter() - start
+            assert await client.read_gatt_char(READ_UUID) == bytearray(b"retro")
+            received: asyncio.Queue[bytes] = asyncio.Queue()
+            await client.start_notify(CONTROL_UUID, lambda _c, v: received.put_nowait(bytes(v)))
+            await client.write_gatt_char(CONTROL_UUID, b"\x01", response=True)
+            async with asyncio.timeout(2):
+                assert await received.get() == b"\x80\x01"
+            assert connect_time < 3
+            # The serving process dies: the client hears about it at once.
+            process.kill()
+            async with asyncio.timeout(0.5):
+                await lost.wait()
+            assert not client.is_connected
+
+
+async def test_snoop_file_opens_in_tshark_with_att_traffic(
+    radio: VirtualRadio, peripheral: TestPeripheral, tmp_path: Path
+) -> None:
+    capture = tmp_path / "session.btsnoop"
+    async with (
+        open_adapter(radio, snoop=str(capture)) as adapter,
+        adapter.client("F1:00:00:00:00:01", timeout=3) as client,
+    ):
+        await client.start_notify(CONTROL_UUID, lambda _c, _v: None)
+        await client.write_gatt_char(CONTROL_UUID, b"\x05", response=True)
+    data = capture.read_bytes()
+    assert data.startswith(b"btsnoop\x00")
+    tshark = shutil.which("tshark")
+    if tshark is None:
+        pytest.skip("tshark is not installed")
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [tshark, "-r", str(capture), "-Y", "btatt.opcode == 0x12 || btatt.opcode == 0x1d"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any("Write Request" in line for line in lines), result.stdout
+    assert any("Handle Value Indication" in line for line in lines), result.stdout
