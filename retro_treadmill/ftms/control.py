@@ -292,9 +292,11 @@ class ControlPointMachine:
         if inflight is None or inflight.procedure != procedure:
             return
         ticket = inflight.ticket
+        is_stop = ticket.command.kind in _STOP_KINDS
         if att_error == ATT_PROCEDURE_ALREADY_IN_PROGRESS and (
-            ticket.busy_rewrites < self.quirks.busy_retries
+            is_stop or ticket.busy_rewrites < self.quirks.busy_retries
         ):
+            # A refused Stop is rewritten until it is accepted (bounded by its timeouts).
             ticket.busy_rewrites += 1
             inflight.refused = True
             inflight.rewrite_at = now + self.quirks.busy_retry_s
@@ -334,14 +336,15 @@ class ControlPointMachine:
                 ticket.stop_rewrites += 1
                 ticket.phase = _Phase.READY
             else:
-                self._stale.append(
-                    _Stale(
-                        inflight.opcode,
-                        inflight.written_at,
-                        now + self.quirks.control_point_timeout_s,
-                        "timed-out",
+                if not inflight.refused:
+                    self._stale.append(
+                        _Stale(
+                            inflight.opcode,
+                            inflight.written_at,
+                            now + self.quirks.control_point_timeout_s,
+                            "timed-out",
+                        )
                     )
-                )
                 if ticket.command.kind in _STOP_KINDS and inflight.auxiliary:
                     ticket.phase = _Phase.READY
                     ticket.control_attempts += 1
@@ -500,6 +503,8 @@ class ControlPointMachine:
     def _on_command_response(self, ticket: _Ticket, result: int, now: float) -> None:
         kind = ticket.command.kind
         if result == RESULT_SUCCESS:
+            if kind is CommandKind.REQUEST_CONTROL:
+                self._on_control_response(ticket, result, now)
             if kind is CommandKind.START:
                 self._started_at = now
             if kind in (CommandKind.STOP, CommandKind.PAUSE, CommandKind.RESET):
@@ -563,6 +568,9 @@ class ControlPointMachine:
             needs_control = not ticket.control_done and (
                 not self.has_control or self.quirks.request_control_before_each_command
             )
+        if kind is CommandKind.REQUEST_CONTROL and now < self._control_hold_until:
+            self._wait(ticket, until=self._control_hold_until)
+            return
         if needs_control:
             if not is_stop and now < self._control_hold_until:
                 self._wait(ticket, until=self._control_hold_until)
