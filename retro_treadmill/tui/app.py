@@ -1,0 +1,286 @@
+"""The Textual app: a view over the session service, with STOP on every screen.
+
+State flows down (``SessionSnapshot`` from :meth:`SessionController.snapshots`, consumed in a
+worker); intents flow up (the controller's methods). The app never decides anything about the belt:
+the service and its safety governor do. It fails closed: an unhandled exception anywhere in the UI,
+and leaving the UI for any reason, calls ``controller.stop(...)`` first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from retro_treadmill.errors import RetroTreadmillError
+from retro_treadmill.tui.history import History
+from retro_treadmill.tui.model import (
+    DeviceInfo,
+    DeviceScanner,
+    ProfileInfo,
+    ProfileSource,
+    SessionController,
+    SessionSnapshot,
+    SessionState,
+    StopSource,
+)
+from retro_treadmill.tui.screens import (
+    AlarmScreen,
+    ConnectingScreen,
+    CountdownScreen,
+    DeviceScreen,
+    PreflightScreen,
+    ProfileScreen,
+    RetroScreen,
+    SessionScreen,
+)
+from retro_treadmill.tui.widgets.stopbar import StopBar
+from retro_treadmill.units import SpeedUnit
+
+_SESSION_STATES = frozenset(
+    {
+        SessionState.RUNNING,
+        SessionState.PAUSED,
+        SessionState.STOPPING,
+        SessionState.FINISHED,
+        SessionState.ALARM,
+    }
+)
+
+
+class RetroTreadmillApp(App[None]):
+    """The retro-treadmill terminal UI.
+
+    ``devices`` are always listed (e.g. :data:`~retro_treadmill.tui.model.VIRTUAL_TREADMILL`),
+    ``scanner`` adds scan results. ``device``/``profile`` preselect (``run --device/--profile``):
+    with both, the app connects at once. ``units`` is the display unit before the first snapshot
+    (afterwards ``SessionSnapshot.units`` rules).
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "retro-treadmill"
+    ENABLE_COMMAND_PALETTE = False
+    ESCAPE_TO_MINIMIZE = False
+    BINDINGS: ClassVar[list[BindingType]] = [
+        # priority: no widget (a checkbox's space, a list's escape) may swallow a stop key
+        Binding("space,s,escape", "stop", "STOP", priority=True, show=False),
+        Binding("q", "quit", "Quit", show=False),
+    ]
+
+    def __init__(
+        self,
+        controller: SessionController,
+        *,
+        devices: Sequence[DeviceInfo] = (),
+        scanner: DeviceScanner | None = None,
+        profiles: ProfileSource = (),
+        units: SpeedUnit = "mph",
+        device: DeviceInfo | None = None,
+        profile: ProfileInfo | None = None,
+        alarm_bell_interval_s: float = 5.0,
+    ) -> None:
+        super().__init__()
+        self.controller = controller
+        self.devices = tuple(devices)
+        self.scanner = scanner
+        self.profile_source = profiles
+        self.units: SpeedUnit = units
+        self.device = device
+        self.profile = profile
+        self.alarm_bell_interval_s = alarm_bell_interval_s
+        self.snapshot = SessionSnapshot(units=units)
+        self.history = History()
+        self.stops_requested = 0
+        self._base: RetroScreen | None = None
+        self._alarm_screen: AlarmScreen | None = None
+        self._bell_seq: int | None = None
+        self._stopped_on_exit = False
+
+    # -- fail closed -------------------------------------------------------------------------
+
+    def action_stop(self) -> None:
+        """STOP: straight to the controller, before any redraw."""
+        source = StopSource.ALARM_SCREEN if self._alarm_screen is not None else StopSource.KEYBOARD
+        self.controller.stop(source)
+        self.stops_requested += 1
+        for bar in self.screen.query(StopBar):
+            bar.mark_sent()
+
+    def on_stop_bar_pressed(self, _: StopBar.Pressed) -> None:
+        """A click on the STOP bar."""
+        self.action_stop()
+
+    def _fail_closed(self, source: StopSource) -> None:
+        try:
+            self.controller.stop(source)
+        except Exception as exc:  # the stop path must not hide the original error
+            self.log.error(f"controller.stop({source}) raised {exc!r}")
+
+    def _handle_exception(self, error: Exception) -> None:
+        # Textual routes every unhandled exception (event handlers, render, workers with
+        # exit_on_error) here before it tears the app down: stop the belt first.
+        self._fail_closed(StopSource.UI_EXCEPTION)
+        super()._handle_exception(error)
+
+    async def action_quit(self) -> None:
+        """Quit: stop the belt, then leave."""
+        self._fail_closed(StopSource.UI_EXIT)
+        self.exit()
+
+    def on_unmount(self) -> None:
+        """Leaving the UI for any reason stops the belt."""
+        self._fail_closed(StopSource.UI_EXIT)
+
+    # -- snapshots -----------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        """First screen, then follow the service's snapshots in a worker."""
+        if self.device is not None and self.profile is not None:
+            self._connect(self.device, self.profile)
+        elif self.device is not None:
+            self._switch_base(self._profile_screen())
+        else:
+            self._switch_base(DeviceScreen(self.devices, self.scanner))
+        self._follow_snapshots()
+
+    @work(name="snapshots", group="snapshots", exclusive=True, exit_on_error=True)
+    async def _follow_snapshots(self) -> None:
+        async for snapshot in self.controller.snapshots():
+            self.apply_snapshot(snapshot)
+        # The service closed the stream: it has shut down.
+        self._fail_closed(StopSource.UI_EXIT)
+        self.exit()
+
+    def apply_snapshot(self, snapshot: SessionSnapshot) -> None:
+        """Show ``snapshot``: pick the screen for its state, redraw, raise or clear the alarm."""
+        self.snapshot = snapshot
+        self.history.record(snapshot)
+        self._route(snapshot.state)
+        if self._base is not None:
+            self._base.show(snapshot)
+        self._sync_alarm(snapshot)
+
+    def _route(self, state: SessionState) -> None:
+        base = self._base
+        if state is SessionState.PREFLIGHT:
+            if not isinstance(base, PreflightScreen):
+                self._switch_base(PreflightScreen(self.profile))
+        elif state is SessionState.COUNTDOWN:
+            if not isinstance(base, CountdownScreen):
+                self._switch_base(CountdownScreen())
+        elif state in _SESSION_STATES and not isinstance(base, SessionScreen):
+            self._switch_base(SessionScreen(self.controller, self.history))
+
+    def _switch_base(self, screen: RetroScreen) -> None:
+        if self._alarm_screen is not None:
+            self._alarm_screen.dismiss()
+            self._alarm_screen = None
+        if self._base is None:
+            self.push_screen(screen)
+        else:
+            self.switch_screen(screen)
+        self._base = screen
+        screen.show(self.snapshot)
+        if self.snapshot.alarm is not None:
+            self._sync_alarm(self.snapshot)
+
+    def _sync_alarm(self, snapshot: SessionSnapshot) -> None:
+        alarm = snapshot.alarm
+        if alarm is None:
+            if self._alarm_screen is not None:
+                self._alarm_screen.dismiss()
+                self._alarm_screen = None
+            return
+        if alarm.seq != self._bell_seq:
+            self._bell_seq = alarm.seq
+            self.bell()
+        if self._alarm_screen is None:
+            self._alarm_screen = AlarmScreen(alarm, self.controller, self.alarm_bell_interval_s)
+            self.push_screen(self._alarm_screen)
+        else:
+            self._alarm_screen.show(alarm)
+
+    # -- selection and preflight ---------------------------------------------------------------
+
+    def _profile_screen(self) -> ProfileScreen:
+        source = self.profile_source
+        profiles = source() if callable(source) else source
+        name = self.device.name if self.device is not None else ""
+        return ProfileScreen(profiles, self.units, name)
+
+    def on_device_screen_chosen(self, message: DeviceScreen.Chosen) -> None:
+        """Device chosen: choose a profile next (or connect if one was preselected)."""
+        self.device = message.device
+        if self.profile is not None:
+            self._connect(message.device, self.profile)
+        else:
+            self._switch_base(self._profile_screen())
+
+    def on_profile_screen_back(self, _: ProfileScreen.Back) -> None:
+        """Back to the treadmill list."""
+        self._switch_base(DeviceScreen(self.devices, self.scanner))
+
+    def on_profile_screen_chosen(self, message: ProfileScreen.Chosen) -> None:
+        """Profile chosen: connect."""
+        self.profile = message.profile
+        if self.device is not None:
+            self._connect(self.device, message.profile)
+
+    def _connect(self, device: DeviceInfo, profile: ProfileInfo) -> None:
+        self._switch_base(ConnectingScreen(device, profile))
+        self._prepare(device, profile)
+
+    @work(name="prepare", group="prepare", exclusive=True, exit_on_error=True)
+    async def _prepare(self, device: DeviceInfo, profile: ProfileInfo) -> None:
+        try:
+            await self.controller.prepare(device, profile)
+        except RetroTreadmillError as exc:
+            self._switch_base(
+                DeviceScreen(self.devices, self.scanner, error=f"{device.name}: {exc}")
+            )
+            return
+        if isinstance(self._base, ConnectingScreen):
+            self._switch_base(PreflightScreen(profile))
+
+    def on_preflight_screen_start_requested(self, message: PreflightScreen.StartRequested) -> None:
+        """Every item ticked and Start pressed: the service starts the countdown."""
+        self.controller.start(message.checklist)
+
+
+async def run_app(
+    controller: SessionController,
+    *,
+    headless: bool = False,
+    size: tuple[int, int] | None = None,
+    devices: Sequence[DeviceInfo] = (),
+    scanner: DeviceScanner | None = None,
+    profiles: ProfileSource = (),
+    units: SpeedUnit = "mph",
+    device: DeviceInfo | None = None,
+    profile: ProfileInfo | None = None,
+) -> RetroTreadmillApp:
+    """Run the UI until it exits; the belt is stopped on the way out whatever happens.
+
+    ``headless``/``size`` run it without a terminal (tests, benches). Returns the app (its
+    ``return_code`` is non-zero after an unhandled exception).
+    """
+    app = RetroTreadmillApp(
+        controller,
+        devices=devices,
+        scanner=scanner,
+        profiles=profiles,
+        units=units,
+        device=device,
+        profile=profile,
+    )
+    try:
+        await app.run_async(headless=headless, size=size)
+    finally:
+        controller.stop(StopSource.UI_EXIT)
+    return app
+
+
+__all__ = ["RetroTreadmillApp", "run_app"]

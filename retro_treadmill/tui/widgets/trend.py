@@ -1,0 +1,50 @@
+"""A labelled sparkline of one quantity over the session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Sparkline, Static
+
+
+class Trend(Horizontal):
+    """``label`` and the latest value on the left, a sparkline of the history on the right."""
+
+    DEFAULT_CSS = """
+    Trend {
+        height: 1fr;
+        min-height: 1;
+    }
+    Trend > .trend-label {
+        width: 24;
+        height: 100%;
+        text-wrap: nowrap;
+    }
+    Trend > Sparkline {
+        width: 1fr;
+        height: 100%;
+    }
+    """
+
+    def __init__(self, label: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._label = label
+        self._text = ""
+        self._version = -1
+
+    def compose(self) -> ComposeResult:
+        """The label and the sparkline."""
+        yield Static(self._label, classes="trend-label", markup=False)
+        yield Sparkline([])
+
+    def show(self, value_text: str, history: Iterable[float], version: int) -> None:
+        """Show the latest value, and the history (oldest first) when ``version`` changed."""
+        text = f"{self._label} {value_text}"
+        if text != self._text:
+            self._text = text
+            self.query_one(".trend-label", Static).update(text)
+        if version != self._version:
+            self._version = version
+            self.query_one(Sparkline).data = list(history)
