@@ -496,7 +496,12 @@ class BumbleBleakClient(BaseBleakClient):
             raise BleakError(f"characteristic {characteristic.uuid} cannot notify or indicate")
 
         def deliver(value: bytes) -> None:
-            callback(bytearray(value))
+            # An exception must not reach bumble: it would skip the indication confirmation
+            # and stall the peer's ATT bearer.
+            try:
+                callback(bytearray(value))
+            except Exception:
+                logger.exception("error in notification callback for %s", characteristic.uuid)
 
         client = connection.gatt_client
         client.notification_subscribers.setdefault(handle, set()).add(deliver)

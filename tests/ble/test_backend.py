@@ -273,3 +273,47 @@ def test_advertisement_parser_reads_every_field_and_ignores_garbage() -> None:
     assert adv.tx_power == -10
     assert adv.rssi == -60
     assert advertisement_data_from_bytes(b"\x05\x09ab", 0).local_name is None
+
+
+async def test_connect_timeout_leaves_the_host_able_to_connect_again(
+    adapter: Adapter, peripheral: TestPeripheral
+) -> None:
+    device = await _find(adapter)
+    await peripheral.device.stop_advertising()
+    client = adapter.client(device, timeout=0.3)
+    with pytest.raises(TimeoutError):
+        await client.connect()
+    assert not client.is_connected
+    await peripheral.device.start_advertising(auto_restart=True)
+    client = adapter.client(device, timeout=3)
+    await client.connect()
+    assert _connected(client)
+    await client.disconnect()
+
+
+async def test_service_filter_limits_discovery(
+    adapter: Adapter, peripheral: TestPeripheral
+) -> None:
+    async with adapter.client(await _find(adapter), services=[TEST_SERVICE]) as client:
+        assert [s.uuid for s in client.services] == [TEST_SERVICE]
+
+
+async def test_raising_callback_does_not_stall_indications(
+    adapter: Adapter, peripheral: TestPeripheral
+) -> None:
+    calls: list[bytes] = []
+    second = asyncio.Event()
+
+    def explode(_c: object, value: bytearray) -> None:
+        calls.append(bytes(value))
+        if len(calls) == 2:
+            second.set()
+        raise RuntimeError("application bug")
+
+    async with adapter.client(await _find(adapter)) as client:
+        await client.start_notify(CONTROL_UUID, explode)
+        await client.write_gatt_char(CONTROL_UUID, b"\x01", response=True)
+        await client.write_gatt_char(CONTROL_UUID, b"\x02", response=True)
+        async with asyncio.timeout(2):
+            await second.wait()
+    assert calls == [b"\x80\x01", b"\x80\x02"]
