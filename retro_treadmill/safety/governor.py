@@ -157,7 +157,7 @@ class GovernorStatus:
     standstill: bool
     """Telemetry confirms the belt below the stop threshold (and no stop is awaiting it)."""
     setpoint_confirmed: bool
-    """Telemetry shows the last speed setpoint (within tolerance)."""
+    """The latest telemetry shows the last speed setpoint (within tolerance)."""
     stop_pending: bool
     """A Stop was sent and the belt is not yet confirmed below 0.1 km/h."""
     countdown_ends: float | None
@@ -251,7 +251,8 @@ class SafetyGovernor:
 
     @property
     def setpoint_confirmed(self) -> bool:
-        """Telemetry has shown the last speed setpoint (always ``False`` unless running)."""
+        """The latest telemetry shows the last speed setpoint (always ``False`` unless running).
+        A belt off the setpoint for 10 s in a row halts with an alarm."""
         return self._state is GovernorState.RUNNING and self._setpoint_since is None
 
     def status(self) -> GovernorStatus:
@@ -630,9 +631,16 @@ class SafetyGovernor:
             return NO_ACTIONS
 
         target = self._target_speed
-        if self._setpoint_since is not None and abs(speed - target) <= self._tolerance() + _EPS:
+        if target <= 0:
+            return NO_ACTIONS
+        # Confirmed only while telemetry shows the setpoint: a belt that passed through the target
+        # while accelerating and settled elsewhere must not count as confirmed.
+        if abs(speed - target) <= self._tolerance() + _EPS:
             self._setpoint_since = None
-        if self._setpoint_since is not None and self._unit_mismatch(speed, now):
+            return NO_ACTIONS
+        if self._setpoint_since is None:
+            self._setpoint_since = now
+        if self._unit_mismatch(speed, now):
             return self._halt(AlarmKind.UNIT_MISMATCH, self._unit_message(speed), now)
         return NO_ACTIONS
 
@@ -669,8 +677,8 @@ class SafetyGovernor:
                 actual = "unknown" if self._speed is None else self._fmt(self._speed)
                 return self._halt(
                     AlarmKind.SETPOINT_NOT_REACHED,
-                    f"The treadmill did not reach {self._fmt(self._target_speed)} within "
-                    f"{lim.setpoint_timeout_s:g} s (belt at {actual}); it may be ignoring "
+                    f"The treadmill did not reach or hold {self._fmt(self._target_speed)} "
+                    f"for {lim.setpoint_timeout_s:g} s (belt at {actual}); it may be ignoring "
                     "speed commands. Stopped.",
                     now,
                 )
