@@ -230,6 +230,8 @@ class _ConfigParser:
                 current = match.group(1).replace('"', "").replace(" ", "")
                 if key_re is None and current == table:
                     return number
+                if not table and current.split(".")[0] == key:
+                    return number
                 continue
             if key_re is not None and current == table and key_re.match(line):
                 return number
@@ -255,9 +257,9 @@ class _ConfigParser:
                     if close
                     else "known: " + ", ".join(f"[{t}]" for t in TOP_TABLES)
                 )
-                raise self.fail(f"unknown table or key '{key}'; {hint}", key)
+                raise self.fail(f"unknown table or key '{key}'; {hint}", "", key)
             if not isinstance(value, dict):
-                raise self.fail(f"'{key}' must be a table ([{key}])", key)
+                raise self.fail(f"'{key}' must be a table ([{key}])", "", key)
         limits, loosened = self._safety(data.get("safety", {}))
         return ClinicConfig(
             path=self.path,

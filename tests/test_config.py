@@ -1,0 +1,157 @@
+"""The clinic config: tightening always works, loosening only with the explicit key, and every
+mistake names file, table, key and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from retro_treadmill.config import CONFIG_ENV, ClinicConfig, load_config, parse_config
+from retro_treadmill.errors import ConfigError
+from retro_treadmill.safety.limits import DEFAULT_LIMITS
+from retro_treadmill.units import mph_to_kmh
+
+
+@pytest.fixture(autouse=True)
+def _isolated_config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
+
+
+def _error(text: str, path: Path | str = "clinic.toml") -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, path)
+    return str(info.value)
+
+
+def test_no_config_file_means_the_built_in_defaults() -> None:
+    config = load_config()
+    assert config == ClinicConfig()
+    assert config.limits == DEFAULT_LIMITS
+    assert config.source == "built-in defaults"
+
+
+def test_the_default_location_and_the_environment_variable_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    default = tmp_path / "xdg" / "retro-treadmill" / "config.toml"
+    default.parent.mkdir(parents=True)
+    default.write_text("[safety]\nmax_speed_mph = 1.2\n")
+    assert load_config().limits.max_speed_kmh == pytest.approx(mph_to_kmh(1.2))
+    other = tmp_path / "other.toml"
+    other.write_text("[safety]\nmax_speed_mph = 1.1\n")
+    monkeypatch.setenv(CONFIG_ENV, str(other))
+    assert load_config().limits.max_speed_kmh == pytest.approx(mph_to_kmh(1.1))
+    assert load_config(default).path == default
+
+
+def test_an_explicit_missing_file_is_an_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(ConfigError) as info:
+        load_config(missing)
+    assert str(info.value).startswith(f"{missing}: no such config file")
+
+
+def test_tightening_needs_no_permission() -> None:
+    config = parse_config(
+        "[safety]\nmax_speed_mph = 1.2\nmax_incline_pct = 3\ntelemetry_timeout_s = 2\n"
+        "min_running_speed_kmh = 1.0\ncountdown_s = 10\n"
+    )
+    limits = config.limits
+    assert limits.max_speed_kmh == pytest.approx(mph_to_kmh(1.2))
+    assert limits.max_incline_pct == 3.0
+    assert limits.telemetry_timeout_s == 2.0
+    assert limits.min_running_speed_kmh == 1.0
+    assert limits.countdown_s == 10.0
+    assert config.loosened == frozenset()
+
+
+def test_loosening_a_cap_without_the_explicit_key_is_refused_with_the_line() -> None:
+    message = _error("# clinic\n[safety]\nmax_speed_mph = 3.0\n")
+    assert message == (
+        "clinic.toml: [safety]: max_speed_mph = 3.0 is beyond the built-in default 1.5 mph; "
+        "loosening a default needs allow_above_default_caps = true in [safety] as well (line 3)"
+    )
+
+
+def test_loosening_with_the_explicit_key_raises_only_that_cap() -> None:
+    config = parse_config(
+        "[safety]\nallow_above_default_caps = true\nmax_speed_mph = 3.0\nmax_incline_pct = 4\n"
+    )
+    assert config.limits.max_speed_kmh == pytest.approx(mph_to_kmh(3.0))
+    assert config.limits.max_incline_pct == 4.0
+    assert config.limits.max_start_speed_kmh == DEFAULT_LIMITS.max_start_speed_kmh
+    assert config.loosened == frozenset({"max_speed_kmh"})
+
+
+def test_rate_limits_and_timeouts_can_never_be_loosened() -> None:
+    message = _error("[safety]\nallow_above_default_caps = true\ntelemetry_timeout_s = 10\n")
+    assert "telemetry_timeout_s = 10 is less strict than the built-in default 3" in message
+    assert "can only be tightened (line 3)" in message
+    assert "can only be tightened" in _error("[safety]\nspeed_increase_mph = 0.5\n")
+    assert "can only be tightened" in _error("[safety]\ncountdown_s = 1\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "[safety]\nmax_sped_mph = 1\n",
+            "[safety]: unknown key 'max_sped_mph'; did you mean 'max_speed_mph'? (line 2)",
+        ),
+        ("[saftey]\n", "unknown table or key 'saftey'; did you mean [safety]? (line 1)"),
+        ('[safety]\nmax_speed_mph = "fast"\n', "max_speed_mph must be a finite number"),
+        (
+            "[safety]\nmax_speed_mph = 1.2\nmax_speed_kmh = 2\n",
+            "'max_speed_kmh' and 'max_speed_mph' set the same limit; keep one (line 3)",
+        ),
+        (
+            "[safety]\nallow_above_default_caps = true\nmax_speed_mph = 15\n",
+            "outside the sane range for this setting; check for a typo",
+        ),
+        ("[safety]\nmax_speed_mph = 0\n", "max_speed_mph must be above 0"),
+        ("[safety]\nmin_running_speed_mph = 1.4\nmax_speed_mph = 1.2\n", "no speed is left"),
+        (
+            '[safety]\nallow_above_default_caps = "yes"\n',
+            "allow_above_default_caps must be true or false",
+        ),
+        ("safety = 3\n", "'safety' must be a table ([safety]) (line 1)"),
+        ("[safety\n", "not valid TOML"),
+        ("[quirks]\nURTM = 1\n", 'quirks."URTM" must be a table of quirk settings'),
+        ('[mqtt]\nurl = "http://broker"\n', "url must start with mqtt:// or mqtts://"),
+        ('[mqtt]\ndiscovery = "no"\n', "[mqtt]: discovery must be true or false"),
+        ("[mqtt]\nkeepalive_s = true\n", "keepalive_s must be a whole number"),
+        ('[mqtt]\ntreadmil_id = "a"\n', "did you mean 'treadmill_id'?"),
+        ('[mqtt]\nca_file = "missing-ca.pem"\n', "missing-ca.pem' does not exist (line 2)"),
+        ('[profiles]\ndirs = "x"\n', "dirs must be an array of folder paths"),
+    ],
+)
+def test_config_mistakes_name_table_key_and_line(text: str, expected: str) -> None:
+    message = _error(text)
+    assert message.startswith("clinic.toml: ")
+    assert expected in message
+
+
+def test_quirks_and_mqtt_are_passed_on(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("not checked here")
+    (tmp_path / "mine").mkdir()
+    config = parse_config(
+        '[quirks."URTM"]\nwait_for_belt_before_speed = true\n'
+        '[quirks."*"]\ncontrol_point_timeout_s = 4.0\n'
+        '[mqtt]\nurl = "mqtts://broker.local:8883/clinic"\ntreadmill_id = "tm-1"\n'
+        'ca_file = "ca.pem"\ndiscovery = false\ntelemetry_rate_hz = 1\n'
+        '[profiles]\ndirs = ["mine"]\n',
+        tmp_path / "config.toml",
+    )
+    assert config.quirks["URTM"]["wait_for_belt_before_speed"] is True
+    assert config.quirks["*"]["control_point_timeout_s"] == 4.0
+    assert config.mqtt["url"] == "mqtts://broker.local:8883/clinic"
+    assert config.mqtt["treadmill_id"] == "tm-1"
+    options = config.mqtt_options()
+    assert options == {
+        "ca_file": tmp_path / "ca.pem",
+        "discovery": False,
+        "telemetry_rate_hz": 1,
+    }
+    assert config.profile_dirs == (tmp_path / "mine",)
