@@ -53,7 +53,7 @@ from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolErr
 from bleak.uuids import normalize_uuid_str
 from bumble import att, core, hci
 
-from retro_treadmill.ble.central import BumbleCentral, address_key, parse_address
+from retro_treadmill.ble.central import AdapterError, BumbleCentral, address_key, parse_address
 
 __all__ = [
     "CCCD_UUID",
@@ -180,9 +180,14 @@ class BumbleBleakScanner(BaseBleakScanner):
         self._token = object()
 
     async def start(self) -> None:
-        """Start scanning; clears :attr:`seen_devices`."""
+        """Start scanning; clears :attr:`seen_devices`. ``BleakError`` if the adapter is lost."""
         self.seen_devices = {}
-        await self._central.start_scan(self._token, self._on_advertisement, self._active)
+        try:
+            await self._central.start_scan(self._token, self._on_advertisement, self._active)
+        except AdapterError as error:
+            raise BleakError(str(error)) from error
+        except core.BaseBumbleError as error:
+            raise BleakError(f"cannot start scanning: {error}") from error
 
     async def stop(self) -> None:
         """Stop scanning."""
@@ -300,18 +305,26 @@ class BumbleBleakClient(BaseBleakClient):
             await self._central.stop_scan(token)
 
     async def connect(self, pair: bool, **kwargs: Any) -> None:
-        """Connect, exchange the MTU and discover the GATT database."""
-        self._central.check_usable()
+        """Connect, exchange the MTU and discover the GATT database.
+
+        Raises ``TimeoutError`` when the peer does not answer within the client's timeout,
+        ``BleakDeviceNotFoundError`` when an address string is not advertising, ``BleakError``
+        for anything else (adapter lost, controller refused).
+        """
         if self._connected:
             return
-        peer = await self._resolve_address()
-        device = self._central.device
         try:
-            async with asyncio.timeout(self._timeout + 2.0):
-                connection = await device.connect(peer, timeout=self._timeout)
+            self._central.check_usable()
+            peer = await self._resolve_address()
+            # One LE connection attempt at a time per controller (HCI allows only one).
+            async with self._central.connect_lock:
+                async with asyncio.timeout(self._timeout + 2.0):
+                    connection = await self._central.device.connect(peer, timeout=self._timeout)
         except (TimeoutError, core.TimeoutError) as error:
             raise TimeoutError(f"connecting to {self.address} timed out") from error
-        except core.ConnectionError as error:
+        except AdapterError as error:
+            raise BleakError(str(error)) from error
+        except core.BaseBumbleError as error:
             raise BleakError(f"connecting to {self.address} failed: {error}") from error
         self._connection = connection
         self._connected = True
@@ -320,7 +333,7 @@ class BumbleBleakClient(BaseBleakClient):
         self._remove_lost = self._central.on_lost(self._on_transport_lost)
         try:
             if self._requested_mtu > att.ATT_DEFAULT_MTU:
-                with contextlib.suppress(att.ATT_Error):
+                with contextlib.suppress(BleakGATTProtocolError):
                     await self._gatt(lambda c: c.request_mtu(self._requested_mtu))
             self.services = await self._discover()
             if pair:
@@ -407,8 +420,8 @@ class BumbleBleakClient(BaseBleakClient):
             raise BleakError(f"{self.address} disconnected during a GATT request") from None
         except core.TimeoutError as error:
             raise TimeoutError(f"GATT request to {self.address} timed out") from error
-        except core.InvalidStateError as error:
-            raise BleakError(str(error)) from error
+        except core.BaseBumbleError as error:
+            raise BleakError(f"GATT request to {self.address} failed: {error}") from error
 
     async def _discover(self) -> BleakGATTServiceCollection:
         collection = BleakGATTServiceCollection()

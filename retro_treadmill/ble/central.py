@@ -77,6 +77,8 @@ class BumbleCentral:
         self._transport = transport
         self._listeners: dict[object, AdvertisementListener] = {}
         self._scan_lock = asyncio.Lock()
+        self.connect_lock = asyncio.Lock()
+        """Held while an LE connection is being created (the controller allows one at a time)."""
         self._scanning = False
         self._known: dict[str, Any] = {}
         self._names: dict[str, str] = {}

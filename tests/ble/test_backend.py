@@ -12,7 +12,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
 
-from retro_treadmill.ble.adapter import Adapter
+from retro_treadmill.ble.adapter import Adapter, open_adapter
 from retro_treadmill.ble.backend import CCCD_UUID, advertisement_data_from_bytes
 from retro_treadmill.ble.radio import VirtualRadio
 from tests.ble.peripheral import (
@@ -317,3 +317,28 @@ async def test_raising_callback_does_not_stall_indications(
         async with asyncio.timeout(2):
             await second.wait()
     assert calls == [b"\x80\x01", b"\x80\x02"]
+
+
+async def test_concurrent_connects_on_one_host_are_serialized(
+    radio: VirtualRadio, adapter: Adapter
+) -> None:
+    await TestPeripheral.start(radio, "F1:00:00:00:00:0C")
+    await TestPeripheral.start(radio, "F1:00:00:00:00:0D")
+    a = adapter.client("F1:00:00:00:00:0C", timeout=3)
+    b = adapter.client("F1:00:00:00:00:0D", timeout=3)
+    await asyncio.gather(a.connect(), b.connect())
+    try:
+        assert _connected(a)
+        assert _connected(b)
+    finally:
+        await asyncio.gather(a.disconnect(), b.disconnect())
+
+
+async def test_closed_adapter_raises_bleak_error(radio: VirtualRadio) -> None:
+    async with open_adapter(radio) as adapter:
+        client = adapter.client(ADDRESS, timeout=1)
+    with pytest.raises(BleakError, match="closed"):
+        await client.connect()
+    with pytest.raises(BleakError, match="closed"):
+        async with adapter.scanner():
+            pass
