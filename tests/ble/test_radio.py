@@ -30,6 +30,7 @@ from tests.ble.peripheral import (
     READ_UUID,
     SERVICE_DATA,
     TestPeripheral,
+    advertising_data,
 )
 
 pytestmark = pytest.mark.timeout(30)
@@ -225,3 +226,45 @@ async def test_snoop_file_opens_in_tshark_with_att_traffic(
     lines = result.stdout.splitlines()
     assert any("Write Request" in line for line in lines), result.stdout
     assert any("Handle Value Indication" in line for line in lines), result.stdout
+
+
+async def test_drives_a_peripheral_behind_another_programs_virtual_controllers() -> None:
+    """bumble's own `controllers` app (two virtual controllers on one link, each served as
+    tcp-server): a plain bumble peripheral on one, our adapter on the other."""
+    ports = [free_loopback_port(), free_loopback_port()]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bumble.apps.controllers",
+        *(f"tcp-server:127.0.0.1:{port}" for port in ports),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        transport = None
+        async with asyncio.timeout(10):
+            while transport is None:
+                try:
+                    transport = await open_transport(f"tcp-client:127.0.0.1:{ports[0]}")
+                except OSError:
+                    await asyncio.sleep(0.05)  # the app is still starting
+        peripheral = TestPeripheral(
+            Device.with_hci(
+                NAME, hci.Address("F1:00:00:00:00:02"), transport.source, transport.sink
+            )
+        )
+        await peripheral.device.power_on()
+        await peripheral.device.start_advertising(
+            advertising_data=advertising_data(),
+            advertising_interval_min=50,
+            advertising_interval_max=50,
+        )
+        async with (
+            open_adapter(f"bumble:tcp-client:127.0.0.1:{ports[1]}") as adapter,
+            adapter.client("F1:00:00:00:00:02", timeout=5) as client,
+        ):
+            assert await client.read_gatt_char(READ_UUID) == bytearray(b"retro")
+        await transport.close()
+    finally:
+        process.kill()
+        await process.wait()
