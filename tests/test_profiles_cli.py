@@ -20,6 +20,7 @@ from retro_treadmill.profiles import (
     shipped_profiles_dir,
 )
 from retro_treadmill.safety.limits import DEFAULT_LIMITS
+from retro_treadmill.session.profile import Profile, parse_profile
 from retro_treadmill.units import kmh_to_mph
 
 ATHLETE = "athlete-deceleration"
@@ -231,3 +232,28 @@ def test_console_script_validate_exit_code(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "the profile is empty" in result.stderr
+
+
+def _readme_blocks() -> list[str]:
+    text = (shipped_profiles_dir() / "README.md").read_text()
+    return re.findall(r"```toml\n(.*?)```", text, re.S)
+
+
+def test_the_documented_profile_example_validates() -> None:
+    example = _readme_blocks()[0]
+    profile = read_profile_text(example)
+    assert profile.name == "my-ramp"
+    assert len(profile.segments) == 2 + 3 * 2 + 1
+
+
+def test_the_documented_config_example_loads(tmp_path: Path) -> None:
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "ca.pem").write_text("-")
+    (tmp_path / "clinic-profiles").mkdir()
+    config = parse_config(_readme_blocks()[1], tmp_path / "config.toml")
+    assert kmh_to_mph(config.limits.max_speed_kmh) == pytest.approx(1.2)
+    assert config.mqtt["treadmill_id"] == "treadmill-1"
+
+
+def read_profile_text(text: str) -> Profile:
+    return parse_profile(text, "README.md")
