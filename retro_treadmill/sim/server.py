@@ -27,7 +27,7 @@ Wire behaviour: FTMS service 0x1826 with 2ACC (read), 2ACD (notify), 2AD3 (read,
 Device Information; advertising with the FTMS Service Data (flags: available; type: treadmill,
 FTMS §3.1) and the local name. Control point per FTMS §4.16: ATT error 0xFD when the client has
 not enabled 2AD9 indications, 0xFE while a procedure is in progress (from the write until the
-response is confirmed), result codes 0x02-0x05, control revoked on Reset and disconnect, 0xFF
+response goes out), result codes 0x02-0x05, control revoked on Reset and disconnect, 0xFF
 Control Permission Lost to the old holder when another client takes control.
 """
 
@@ -538,6 +538,11 @@ class VirtualTreadmill:
         try:
             if delay > 0:
                 await self.clock.sleep(delay)
+            # The procedure ends with its response: the client's confirmation and its next
+            # write travel in order behind it, so waiting for the confirmation task to resume
+            # would refuse that next write with 0xFE by accident of scheduling.
+            if self._pending is connection:
+                self._pending = None
             if connection.handle in self._connections:
                 await self._send_one("2AD9", response, connection)
         finally:

@@ -44,9 +44,11 @@ class Wire:
     """A connected bleak client and everything it received, by characteristic."""
 
     client: BleakClient
-    sim: VirtualTreadmill
+    sim: VirtualTreadmill | None
+    """The in-process treadmill (sim-clock waits), or None for one in another process."""
     received: list[Received] = field(default_factory=list)
     disconnected: asyncio.Event = field(default_factory=asyncio.Event)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def values(self, short: str) -> list[bytes]:
         return [r.value for r in self.received if r.short == short]
@@ -55,9 +57,9 @@ class Wire:
         for short in shorts or NOTIFYING:
 
             def callback(_char: Any, data: bytearray, short: str = short) -> None:
-                self.received.append(
-                    Received(short, bytes(data), time.perf_counter(), self.sim.elapsed)
-                )
+                now = self.sim.elapsed if self.sim is not None else 0.0
+                self.received.append(Received(short, bytes(data), time.perf_counter(), now))
+                self.arrived.set()
 
             await self.client.start_notify(uuid(short), callback)
 
@@ -68,12 +70,18 @@ class Wire:
         """Write to 2AD9 and wait for its ``80 op ..`` response."""
         before = len(self.values("2AD9"))
         await self.write(data)
-        await self.sim.wait_for(lambda _s: len(self.values("2AD9")) > before, within)
+        await self.wait(lambda w: len(w.values("2AD9")) > before, within)
         return self.values("2AD9")[before]
 
     async def wait(self, predicate: Callable[[Wire], bool], within: float = 10.0) -> None:
-        """Wait ``within`` sim seconds for ``predicate``."""
-        await self.sim.wait_for(lambda _s: predicate(self), within)
+        """Wait ``within`` sim seconds for ``predicate`` (wall seconds without a local sim)."""
+        if self.sim is not None:
+            await self.sim.wait_for(lambda _s: predicate(self), within)
+            return
+        async with asyncio.timeout(within):
+            while not predicate(self):
+                self.arrived.clear()
+                await self.arrived.wait()
 
 
 Connect = Callable[..., Awaitable[Wire]]
