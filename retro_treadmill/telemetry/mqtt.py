@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 import ssl
 import time
 from collections import deque
@@ -301,11 +302,11 @@ class MqttPublisher:
             return
         payload = encode(sample.to_payload(self.settings.treadmill_id, self._wall_clock()))
         now = self._clock()
+        if self._held_telemetry is not None:
+            self._counters.telemetry_throttled += 1
         if now >= self._next_telemetry_at:
             self._enqueue_telemetry(payload, now)
         else:
-            if self._held_telemetry is not None:
-                self._counters.telemetry_throttled += 1
             self._held_telemetry = payload
         self._wake.set()
 
@@ -408,7 +409,7 @@ class MqttPublisher:
                 MqttConnectionState.REFUSED if fatal else MqttConnectionState.RECONNECTING
             )
             self._log.warning(
-                "MQTT %s: %s; retrying in %.1f s", self.settings.redacted_url, error, delay
+                "MQTT %s: %s; retrying in %.2f s", self.settings.redacted_url, error, delay
             )
             await asyncio.sleep(delay)
 
@@ -432,6 +433,8 @@ class MqttPublisher:
             timeout=s.connect_timeout_s,
             tls_context=self._tls,
             logger=self._log.getChild("paho"),
+            # Small packets (a STOP's PUBACK, events) go out at once, not after a delayed ACK.
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
 
     async def _connect_and_serve(self) -> None:

@@ -1,0 +1,253 @@
+"""The publisher on a real mosquitto: topics, schemas, discovery, rate limit, remote commands."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+
+import jsonschema
+import pytest
+
+from retro_treadmill.telemetry.mqtt import MqttConnectionState, MqttPublisher
+from retro_treadmill.telemetry.schema import (
+    EVENT_SCHEMA,
+    STATE_SCHEMA,
+    TELEMETRY_SCHEMA,
+    Event,
+    EventCategory,
+    RemoteCommand,
+    SegmentInfo,
+    Severity,
+    StateUpdate,
+    TelemetrySample,
+    Topics,
+    command_payload,
+)
+from tests.mosquitto import MosquittoBroker
+from tests.telemetry.helpers import client_for, fast_settings, recording
+
+BASE = "retro-treadmill/tm1"
+T = Topics(BASE)
+
+
+async def test_publishes_every_topic_with_documented_json(mosquitto: MosquittoBroker) -> None:
+    async with recording(client_for(mosquitto), f"{BASE}/#", "homeassistant/#") as rec:
+        async with MqttPublisher(fast_settings(mosquitto)) as pub:
+            await pub.wait_connected()
+            pub.publish_state(
+                StateUpdate(
+                    state="running",
+                    profile="gentle-retro",
+                    segment=SegmentInfo(index=0, count=3, name="warm-up", remaining_s=60.0),
+                    target_speed_kmh=1.6,
+                    target_incline_pct=0.5,
+                )
+            )
+            pub.publish_telemetry(
+                TelemetrySample(
+                    speed_kmh=1.6,
+                    incline_pct=0.5,
+                    distance_m=12.0,
+                    elapsed_s=30.0,
+                    heart_rate_bpm=90,
+                )
+            )
+            pub.publish_event(Event(EventCategory.STATE, "running", "Session running"))
+            online = await rec.wait_for(lambda m: m.topic == T.availability)
+            state = await rec.wait_for(lambda m: m.topic == T.state)
+            telemetry = await rec.wait_for(lambda m: m.topic == T.telemetry)
+            event = await rec.wait_for(lambda m: m.topic == T.event)
+            speed_config = await rec.wait_for(lambda m: m.topic.endswith("/speed/config"))
+        offline = await rec.wait_for(lambda m: m.topic == T.availability and m.payload != b"online")
+
+    assert online.payload == b"online"
+    assert offline.payload == b"offline"
+    jsonschema.validate(state.json(), STATE_SCHEMA)
+    assert state.json()["state"] == "running"
+    jsonschema.validate(telemetry.json(), TELEMETRY_SCHEMA)
+    assert telemetry.json()["heart_rate_bpm"] == 90
+    jsonschema.validate(event.json(), EVENT_SCHEMA)
+    assert event.json()["code"] == "running"
+    assert speed_config.json()["state_topic"] == T.telemetry
+    assert pub.status.state is MqttConnectionState.CLOSED
+
+
+async def test_availability_and_state_are_retained_for_late_subscribers(
+    mosquitto: MosquittoBroker,
+) -> None:
+    async with MqttPublisher(fast_settings(mosquitto, discovery=False)) as pub:
+        await pub.wait_connected()
+        pub.publish_state(StateUpdate(state="preflight", profile="p"))
+        async with recording(client_for(mosquitto), f"{BASE}/#") as probe:
+            # A probe that subscribed after the fact sees the state once it has been sent.
+            state = await probe.wait_for(
+                lambda m: m.topic == T.state and m.json()["state"] == "preflight"
+            )
+        async with recording(client_for(mosquitto), f"{BASE}/#") as late:
+            online = await late.wait_for(lambda m: m.topic == T.availability)
+            retained_state = await late.wait_for(lambda m: m.topic == T.state)
+    assert online.retain
+    assert online.payload == b"online"
+    assert retained_state.retain
+    assert retained_state.payload == state.payload
+
+
+async def test_telemetry_is_rate_limited_and_the_last_sample_still_goes_out(
+    mosquitto: MosquittoBroker,
+) -> None:
+    now = [0.0]
+    settings = fast_settings(mosquitto, discovery=False, telemetry_rate_hz=2.0)
+    async with (
+        recording(client_for(mosquitto), T.telemetry) as rec,
+        MqttPublisher(settings, clock=lambda: now[0]) as pub,
+    ):
+        await pub.wait_connected()
+        # 16 samples at 8 Hz of (injected) session time: 0.0 .. 1.875 s.
+        for i in range(16):
+            now[0] = i * 0.125
+            pub.publish_telemetry(TelemetrySample(speed_kmh=1.0, distance_m=float(i)))
+            await asyncio.sleep(0)
+        now[0] = 2.0  # the interval after the last accepted sample has passed
+        await rec.wait_count(lambda m: m.json()["distance_m"] == 15.0, 1)
+        status = pub.status
+    distances = [m.json()["distance_m"] for m in rec.messages]
+    assert distances == [0.0, 4.0, 8.0, 12.0, 15.0]
+    assert status.telemetry_published == 5
+    assert status.telemetry_throttled == 16 - 5  # held, then replaced by a newer one
+
+
+async def test_remote_stop_reaches_the_callback_within_100_ms(
+    mosquitto: MosquittoBroker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    received: list[tuple[RemoteCommand, float]] = []
+    arrived = asyncio.Event()
+
+    def on_command(command: RemoteCommand) -> None:
+        received.append((command, time.perf_counter()))
+        arrived.set()
+
+    async with (
+        MqttPublisher(fast_settings(mosquitto), on_command=on_command) as pub,
+        client_for(mosquitto) as desk,
+    ):
+        await pub.wait_connected()
+        latencies = []
+        for i in range(20):
+            arrived.clear()
+            sent = time.perf_counter()
+            await desk.publish(T.command("stop"), command_payload(f"drill {i}", "desk-1"), qos=1)
+            async with asyncio.timeout(1.0):
+                await arrived.wait()
+            latencies.append(received[-1][1] - sent)
+        status = pub.status
+
+    assert [c.kind for c, _ in received] == ["stop"] * 20
+    assert received[0][0].sender == "desk-1"
+    assert received[0][0].reason == "drill 0"
+    assert status.commands_accepted == 20
+    assert max(latencies) < 0.100
+    with capsys.disabled():
+        print(
+            f"\nremote stop publish->callback over loopback: median "
+            f"{statistics.median(latencies) * 1000:.2f} ms, max {max(latencies) * 1000:.2f} ms "
+            f"(n={len(latencies)}, from before the QoS 1 publish to the callback)"
+        )
+
+
+async def test_start_speed_and_bad_payloads_do_nothing_but_yield_events(
+    mosquitto: MosquittoBroker,
+) -> None:
+    commands: list[RemoteCommand] = []
+    async with (
+        client_for(mosquitto) as desk,
+        recording(client_for(mosquitto), T.event) as rec,
+    ):
+        # A retained stop left on the broker is stale: refused when the publisher subscribes.
+        await desk.publish(T.command("stop"), command_payload("old", "desk-0"), qos=1, retain=True)
+        async with MqttPublisher(fast_settings(mosquitto), on_command=commands.append) as pub:
+            await pub.wait_connected()
+            await rec.wait_for(lambda m: True)
+            refused = [
+                ("start", command_payload("go", "desk-1")),
+                ("speed", b'{"reason": "faster", "sender": "desk-1", "kmh": 9}'),
+                ("resume", command_payload("go", "desk-1")),
+                ("stop", b"STOP!"),
+                ("stop", b'{"reason": "no sender"}'),
+                ("pause", b"\x00\xff"),
+            ]
+            for name, payload in refused:
+                await desk.publish(T.command(name), payload, qos=1)
+            await desk.publish(T.command("pause"), command_payload("tea", "desk-2"), qos=1)
+            events = await rec.wait_count(lambda m: True, len(refused) + 2)
+            status = pub.status
+        await desk.publish(T.command("stop"), b"", qos=1, retain=True)  # clear the retained stop
+
+    for message in events:
+        jsonschema.validate(message.json(), EVENT_SCHEMA)
+    rejected = [m.json() for m in events if m.json()["code"] == "remote_command_rejected"]
+    assert [e["data"]["command"] for e in rejected] == ["stop", *(n for n, _ in refused)]
+    assert rejected[0]["data"]["why"].startswith("retained command ignored")
+    assert "nothing remote can start" in rejected[1]["message"]
+    accepted = [m.json() for m in events if m.json()["code"] == "remote_command_accepted"]
+    assert [(e["data"]["command"], e["data"]["sender"]) for e in accepted] == [("pause", "desk-2")]
+    # Only the valid pause reached the application; nothing else was acted on.
+    assert [(c.kind, c.sender) for c in commands] == [("pause", "desk-2")]
+    assert (status.commands_rejected, status.commands_accepted) == (len(refused) + 1, 1)
+    assert status.state is MqttConnectionState.CONNECTED
+
+
+async def test_remote_stop_can_be_disabled(mosquitto: MosquittoBroker) -> None:
+    commands: list[RemoteCommand] = []
+    settings = fast_settings(mosquitto, remote_stop=False, discovery=False)
+    async with (
+        recording(client_for(mosquitto), T.event) as rec,
+        MqttPublisher(settings, on_command=commands.append) as pub,
+        client_for(mosquitto) as desk,
+    ):
+        await pub.wait_connected()
+        await desk.publish(T.command("stop"), command_payload("x", "desk-1"), qos=1)
+        event = await rec.wait_for(lambda m: True)
+    assert commands == []
+    assert "remote stop is disabled" in event.json()["data"]["why"]
+
+
+async def test_a_failing_command_callback_is_reported_not_fatal(
+    mosquitto: MosquittoBroker,
+) -> None:
+    def on_command(command: RemoteCommand) -> None:
+        raise RuntimeError("service gone")
+
+    async with (
+        recording(client_for(mosquitto), T.event) as rec,
+        MqttPublisher(fast_settings(mosquitto, discovery=False), on_command=on_command) as pub,
+        client_for(mosquitto) as desk,
+    ):
+        await pub.wait_connected()
+        await desk.publish(T.command("stop"), command_payload("x", "desk-1"), qos=1)
+        event = await rec.wait_for(lambda m: True)
+        pub.publish_event(Event(EventCategory.OPERATOR, "still_here", "still publishing"))
+        await rec.wait_for(lambda m: m.json()["code"] == "still_here")
+    assert event.json()["code"] == "remote_command_failed"
+    assert event.json()["severity"] == Severity.CRITICAL
+
+
+async def test_discovery_off_removes_configs_an_earlier_run_announced(
+    mosquitto: MosquittoBroker,
+) -> None:
+    async with recording(client_for(mosquitto), "homeassistant/#") as rec:
+        async with MqttPublisher(fast_settings(mosquitto)) as pub:
+            await pub.wait_connected()
+            announced = await rec.wait_count(lambda m: bool(m.payload), 6)
+        async with MqttPublisher(fast_settings(mosquitto, discovery=False)) as pub:
+            await pub.wait_connected()
+            removed = await rec.wait_count(lambda m: not m.payload, 6)
+    assert {m.topic for m in removed} == {m.topic for m in announced}
+    components = sorted(m.topic.split("/")[1] for m in announced)
+    assert components == ["button", "sensor", "sensor", "sensor", "sensor", "sensor"]
+    async with recording(client_for(mosquitto), "homeassistant/#") as late:
+        # Nothing retained is left: a marker published after subscribing arrives first.
+        async with client_for(mosquitto) as marker:
+            await marker.publish("homeassistant/marker", b"m", qos=1)
+        first = await late.wait_for(lambda m: True)
+    assert first.topic == "homeassistant/marker"
