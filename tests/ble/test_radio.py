@@ -69,6 +69,16 @@ def test_adapter_spec_parsing() -> None:
             parse_adapter_spec(bad)
 
 
+async def test_system_adapter_uses_the_platform_backend() -> None:
+    async with open_adapter("system") as adapter:
+        assert adapter.central is None
+        assert adapter.client_backend is None
+        assert adapter.scanner_backend is None
+    with pytest.raises(AdapterError, match="--snoop needs a bumble adapter"):
+        async with open_adapter("system", snoop="capture.btsnoop"):
+            pass
+
+
 async def test_nothing_listening_gives_a_hint_to_start_simulate() -> None:
     port = free_loopback_port()
     with pytest.raises(AdapterError, match="retro-treadmill simulate"):
