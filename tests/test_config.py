@@ -6,8 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from retro_treadmill.config import CONFIG_ENV, ClinicConfig, load_config, parse_config
+from retro_treadmill.config import (
+    CONFIG_ENV,
+    SAFETY_KEYS,
+    ClinicConfig,
+    load_config,
+    parse_config,
+)
 from retro_treadmill.errors import ConfigError
 from retro_treadmill.safety.limits import DEFAULT_LIMITS
 from retro_treadmill.units import mph_to_kmh
@@ -155,3 +163,37 @@ def test_quirks_and_mqtt_are_passed_on(tmp_path: Path) -> None:
         "telemetry_rate_hz": 1,
     }
     assert config.profile_dirs == (tmp_path / "mine",)
+
+
+_CAP_KEYS = sorted(SAFETY_KEYS)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(_CAP_KEYS),
+        st.floats(-10, 20, allow_nan=False).map(lambda v: round(v, 2)),
+        max_size=5,
+    ),
+    st.booleans(),
+)
+def test_effective_limits_only_loosen_with_the_explicit_key(
+    values: dict[str, float], allow: bool
+) -> None:
+    lines = ["[safety]", f"allow_above_default_caps = {str(allow).lower()}"]
+    lines += [f"{key} = {value!r}" for key, value in values.items()]
+    try:
+        config = parse_config("\n".join(lines) + "\n")
+    except ConfigError as error:
+        assert str(error).startswith("<config>: ")  # noqa: PT017
+        return
+    for key, spec in SAFETY_KEYS.items():
+        effective = getattr(config.limits, spec.field)
+        default = getattr(DEFAULT_LIMITS, spec.field)
+        looser = (
+            effective > default + 1e-9 if spec.stricter == "lower" else effective < default - 1e-9
+        )
+        if looser:
+            assert allow, key
+            assert spec.loosenable, key
+            assert spec.field in config.loosened

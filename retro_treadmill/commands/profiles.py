@@ -10,7 +10,12 @@ import argparse
 import sys
 from typing import Any
 
-from retro_treadmill.config import ClinicConfig, add_config_argument, load_config
+from retro_treadmill.config import (
+    ClinicConfig,
+    add_config_argument,
+    default_config_path,
+    load_config,
+)
 from retro_treadmill.errors import ConfigError
 from retro_treadmill.profiles import (
     PERMISSIVE_LIMITS,
@@ -122,7 +127,7 @@ def run_show(args: argparse.Namespace) -> int:
     )
     print(f"caps: {_caps(profile, config, units)}")
     if refusal is not None:
-        print(f"NOT ALLOWED BY {config.source}: {refusal}")
+        print(f"NOT ALLOWED BY {config.source}: {_with_config_path(refusal, config)}")
     print()
     _print_table(_segment_rows(profile, units))
     return EXIT_OK
@@ -138,7 +143,7 @@ def run_validate(args: argparse.Namespace) -> int:
             profile = read_profile(path, limits=config.limits)
         except ConfigError as error:
             invalid += 1
-            print(f"invalid: {error}", file=sys.stderr)
+            print(f"invalid: {_with_config_path(error, config)}", file=sys.stderr)
             continue
         print(
             f"ok: {display_path(path)}: {profile.name}, "
@@ -147,6 +152,15 @@ def run_validate(args: argparse.Namespace) -> int:
             f"incline {_range(*profile.incline_range_pct)} %"
         )
     return EXIT_INVALID if invalid else EXIT_OK
+
+
+def _with_config_path(error: ConfigError, config: ClinicConfig) -> str:
+    """The error, plus which clinic config file to edit when the message asks for one."""
+    message = str(error)
+    if "clinic config" not in message:
+        return message
+    where = str(config.path) if config.path is not None else str(default_config_path())
+    return f"{message} (clinic config: {where}, or --config PATH)"
 
 
 def format_duration(seconds: float) -> str:
