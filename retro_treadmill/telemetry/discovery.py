@@ -71,7 +71,6 @@ def entities(settings: MqttSettings) -> list[DiscoveryEntity]:
             {
                 "name": name,
                 "unique_id": f"{node}_{object_id}",
-                "object_id": f"{node}_{object_id}",
                 "state_topic": topics.telemetry,
                 "value_template": f"{{{{ value_json.{field_name} }}}}",
                 "expire_after": STALE_AFTER_S,
@@ -120,7 +119,6 @@ def entities(settings: MqttSettings) -> list[DiscoveryEntity]:
             {
                 "name": "Session state",
                 "unique_id": f"{node}_state",
-                "object_id": f"{node}_state",
                 "state_topic": topics.state,
                 "value_template": "{{ value_json.state }}",
                 "icon": "mdi:walk",
@@ -133,7 +131,6 @@ def entities(settings: MqttSettings) -> list[DiscoveryEntity]:
             {
                 "name": "STOP belt",
                 "unique_id": f"{node}_stop",
-                "object_id": f"{node}_stop",
                 "command_topic": topics.command("stop"),
                 "payload_press": command_payload(
                     "stop button in Home Assistant", "home-assistant"

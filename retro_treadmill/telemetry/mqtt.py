@@ -145,7 +145,7 @@ def classify_connect_error(exc: BaseException, settings: MqttSettings) -> MqttBr
             "Check the user name and password in the --mqtt URL or the clinic config."
         )
     text = str(exc)
-    if isinstance(exc, ssl.SSLError) or "SSL" in text or "certificate" in text.lower():
+    if isinstance(exc, ssl.SSLCertVerificationError) or "certificate" in text.lower():
         return MqttTlsError(
             f"{where}: TLS handshake failed ({text}). Check ca_file (the CA that signed the "
             "broker's certificate), the host name in the URL, and cert_file/key_file."
@@ -262,10 +262,7 @@ class MqttPublisher:
         if client is not None and self._state is MqttConnectionState.CONNECTED:
             try:
                 async with asyncio.timeout(flush_timeout_s):
-                    if self._events:
-                        self._events_flushed.clear()
-                        self._wake.set()
-                        await self._events_flushed.wait()
+                    await self._events_flushed.wait()
                     await client.publish(
                         self.topics.availability, AVAILABILITY_OFFLINE, qos=1, retain=True
                     )
@@ -331,6 +328,7 @@ class MqttPublisher:
             self._counters.events_dropped += 1
             self._counters.events_dropped_unreported += 1
         self._events.append(payload)
+        self._events_flushed.clear()
         self._wake.set()
 
     def _enqueue_telemetry(self, payload: bytes, now: float) -> None:
@@ -445,10 +443,6 @@ class MqttPublisher:
             self._client = client
             # Subscribe before announcing "online": a dashboard that sees us online can stop us.
             await client.subscribe(self.topics.command_filter, qos=1)
-            await client.publish(self.topics.availability, AVAILABILITY_ONLINE, qos=1, retain=True)
-            for topic, payload in discovery_messages(self.settings):
-                await client.publish(topic, payload, qos=1, retain=True)
-            self._on_connected()
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._receive(client), name="mqtt-receive")
                 tg.create_task(self._send(client), name="mqtt-send")
@@ -475,27 +469,23 @@ class MqttPublisher:
         self._wake.set()
 
     async def _send(self, client: aiomqtt.Client) -> None:
-        dropped = self._counters.events_dropped_unreported
-        if dropped:
-            notice = Event(
-                EventCategory.MQTT,
-                "events_dropped",
-                f"{dropped} older events were dropped while the MQTT broker was unreachable",
-                Severity.WARNING,
-                {"dropped": dropped, "total_dropped": self._counters.events_dropped},
-            )
-            self._seq += 1
-            body = notice.to_payload(self.settings.treadmill_id, self._wall_clock(), self._seq)
-            await client.publish(self.topics.event, encode(body), qos=1)
-            self._counters.events_dropped_unreported -= dropped
-            self._counters.events_published += 1
+        await client.publish(self.topics.availability, AVAILABILITY_ONLINE, qos=1, retain=True)
+        for topic, payload in discovery_messages(self.settings):
+            await client.publish(topic, payload, qos=1, retain=True)
+        self._on_connected()
         while True:
             self._wake.clear()
             while self._events:
-                await client.publish(self.topics.event, self._events[0], qos=1)
-                # Removed only once the broker has it (PUBACK): a drop mid-way resends it.
-                self._events.popleft()
+                event = self._events.popleft()
+                try:
+                    await client.publish(self.topics.event, event, qos=1)
+                except BaseException:
+                    # Not acknowledged (PUBACK): back to the front, resent after reconnecting.
+                    self._events.appendleft(event)
+                    raise
                 self._counters.events_published += 1
+            if self._counters.events_dropped_unreported:
+                await self._publish_drop_notice(client)
             if self._state_dirty and self._state_payload is not None:
                 self._state_dirty = False
                 try:
@@ -511,8 +501,12 @@ class MqttPublisher:
             ):
                 self._enqueue_telemetry(self._held_telemetry, now)
             while self._telemetry:
-                await client.publish(self.topics.telemetry, self._telemetry[0], qos=0)
-                self._telemetry.popleft()
+                sample = self._telemetry.popleft()
+                try:
+                    await client.publish(self.topics.telemetry, sample, qos=0)
+                except BaseException:
+                    self._counters.telemetry_dropped += 1
+                    raise
                 self._counters.telemetry_published += 1
             if self._events or (self._state_dirty and self._state_payload is not None):
                 continue
@@ -523,6 +517,21 @@ class MqttPublisher:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
+
+    async def _publish_drop_notice(self, client: aiomqtt.Client) -> None:
+        dropped = self._counters.events_dropped_unreported
+        notice = Event(
+            EventCategory.MQTT,
+            "events_dropped",
+            f"{dropped} events before these were dropped: the MQTT queue was full",
+            Severity.WARNING,
+            {"dropped": dropped, "total_dropped": self._counters.events_dropped},
+        )
+        self._seq += 1
+        body = notice.to_payload(self.settings.treadmill_id, self._wall_clock(), self._seq)
+        await client.publish(self.topics.event, encode(body), qos=1)
+        self._counters.events_dropped_unreported -= dropped
+        self._counters.events_published += 1
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         prefix = self.topics.command_prefix + "/"

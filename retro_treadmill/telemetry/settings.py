@@ -6,7 +6,9 @@ form to show a person.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,10 +215,67 @@ class MqttSettings:
         return f"{self.prefix}/{self.treadmill_id}"
 
 
+PASSWORD_ENV = "RETRO_TREADMILL_MQTT_PASSWORD"
+"""Environment variable with the MQTT password when the ``--mqtt`` URL has a user but no password
+(keeps the password out of ``ps`` and shell history)."""
+
+
+def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--mqtt URL`` and its companions to a subcommand's parser (``run``, ``simulate``)."""
+    group = parser.add_argument_group("MQTT telemetry")
+    group.add_argument(
+        "--mqtt",
+        metavar="URL",
+        help="publish telemetry to mqtt[s]://user[:password]@host[:port]/prefix "
+        f"(password may come from ${PASSWORD_ENV})",
+    )
+    group.add_argument(
+        "--mqtt-id", metavar="ID", help="treadmill id in the topics (default: from the device)"
+    )
+    group.add_argument(
+        "--mqtt-no-discovery",
+        action="store_true",
+        help="do not announce (and remove earlier) Home Assistant discovery entities",
+    )
+    group.add_argument("--mqtt-ca", metavar="PEM", type=Path, help="CA that signed the broker")
+    group.add_argument("--mqtt-cert", metavar="PEM", type=Path, help="client certificate")
+    group.add_argument("--mqtt-key", metavar="PEM", type=Path, help="client certificate's key")
+
+
+def settings_from_args(args: argparse.Namespace, *, default_id: str) -> MqttSettings | None:
+    """:class:`MqttSettings` from the options :func:`add_cli_arguments` added; ``None`` without
+    ``--mqtt``. ``default_id`` is used when ``--mqtt-id`` is absent (it is made topic-safe)."""
+    url: str | None = getattr(args, "mqtt", None)
+    if not url:
+        return None
+    treadmill_id = getattr(args, "mqtt_id", None) or topic_safe_id(default_id)
+    options: dict[str, Any] = {
+        "discovery": not getattr(args, "mqtt_no_discovery", False),
+        "ca_file": getattr(args, "mqtt_ca", None),
+        "cert_file": getattr(args, "mqtt_cert", None),
+        "key_file": getattr(args, "mqtt_key", None),
+    }
+    settings = MqttSettings.from_url(url, treadmill_id=treadmill_id, **options)
+    password = os.environ.get(PASSWORD_ENV)
+    if settings.username is not None and settings.password is None and password:
+        settings = dataclasses.replace(settings, password=password)
+    return settings
+
+
+def topic_safe_id(name: str) -> str:
+    """``name`` (a device name or address) as a treadmill id: letters, digits, ``_`` and ``-``."""
+    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:64]
+    return cleaned or "treadmill"
+
+
 __all__ = [
     "DEFAULT_DISCOVERY_PREFIX",
     "DEFAULT_PREFIX",
+    "PASSWORD_ENV",
     "MqttConfigError",
     "MqttSettings",
+    "add_cli_arguments",
     "redact_url",
+    "settings_from_args",
+    "topic_safe_id",
 ]

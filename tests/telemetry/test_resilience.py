@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import os
 import signal
 import subprocess
@@ -218,3 +219,18 @@ async def test_broker_killed_and_restarted_reconnects_and_delivers_queued_events
             f"\nafter broker restart: stop latency {stop_latency * 1000:.2f} ms; "
             f"publish_event max call time while down {max(durations) * 1e6:.0f} us"
         )
+
+
+async def test_bad_event_data_is_published_without_it_instead_of_raising(
+    mosquitto: MosquittoBroker,
+) -> None:
+    async with (
+        recording(client_for(mosquitto), T.event) as rec,
+        MqttPublisher(fast_settings(mosquitto, discovery=False)) as pub,
+    ):
+        await pub.wait_connected()
+        pub.publish_event(Event(EventCategory.SAFETY, "odd", "odd data", data={"x": math.nan}))
+        pub.publish_telemetry(TelemetrySample(speed_kmh=math.inf))
+        event = await rec.wait_for(lambda m: True)
+    assert event.json()["code"] == "odd"
+    assert event.json()["data"] == {}

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 
 from retro_treadmill.errors import ConfigError
-from retro_treadmill.telemetry.settings import MqttConfigError, MqttSettings, redact_url
+from retro_treadmill.telemetry.settings import (
+    PASSWORD_ENV,
+    MqttConfigError,
+    MqttSettings,
+    add_cli_arguments,
+    redact_url,
+    settings_from_args,
+)
 
 
 def test_full_url_sets_every_part() -> None:
@@ -83,3 +91,41 @@ def test_settings_from_a_config_object_without_url() -> None:
     s = MqttSettings(host="127.0.0.1", treadmill_id="tm2", discovery=False, telemetry_rate_hz=1)
     assert s.redacted_url == "mqtt://127.0.0.1:1883/retro-treadmill"
     assert not s.discovery
+
+
+def parse_cli(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_cli_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_no_mqtt_option_means_no_publisher() -> None:
+    assert settings_from_args(parse_cli(), default_id="x") is None
+
+
+def test_cli_options_become_settings(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("x")
+    args = parse_cli("--mqtt", "mqtts://u:p@h/clinic", "--mqtt-no-discovery", "--mqtt-ca", str(ca))
+    settings = settings_from_args(args, default_id="FS-1A2B3C (Kingsmith)")
+    assert settings is not None
+    assert settings.treadmill_id == "FS-1A2B3C-Kingsmith"
+    assert settings.discovery is False
+    assert settings.ca_file == ca
+    explicit = settings_from_args(
+        parse_cli("--mqtt", "mqtt://h", "--mqtt-id", "bay3"), default_id="x"
+    )
+    assert explicit is not None
+    assert explicit.treadmill_id == "bay3"
+
+
+def test_password_from_the_environment_keeps_it_off_the_command_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, "from-env")
+    from_env = settings_from_args(parse_cli("--mqtt", "mqtt://u@h"), default_id="x")
+    in_url = settings_from_args(parse_cli("--mqtt", "mqtt://u:in-url@h"), default_id="x")
+    assert from_env is not None
+    assert from_env.password == "from-env"
+    assert in_url is not None
+    assert in_url.password == "in-url"
