@@ -18,9 +18,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from retro_treadmill.units import SpeedUnit
+
+if TYPE_CHECKING:
+    from retro_treadmill.session.profile import Profile
 
 
 class SessionState(StrEnum):
@@ -216,6 +219,24 @@ class ProfileInfo:
     audience: str = ""
     harness: bool = False
     """The profile asks for a harness (adds it to the preflight checklist as mandatory)."""
+
+    @classmethod
+    def from_profile(cls, profile: Profile, key: str) -> ProfileInfo:
+        """The listing of a loaded, validated :class:`~retro_treadmill.session.profile.Profile`."""
+        speed_min, speed_max = profile.speed_range_kmh
+        incline_min, incline_max = profile.incline_range_pct
+        return cls(
+            key=key,
+            name=profile.name,
+            description=profile.description.strip(),
+            duration_s=profile.total_duration_s,
+            speed_min_kmh=speed_min,
+            speed_max_kmh=speed_max,
+            incline_min_pct=incline_min,
+            incline_max_pct=incline_max,
+            audience=profile.audience,
+            harness=bool(getattr(profile, "harness", False)),
+        )
 
 
 class StopSource(StrEnum):

@@ -9,7 +9,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, OptionList, ProgressBar, Sparkline, Static
+from textual.widgets import Button, OptionList, ProgressBar, Static
 
 from retro_treadmill.tui.app import RetroTreadmillApp
 from retro_treadmill.tui.model import (
@@ -32,6 +32,7 @@ from retro_treadmill.tui.screens import (
     SessionScreen,
 )
 from retro_treadmill.tui.widgets.bignumber import BigNumber
+from retro_treadmill.tui.widgets.plot import Plot
 from retro_treadmill.units import mph_to_kmh
 from tests.tui.fakes import PROFILES, RUNNING, SCANNED, FakeController, preflight
 
@@ -135,12 +136,11 @@ async def test_connect_failure_returns_to_device_list_with_the_reason(make_app: 
         assert "no response to Request Control" in text(app, "#scan-status")
 
 
-@pytest.mark.parametrize("key", ["space", "s", "escape"])
 @pytest.mark.parametrize(
     "where", ["devices", "profiles", "preflight", "countdown", "session", "alarm"]
 )
 async def test_stop_keys_work_on_every_screen(
-    make_app: MakeApp, controller: FakeController, key: str, where: str
+    make_app: MakeApp, controller: FakeController, where: str
 ) -> None:
     app = make_app()
     async with app.run_test() as pilot:
@@ -165,11 +165,13 @@ async def test_stop_keys_work_on_every_screen(
             "alarm": AlarmScreen,
         }[where]
         assert isinstance(screen_of(app), expected_screen)
-        await pilot.press(key)
         source = StopSource.ALARM_SCREEN if where == "alarm" else StopSource.KEYBOARD
-        assert controller.intents == [*controller.intents[:-1], ("stop", source)]
+        for count, key in enumerate(["space", "s", "escape"], start=1):
+            await pilot.press(key)
+            assert controller.stops() == [source] * count, key
+            assert isinstance(screen_of(app), expected_screen)
         assert "STOP SENT" in str(app.screen.query_one("#stop-bar", Static).content)
-        assert isinstance(screen_of(app), expected_screen)
+        assert controller.names() == [*controller.names()[:-3], "stop", "stop", "stop"]
 
 
 async def test_clicking_the_stop_bar_stops(make_app: MakeApp, controller: FakeController) -> None:
@@ -238,8 +240,8 @@ async def test_plots_sample_once_per_session_second(
         assert list(app.history.speed_kmh) == pytest.approx(
             [mph_to_kmh(1.0), mph_to_kmh(1.1), mph_to_kmh(1.2), mph_to_kmh(1.3)]
         )
-        sparkline = app.screen.query_one("#trend-speed Sparkline", Sparkline)
-        assert list(sparkline.data or []) == list(app.history.speed_kmh)
+        plot = app.screen.query_one("#trend-speed Plot", Plot)
+        assert plot.data == list(app.history.speed_kmh)
 
 
 async def test_pause_and_resume_only_after_standstill(

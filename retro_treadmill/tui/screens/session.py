@@ -10,6 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import ProgressBar, Static
 
+from retro_treadmill.safety.limits import DEFAULT_LIMITS
 from retro_treadmill.tui import format as fmt
 from retro_treadmill.tui.history import History
 from retro_treadmill.tui.model import SessionController, SessionSnapshot, SessionState
@@ -39,10 +40,16 @@ class SessionScreen(RetroScreen):
         Binding("left_square_bracket", "incline(-1)", "Incline -"),
     ]
 
-    def __init__(self, controller: SessionController, history: History) -> None:
+    def __init__(
+        self,
+        controller: SessionController,
+        history: History,
+        speed_top_kmh: float = DEFAULT_LIMITS.max_speed_kmh,
+    ) -> None:
         super().__init__()
         self.controller = controller
         self.history = history
+        self.speed_top_kmh = speed_top_kmh
         self._texts: dict[str, str] = {}
         self._rejection_seq: int | None = None
         self._message = ""
@@ -63,9 +70,9 @@ class SessionScreen(RetroScreen):
         yield Static("", id="prompt", classes="prompt", markup=False)
         yield ProgressBar(total=1.0, show_eta=False, id="progress")
         with Vertical(id="trends"):
-            yield Trend("Speed", id="trend-speed")
-            yield Trend("Incline", id="trend-incline")
-            yield Trend("Heart", id="trend-hr")
+            yield Trend("Speed", 0.0, self.speed_top_kmh, id="trend-speed")
+            yield Trend("Incline", 0.0, 5.0, id="trend-incline")
+            yield Trend("Heart", 40.0, 140.0, id="trend-hr")
         yield Static("", id="notice", markup=False)
         yield Static("", id="keys", classes="keys", markup=False)
 

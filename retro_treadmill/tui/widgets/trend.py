@@ -1,4 +1,4 @@
-"""A labelled sparkline of one quantity over the session."""
+"""A labelled plot of one quantity over the session."""
 
 from __future__ import annotations
 
@@ -6,11 +6,16 @@ from collections.abc import Iterable
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Sparkline, Static
+from textual.widgets import Static
+
+from retro_treadmill.tui.widgets.plot import Plot
 
 
 class Trend(Horizontal):
-    """``label`` and the latest value on the left, a sparkline of the history on the right."""
+    """``label`` and the latest value on the left, a plot of the history on the right.
+
+    The plot's baseline is ``low`` and its top at least ``high`` (both in the history's unit).
+    """
 
     DEFAULT_CSS = """
     Trend {
@@ -22,22 +27,20 @@ class Trend(Horizontal):
         height: 100%;
         text-wrap: nowrap;
     }
-    Trend > Sparkline {
-        width: 1fr;
-        height: 100%;
-    }
     """
 
-    def __init__(self, label: str, *, id: str | None = None) -> None:
+    def __init__(self, label: str, low: float, high: float, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._label = label
+        self._low = low
+        self._high = high
         self._text = ""
         self._version = -1
 
     def compose(self) -> ComposeResult:
-        """The label and the sparkline."""
+        """The label and the plot."""
         yield Static(self._label, classes="trend-label", markup=False)
-        yield Sparkline([])
+        yield Plot(self._low, self._high)
 
     def show(self, value_text: str, history: Iterable[float], version: int) -> None:
         """Show the latest value, and the history (oldest first) when ``version`` changed."""
@@ -47,4 +50,4 @@ class Trend(Horizontal):
             self.query_one(".trend-label", Static).update(text)
         if version != self._version:
             self._version = version
-            self.query_one(Sparkline).data = list(history)
+            self.query_one(Plot).set_data(list(history))
