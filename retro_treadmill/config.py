@@ -31,8 +31,10 @@ from typing import Any, Literal
 import platformdirs
 
 from retro_treadmill.errors import ConfigError
+from retro_treadmill.ftms.quirks import load_quirks_table, merge_overrides
 from retro_treadmill.safety.limits import DEFAULT_LIMITS, SafetyLimits
 from retro_treadmill.session.profile import ALLOW_KEY
+from retro_treadmill.telemetry.settings import MqttSettings
 from retro_treadmill.units import kmh_to_mph, mph_to_kmh
 
 APP_NAME = "retro-treadmill"
@@ -342,6 +344,11 @@ class _ConfigParser:
                     "quirks",
                     prefix,
                 )
+        try:
+            merge_overrides(load_quirks_table(), table, path=str(self.path))
+        except ConfigError as error:
+            prefix = error.where.removeprefix("quirks.")
+            raise self.fail(error.detail, f"quirks.{prefix}", error.field) from None
         return MappingProxyType({k: MappingProxyType(dict(v)) for k, v in table.items()})
 
     def _mqtt(self, table: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -369,7 +376,23 @@ class _ConfigParser:
                     key,
                 )
             result[key] = value
+        if "url" in result:
+            self._check_mqtt(result)
         return MappingProxyType(result)
+
+    def _check_mqtt(self, table: Mapping[str, Any]) -> None:
+        """Build the MQTT settings once so a bad combination is reported here, with its line."""
+        options = {k: v for k, v in table.items() if k not in ("url", "treadmill_id")}
+        for key in MQTT_PATH_KEYS:
+            if key in options:
+                options[key] = Path(options[key])
+        try:
+            MqttSettings.from_url(
+                table["url"], treadmill_id=table.get("treadmill_id", "treadmill"), **options
+            )
+        except ConfigError as error:
+            key = error.field if error.field in table else "url"
+            raise self.fail(error.detail, "mqtt", key) from None
 
     def _profiles(self, table: Mapping[str, Any]) -> tuple[Path, ...]:
         self.unknown(table, PROFILE_KEYS, "profiles")

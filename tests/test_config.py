@@ -133,6 +133,13 @@ def test_rate_limits_and_timeouts_can_never_be_loosened() -> None:
         ('[mqtt]\ntreadmil_id = "a"\n', "did you mean 'treadmill_id'?"),
         ('[mqtt]\nca_file = "missing-ca.pem"\n', "missing-ca.pem' does not exist (line 2)"),
         ('[profiles]\ndirs = "x"\n', "dirs must be an array of folder paths"),
+        ('[quirks."URTM"]\nwait_for_belt = true\n', "[quirks.URTM]: unknown quirk 'wait_for_belt'"),
+        ('[quirks."*"]\nstop_retries = -1\n', "stop_retries must be a whole number >= 0 (line 2)"),
+        (
+            '[mqtt]\nurl = "mqtt://h/p"\ntreadmill_id = "a b"\n',
+            "treadmill id 'a b' must be 1-64 letters, digits, '_' or '-' (line 3)",
+        ),
+        ('[mqtt]\nurl = "mqtt://u:pw@h:99999/p"\n', "invalid MQTT URL"),
     ],
 )
 def test_config_mistakes_name_table_key_and_line(text: str, expected: str) -> None:
