@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import random
 import socket
@@ -34,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
@@ -173,7 +174,8 @@ class MqttPublisher:
     """Publishes one treadmill's availability, state, telemetry and events; receives commands.
 
     ``on_command`` gets each accepted :class:`RemoteCommand` (stop/pause) as soon as it is read;
-    it must not block (record the intent and return, like ``SessionController.stop``).
+    it must not block (record the intent and return, like ``SessionController.stop``); a coroutine
+    function is accepted too and its coroutine is started at once as a task.
     ``on_status`` gets a :class:`MqttStatus` on each connection state change. ``clock`` (monotonic
     seconds) drives the telemetry rate limit and ``RemoteCommand.received_at``; ``wall_clock``
     (Unix time) stamps payloads.
@@ -183,7 +185,7 @@ class MqttPublisher:
         self,
         settings: MqttSettings,
         *,
-        on_command: Callable[[RemoteCommand], None] | None = None,
+        on_command: Callable[[RemoteCommand], object] | None = None,
         on_status: Callable[[MqttStatus], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -192,6 +194,7 @@ class MqttPublisher:
         self.settings = settings
         self.topics = Topics(settings.base_topic)
         self._on_command = on_command
+        self._callback_tasks: set[asyncio.Future[Any]] = set()
         self._on_status = on_status
         self._clock = clock
         self._wall_clock = wall_clock
@@ -518,6 +521,11 @@ class MqttPublisher:
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
 
+    def _callback_done(self, task: asyncio.Future[Any]) -> None:
+        self._callback_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self._log.error("MQTT: the on_command callback failed", exc_info=task.exception())
+
     async def _publish_drop_notice(self, client: aiomqtt.Client) -> None:
         dropped = self._counters.events_dropped_unreported
         notice = Event(
@@ -574,7 +582,12 @@ class MqttPublisher:
         delivered = True
         if self._on_command is not None:
             try:
-                self._on_command(result)
+                outcome = self._on_command(result)
+                if inspect.isawaitable(outcome):
+                    # An async callback: run it now rather than drop an unawaited coroutine.
+                    task = asyncio.ensure_future(outcome)
+                    self._callback_tasks.add(task)
+                    task.add_done_callback(self._callback_done)
             except Exception:
                 delivered = False
                 self._log.exception("MQTT: the on_command callback failed for %s", result)

@@ -251,3 +251,19 @@ async def test_discovery_off_removes_configs_an_earlier_run_announced(
             await marker.publish("homeassistant/marker", b"m", qos=1)
         first = await late.wait_for(lambda m: True)
     assert first.topic == "homeassistant/marker"
+
+
+async def test_an_async_command_callback_is_run_not_dropped(mosquitto: MosquittoBroker) -> None:
+    ran = asyncio.Event()
+
+    async def on_command(command: RemoteCommand) -> None:
+        ran.set()
+
+    async with (
+        MqttPublisher(fast_settings(mosquitto, discovery=False), on_command=on_command) as pub,
+        client_for(mosquitto) as desk,
+    ):
+        await pub.wait_connected()
+        await desk.publish(T.command("stop"), command_payload("x", "desk-1"), qos=1)
+        async with asyncio.timeout(2):
+            await ran.wait()
