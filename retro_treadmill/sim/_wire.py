@@ -1,105 +1,114 @@
-"""Bytes the virtual treadmill sends and reads (FTMS v1.0.1 §4), in one place."""
+"""What the virtual treadmill puts on the air, encoded with :mod:`protocols.ftms` (FTMS v1.0.1 §4).
+
+A thin adapter from the sim's plain numbers (physics floats, personality bit masks) to the typed
+values the shared builders take, clamped so a long or odd session never produces unencodable values.
+"""
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping
 
-# Treadmill Data field order (FTMS §4.9.1): flag bit -> (field names, struct format, scale).
-_TREADMILL_FIELDS: tuple[tuple[int, tuple[str, ...], str, float], ...] = (
-    (1, ("average_speed_kmh",), "<H", 100.0),
-    (2, ("total_distance_m",), "u24", 1.0),
-    (3, ("inclination_pct", "ramp_angle_deg"), "<hh", 10.0),
-    (4, ("positive_elevation_gain_m", "negative_elevation_gain_m"), "<HH", 10.0),
-    (7, ("total_energy_kcal", "energy_per_hour_kcal", "energy_per_minute_kcal"), "<HHB", 1.0),
-    (8, ("heart_rate_bpm",), "<B", 1.0),
-    (9, ("metabolic_equivalent",), "<B", 10.0),
-    (10, ("elapsed_time_s",), "<H", 1.0),
-    (11, ("remaining_time_s",), "<H", 1.0),
-    (13, ("step_count",), "u24", 1.0),
+from protocols.ftms import (
+    FitnessMachineFeature,
+    FitnessMachineFeatures,
+    FitnessMachineType,
+    InclinationRange,
+    MachineStatus,
+    ServiceData,
+    SpeedRange,
+    TargetSettingFeature,
+    TrainingStatus,
+    TreadmillData,
+    build_features,
+    build_inclination_range,
+    build_machine_status,
+    build_service_data,
+    build_speed_range,
+    build_training_status,
+    build_treadmill_data,
 )
 
-TREADMILL_FIELD_GROUPS: tuple[tuple[str, ...], ...] = tuple(n for _, n, _, _ in _TREADMILL_FIELDS)
-"""Field names per flag bit, in wire order; a group is present or absent as a whole."""
+TREADMILL_FIELD_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("average_speed_kmh",),
+    ("total_distance_m",),
+    ("inclination_pct", "ramp_angle_deg"),
+    ("positive_elevation_gain_m", "negative_elevation_gain_m"),
+    ("total_energy_kcal", "energy_per_hour_kcal", "energy_per_minute_kcal"),
+    ("heart_rate_bpm",),
+    ("metabolic_equivalent",),
+    ("elapsed_time_s",),
+    ("remaining_time_s",),
+    ("step_count",),
+)
+"""Treadmill Data fields per flag bit in wire order (FTMS §4.9.1, Table 4.8; bit 13 = vendor
+step counter): a group is present or absent as a whole."""
+
+# Largest value each integer field may carry: the field width minus its "not available" sentinel.
+_INT_LIMITS: dict[str, int] = {
+    "total_distance_m": 0xFFFFFF,
+    "total_energy_kcal": 0xFFFE,
+    "energy_per_hour_kcal": 0xFFFE,
+    "energy_per_minute_kcal": 0xFE,
+    "heart_rate_bpm": 0xFF,
+    "elapsed_time_s": 0xFFFF,
+    "remaining_time_s": 0xFFFF,
+    "step_count": 0xFFFFFF,
+}
 
 
-def _clamp(value: float, fmt: str) -> int:
-    limits = {"H": (0, 0xFFFF), "h": (-0x8000, 0x7FFF), "B": (0, 0xFF), "u24": (0, 0xFFFFFF)}
-    low, high = limits[fmt]
-    return max(low, min(high, round(value)))
+def treadmill_data(speed_kmh: float | None, fields: Mapping[str, float]) -> bytes:
+    """One 2ACD notification; ``speed_kmh=None`` builds a More Data fragment (FTMS §4.9.1.1)."""
+    values: dict[str, float | int] = {}
+    for name, value in fields.items():
+        limit = _INT_LIMITS.get(name)
+        values[name] = min(limit, max(0, int(value))) if limit is not None else round(value, 2)
+    record = TreadmillData(
+        more_data=speed_kmh is None,
+        speed_kmh=None if speed_kmh is None else min(655.35, max(0.0, speed_kmh)),
+        **values,  # type: ignore[arg-type]
+    )
+    return build_treadmill_data(record)
 
 
-def build_treadmill_data(
-    speed_kmh: float | None, fields: Mapping[str, float], order: tuple[str, ...] | None = None
-) -> bytes:
-    """One 2ACD Treadmill Data notification (FTMS §4.9.1).
-
-    ``speed_kmh=None`` sets More Data (bit 0) and leaves Instantaneous Speed out. A group of
-    fields is sent when its first field is in ``fields``; missing partners are sent as 0.
-    Bit 13 carries the vendor step counter (ftms-notes §3.4.1).
-    """
-    flags = 0 if speed_kmh is not None else 1
-    body = b"" if speed_kmh is None else struct.pack("<H", _clamp(speed_kmh * 100, "H"))
-    for bit, names, fmt, scale in _TREADMILL_FIELDS:
-        if names[0] not in fields:
-            continue
-        flags |= 1 << bit
-        if fmt == "u24":
-            body += _clamp(fields[names[0]] * scale, "u24").to_bytes(3, "little")
-            continue
-        codes = fmt[1:]
-        values = [_clamp(fields.get(n, 0.0) * scale, c) for n, c in zip(names, codes, strict=True)]
-        body += struct.pack(fmt, *values)
-    return struct.pack("<H", flags) + body
+def status(value: MachineStatus, padding: int = 0) -> bytes:
+    """A 2ADA notification, with ``padding`` zero bytes appended (Urevo, CITYSPORTS)."""
+    return build_machine_status(value) + bytes(padding)
 
 
-def build_response(request_opcode: int, result: int) -> bytes:
-    """Control point Response Code indication ``80 <op> <result>`` (FTMS §4.16.2.22)."""
-    return bytes((0x80, request_opcode & 0xFF, result & 0xFF))
+def training_status(code: int) -> bytes:
+    """A 2AD3 value without a string (FTMS §4.10); RFU codes (Urevo 0x10/0x11) pass through."""
+    return build_training_status(TrainingStatus(code))
 
 
-def build_speed_range(min_kmh: float, max_kmh: float, inc_kmh: float) -> bytes:
-    """2AD4 Supported Speed Range, 0.01 km/h each (FTMS §4.13)."""
-    return struct.pack("<HHH", *(_clamp(v * 100, "H") for v in (min_kmh, max_kmh, inc_kmh)))
-
-
-def build_inclination_range(min_pct: float, max_pct: float, inc_pct: float) -> bytes:
-    """2AD5 Supported Inclination Range, 0.1 % each (FTMS §4.14)."""
-    return struct.pack(
-        "<hhH", _clamp(min_pct * 10, "h"), _clamp(max_pct * 10, "h"), _clamp(inc_pct * 10, "H")
+def features(machine: int, target: int) -> bytes:
+    """2ACC Fitness Machine Feature (FTMS §4.3)."""
+    return build_features(
+        FitnessMachineFeatures(FitnessMachineFeature(machine), TargetSettingFeature(target))
     )
 
 
-def build_features(machine: int, target: int) -> bytes:
-    """2ACC Fitness Machine Feature (FTMS §4.3)."""
-    return struct.pack("<II", machine, target)
+def speed_range(min_kmh: float, max_kmh: float, increment_kmh: float) -> bytes:
+    """2AD4 Supported Speed Range (FTMS §4.12)."""
+    return build_speed_range(SpeedRange(min_kmh, max_kmh, increment_kmh))
 
 
-def build_training_status(code: int) -> bytes:
-    """2AD3 Training Status without a string (FTMS §4.10)."""
-    return bytes((0x00, code & 0xFF))
+def inclination_range(min_pct: float, max_pct: float, increment_pct: float) -> bytes:
+    """2AD5 Supported Inclination Range (FTMS §4.13)."""
+    return build_inclination_range(InclinationRange(min_pct, max_pct, increment_pct))
 
 
-def build_service_data(available: bool) -> bytes:
-    """FTMS advertising Service Data after the UUID: flags + type Treadmill (FTMS §3.1)."""
-    return struct.pack("<BH", 1 if available else 0, 0x0001)
+def service_data(available: bool) -> bytes:
+    """FTMS advertising Service Data value for a treadmill (FTMS §3.1)."""
+    return build_service_data(ServiceData(available, FitnessMachineType.TREADMILL))
 
 
-def status_speed(kmh: float) -> bytes:
-    """2ADA 0x05 Target Speed Changed (FTMS §4.17)."""
-    return b"\x05" + struct.pack("<H", _clamp(kmh * 100, "H"))
-
-
-def status_incline(pct: float) -> bytes:
-    """2ADA 0x06 Target Incline Changed."""
-    return b"\x06" + struct.pack("<h", _clamp(pct * 10, "h"))
-
-
-def parse_u16(param: bytes) -> int | None:
-    """A little-endian uint16 parameter, None when the length is wrong."""
-    return int(struct.unpack("<H", param)[0]) if len(param) == 2 else None
-
-
-def parse_s16(param: bytes) -> int | None:
-    """A little-endian sint16 parameter, None when the length is wrong."""
-    return int(struct.unpack("<h", param)[0]) if len(param) == 2 else None
+__all__ = [
+    "TREADMILL_FIELD_GROUPS",
+    "features",
+    "inclination_range",
+    "service_data",
+    "speed_range",
+    "status",
+    "training_status",
+    "treadmill_data",
+]

@@ -12,6 +12,26 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Literal
 
+from protocols.ftms import (
+    ControlPermissionLost,
+    ControlPointError,
+    ControlPointResponse,
+    MachineReset,
+    MachineStatus,
+    RequestControl,
+    Reset,
+    SetTargetInclination,
+    SetTargetSpeed,
+    StartedOrResumedByUser,
+    StartOrResume,
+    StopControl,
+    StopOrPause,
+    StoppedBySafetyKey,
+    StoppedOrPausedByUser,
+    TargetInclinationChanged,
+    TargetSpeedChanged,
+    parse_control_point_request,
+)
 from retro_treadmill.sim import _wire
 from retro_treadmill.sim.personalities import Personality
 from retro_treadmill.sim.physics import BeltModel, RunState
@@ -24,17 +44,6 @@ CONSOLE: ClientId = "console"
 """The pseudo-client that holds control after another client "took" it (fault take-control)."""
 
 
-class Op(IntEnum):
-    """Control point op codes the treadmill implements (FTMS §4.16.1, Table 4.15)."""
-
-    REQUEST_CONTROL = 0x00
-    RESET = 0x01
-    SET_TARGET_SPEED = 0x02
-    SET_TARGET_INCLINATION = 0x03
-    START_OR_RESUME = 0x07
-    STOP_OR_PAUSE = 0x08
-
-
 class Result(IntEnum):
     """Control point result codes (FTMS §4.16.2.22, Table 4.24)."""
 
@@ -43,18 +52,6 @@ class Result(IntEnum):
     INVALID_PARAMETER = 0x03
     OPERATION_FAILED = 0x04
     CONTROL_NOT_PERMITTED = 0x05
-
-
-class Status(IntEnum):
-    """Fitness Machine Status op codes used here (FTMS §4.17, Table 4.26)."""
-
-    RESET = 0x01
-    STOPPED_OR_PAUSED_BY_USER = 0x02
-    STOPPED_BY_SAFETY_KEY = 0x03
-    STARTED_OR_RESUMED_BY_USER = 0x04
-    TARGET_SPEED_CHANGED = 0x05
-    TARGET_INCLINE_CHANGED = 0x06
-    CONTROL_PERMISSION_LOST = 0xFF
 
 
 @dataclass(frozen=True)
@@ -88,14 +85,14 @@ class TreadmillCore:
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _status(self, op: Status, param: bytes = b"", to: ClientId | None = None) -> Send:
-        return Send("2ADA", bytes((op,)) + param + bytes(self.personality.status_padding), to)
+    def _status(self, value: MachineStatus, to: ClientId | None = None) -> Send:
+        return Send("2ADA", _wire.status(value, self.personality.status_padding), to)
 
     def _training(self, code: int) -> list[Send]:
         if code == self.training_status:
             return []
         self.training_status = code
-        return [Send("2AD3", _wire.build_training_status(code))]
+        return [Send("2AD3", _wire.training_status(code))]
 
     # -- control point (FTMS §4.16) -------------------------------------------------------------
 
@@ -105,46 +102,45 @@ class TreadmillCore:
         """Handle one write to 2AD9 from ``client``; ``forced_result`` answers without acting."""
         self.model.advance(now)
         opcode = data[0] if data else 0x00
-        sends: list[Send]
+        sends: list[Send] = []
         result: int
         if forced_result is not None:
-            result, sends = forced_result, []
-        elif not data:
-            result, sends = Result.INVALID_PARAMETER, []
+            result = forced_result
         else:
-            result, sends = self._apply(client, opcode, data[1:], now)
-        response = _wire.build_response(opcode, int(result))
+            result, sends = self._apply(client, data, now)
+        response = ControlPointResponse(opcode, int(result)).build()
         return Outcome(opcode, int(result), tuple(sends), response)
 
-    def _apply(
-        self, client: ClientId, opcode: int, param: bytes, now: float
-    ) -> tuple[Result, list[Send]]:
+    def _apply(self, client: ClientId, data: bytes, now: float) -> tuple[Result, list[Send]]:
         p = self.personality
-        if opcode not in Op._value2member_map_:
-            return Result.OP_CODE_NOT_SUPPORTED, []
-        op = Op(opcode)
-        if op is Op.REQUEST_CONTROL:
+        try:
+            request = parse_control_point_request(data)
+        except ControlPointError as exc:
+            if not p.strict_results and exc.opcode == StopOrPause.OPCODE:
+                request = StopOrPause(StopControl.STOP)  # lenient: a bare 08 still stops
+            else:
+                return Result(int(exc.result)), []
+        if isinstance(request, RequestControl):
             return Result.SUCCESS, self.grant_control(client)
         if p.enforce_control and self.controller != client:
             return Result.CONTROL_NOT_PERMITTED, []
-        if op is Op.RESET:
-            self.model.reset(now)
-            self.controller = None
-            return Result.SUCCESS, [self._status(Status.RESET), *self._training(0x01)]
-        if op is Op.SET_TARGET_SPEED:
-            return self._set_speed(param, now)
-        if op is Op.SET_TARGET_INCLINATION:
-            return self._set_incline(param, now)
-        if op is Op.START_OR_RESUME:
-            return self._start(now)
-        return self._stop(param, now)
+        match request:
+            case Reset():
+                self.model.reset(now)
+                self.controller = None
+                return Result.SUCCESS, [self._status(MachineReset()), *self._training(0x01)]
+            case SetTargetSpeed(speed_kmh=kmh):
+                return self._set_speed(kmh, now)
+            case SetTargetInclination(inclination_pct=pct):
+                return self._set_incline(pct, now)
+            case StartOrResume():
+                return self._start(now)
+            case StopOrPause(control=control):
+                return self._stop(control == StopControl.PAUSE, now)
+        return Result.OP_CODE_NOT_SUPPORTED, []
 
-    def _set_speed(self, param: bytes, now: float) -> tuple[Result, list[Send]]:
+    def _set_speed(self, kmh: float, now: float) -> tuple[Result, list[Send]]:
         p = self.personality
-        raw = _wire.parse_u16(param)
-        if raw is None:
-            return Result.INVALID_PARAMETER, []
-        kmh = raw / 100.0
         if p.speed_param_unit == "mph":
             kmh = mph_to_kmh(kmh)
         if not self.model.speed_in_range(kmh):
@@ -154,16 +150,10 @@ class TreadmillCore:
         if p.ignores_speed:
             return Result.SUCCESS, []
         value = self.model.set_target_speed(kmh, now)
-        return Result.SUCCESS, [
-            self._status(Status.TARGET_SPEED_CHANGED, _wire.status_speed(value)[1:])
-        ]
+        return Result.SUCCESS, [self._status(TargetSpeedChanged(value))]
 
-    def _set_incline(self, param: bytes, now: float) -> tuple[Result, list[Send]]:
+    def _set_incline(self, pct: float, now: float) -> tuple[Result, list[Send]]:
         p = self.personality
-        raw = _wire.parse_s16(param)
-        if raw is None:
-            return Result.INVALID_PARAMETER, []
-        pct = raw / 10.0
         if not p.incline_supported:
             return Result.SUCCESS, []
         if not self.model.incline_in_range(pct):
@@ -171,9 +161,7 @@ class TreadmillCore:
                 return Result.INVALID_PARAMETER, []
             pct = self.model.clamp_incline(pct)
         value = self.model.set_target_incline(pct, now)
-        return Result.SUCCESS, [
-            self._status(Status.TARGET_INCLINE_CHANGED, _wire.status_incline(value)[1:])
-        ]
+        return Result.SUCCESS, [self._status(TargetInclinationChanged(value))]
 
     def _start(self, now: float) -> tuple[Result, list[Send]]:
         if self.safety_key_out:
@@ -184,26 +172,21 @@ class TreadmillCore:
             return Result.SUCCESS, []
         self.model.start(now)
         return Result.SUCCESS, [
-            self._status(Status.STARTED_OR_RESUMED_BY_USER),
+            self._status(StartedOrResumedByUser()),
             *self._training(self.personality.training_running),
         ]
 
-    def _stop(self, param: bytes, now: float) -> tuple[Result, list[Send]]:
+    def _stop(self, pause: bool, now: float) -> tuple[Result, list[Send]]:
         p = self.personality
-        info = param[0] if len(param) == 1 else None
-        if info not in (1, 2):
-            if p.strict_results:
-                return Result.INVALID_PARAMETER, []
-            info = 1
-        pause = info == 2
         state = self.model.state
         if state is not RunState.RUNNING and (pause or state is not RunState.PAUSED):
             if p.strict_results:
                 return Result.OPERATION_FAILED, []
             return Result.SUCCESS, []
         self.model.stop(now, pause=pause)
+        control = StopControl.PAUSE if pause else StopControl.STOP
         return Result.SUCCESS, [
-            self._status(Status.STOPPED_OR_PAUSED_BY_USER, bytes((info,))),
+            self._status(StoppedOrPausedByUser(control)),
             *self._training(p.training_post),
         ]
 
@@ -214,7 +197,7 @@ class TreadmillCore:
         sends: list[Send] = []
         old = self.controller
         if old is not None and old != client:
-            sends.append(self._status(Status.CONTROL_PERMISSION_LOST, to=old))
+            sends.append(self._status(ControlPermissionLost(), to=old))
         self.controller = client
         return sends
 
@@ -227,7 +210,7 @@ class TreadmillCore:
         if self.personality.on_disconnect == "stop" and self.model.state is RunState.RUNNING:
             self.model.stop(now)
             return [
-                self._status(Status.STOPPED_OR_PAUSED_BY_USER, b"\x01"),
+                self._status(StoppedOrPausedByUser(StopControl.STOP)),
                 *self._training(self.personality.training_post),
             ]
         return []
@@ -239,7 +222,7 @@ class TreadmillCore:
         if self.model.state is not RunState.RUNNING:
             return []
         value = self.model.bump_speed(delta_kmh, now)
-        return [self._status(Status.TARGET_SPEED_CHANGED, _wire.status_speed(value)[1:])]
+        return [self._status(TargetSpeedChanged(value))]
 
     def console_stop(self, now: float) -> list[Send]:
         """The user presses Stop on the console."""
@@ -247,7 +230,7 @@ class TreadmillCore:
             return []
         self.model.stop(now)
         return [
-            self._status(Status.STOPPED_OR_PAUSED_BY_USER, b"\x01"),
+            self._status(StoppedOrPausedByUser(StopControl.STOP)),
             *self._training(self.personality.training_post),
         ]
 
@@ -256,7 +239,7 @@ class TreadmillCore:
         self.safety_key_out = True
         self.model.halt(now)
         return [
-            self._status(Status.STOPPED_BY_SAFETY_KEY),
+            self._status(StoppedBySafetyKey()),
             *self._training(self.personality.training_post),
         ]
 
@@ -282,9 +265,7 @@ class TreadmillCore:
         steps = self.model.advance(now)
         sends: list[Send] = []
         if self.personality.status_ramp_stream:
-            sends.extend(
-                self._status(Status.TARGET_SPEED_CHANGED, _wire.status_speed(v)[1:]) for v in steps
-            )
+            sends.extend(self._status(TargetSpeedChanged(v)) for v in steps)
         return sends
 
     def telemetry_fields(self) -> dict[str, float]:
@@ -301,7 +282,11 @@ class TreadmillCore:
             "total_energy_kcal": m.energy_kcal,
             "energy_per_hour_kcal": m.energy_per_hour_kcal,
             "energy_per_minute_kcal": m.energy_per_hour_kcal / 60.0,
-            "heart_rate_bpm": 0.0,
+            "metabolic_equivalent": (
+                1.0 + m.energy_per_hour_kcal / self.personality.motor.body_mass_kg
+                if m.moving
+                else 1.0
+            ),
             "elapsed_time_s": elapsed,
             "remaining_time_s": 0.0,
             "step_count": m.step_count,
@@ -324,10 +309,10 @@ class TreadmillCore:
             first = {n: fields[n] for g in groups[:half] for n in g}
             rest = {n: fields[n] for g in groups[half:] for n in g}
             return [
-                _wire.build_treadmill_data(None, first),
-                _wire.build_treadmill_data(speed, rest),
+                _wire.treadmill_data(None, first),
+                _wire.treadmill_data(speed, rest),
             ]
-        record = _wire.build_treadmill_data(speed, fields)
+        record = _wire.treadmill_data(speed, fields)
         if mode == "truncated":
             return [record[:20]]
         return [record]
@@ -336,11 +321,9 @@ class TreadmillCore:
 __all__ = [
     "CONSOLE",
     "ClientId",
-    "Op",
     "Outcome",
     "Result",
     "Send",
-    "Status",
     "Target",
     "TreadmillCore",
 ]

@@ -156,8 +156,7 @@ PERSONALITIES: dict[str, Personality] = {
                     "ramp_angle_deg",
                     "positive_elevation_gain_m",
                     "negative_elevation_gain_m",
-                    "total_energy_kcal",
-                    "heart_rate_bpm",
+                    "metabolic_equivalent",
                     "elapsed_time_s",
                     "remaining_time_s",
                 }
@@ -170,7 +169,7 @@ PERSONALITIES: dict[str, Personality] = {
                 "(Technogym MyRun / Matrix TouchXL shape)."
             ),
             record_mode="split",
-            data_fields=DEFAULT_DATA_FIELDS | {"average_speed_kmh", "heart_rate_bpm"},
+            data_fields=DEFAULT_DATA_FIELDS | {"average_speed_kmh", "metabolic_equivalent"},
         ),
         SPEC.with_changes(
             name="mph-confused",

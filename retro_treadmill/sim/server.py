@@ -205,27 +205,25 @@ class VirtualTreadmill:
         self._feature = self._characteristic(
             UUID_FEATURE,
             P.READ,
-            read=lambda _c: _wire.build_features(
-                p.fitness_machine_features, p.target_setting_features
-            ),
+            read=lambda _c: _wire.features(p.fitness_machine_features, p.target_setting_features),
         )
         self._treadmill_data = self._characteristic(UUID_TREADMILL_DATA, P.NOTIFY)
         self._training = self._characteristic(
             UUID_TRAINING_STATUS,
             P.READ | P.NOTIFY,
-            read=lambda _c: _wire.build_training_status(self.core.training_status),
+            read=lambda _c: _wire.training_status(self.core.training_status),
         )
         self._speed_range = self._characteristic(
             UUID_SPEED_RANGE,
             P.READ,
-            read=lambda _c: _wire.build_speed_range(
+            read=lambda _c: _wire.speed_range(
                 m.min_speed_kmh, m.max_speed_kmh, m.speed_increment_kmh
             ),
         )
         self._incline_range = self._characteristic(
             UUID_INCLINATION_RANGE,
             P.READ,
-            read=lambda _c: _wire.build_inclination_range(
+            read=lambda _c: _wire.inclination_range(
                 m.min_incline_pct, m.max_incline_pct, m.incline_increment_pct
             ),
         )
@@ -262,9 +260,7 @@ class VirtualTreadmill:
 
     def advertising_data(self) -> bytes:
         """Flags, the FTMS service UUID and Service Data (FTMS §3.1) and the local name."""
-        service_data = bytes.fromhex("2618") + _wire.build_service_data(
-            self.personality.ftms_available
-        )
+        service_data = bytes.fromhex("2618") + _wire.service_data(self.personality.ftms_available)
         name = self.name.encode()
         entries: list[tuple[int, bytes]] = [
             (AdvertisingData.FLAGS, bytes([0x06])),

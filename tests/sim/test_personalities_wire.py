@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from protocols.ftms import TreadmillDataAssembler, parse_treadmill_data
 from retro_treadmill.sim import PERSONALITIES, RunState, VirtualTreadmill
 from retro_treadmill.units import mph_to_kmh
 from tests.sim.conftest import Connect, Wire, uuid
@@ -15,7 +16,7 @@ MakeSim = Callable[..., Awaitable[VirtualTreadmill]]
 
 def speed_of(value: bytes) -> float | None:
     """Instantaneous Speed of a 2ACD notification (absent when More Data is set)."""
-    return None if value[0] & 0x01 else int.from_bytes(value[2:4], "little") / 100
+    return parse_treadmill_data(value).speed_kmh
 
 
 def belt_speeds(wire: Wire) -> list[float]:
@@ -79,8 +80,9 @@ async def test_urevo_answers_by_notification_in_mph_steps(
     steps = [r for r in ramp if r != target]  # the Set Target Speed status itself aside
     assert steps[:3] == [0.16, 0.32, 0.48]  # a 0x05 status at every motor step
     assert wire.values("2ADA")[0][-2:] == b"\x00\x00"  # zero padding
-    flags = int.from_bytes(wire.values("2ACD")[-1][:2], "little")
-    assert flags & (1 << 13)  # vendor step counter
+    last = parse_treadmill_data(wire.values("2ACD")[-1])
+    assert last.step_count is not None  # vendor step counter behind RFU bit 13
+    assert last.step_count > 0
     assert sim.incline_pct == 0.0
 
 
@@ -89,7 +91,10 @@ async def test_matrix_truncates_records_at_20_bytes(make_sim: MakeSim, connect: 
     await wire.wait(lambda w: len(w.values("2ACD")) >= 2)
     record = wire.values("2ACD")[-1]
     assert len(record) == 20
-    assert int.from_bytes(record[:2], "little") & (1 << 11)  # remaining time promised, absent
+    parsed = parse_treadmill_data(record)
+    assert parsed.truncated  # flags promise remaining time; the notification ends before it
+    assert parsed.remaining_time_s is None
+    assert parsed.speed_kmh == 0.0
 
 
 async def test_split_records_use_more_data(make_sim: MakeSim, connect: Connect) -> None:
@@ -97,6 +102,11 @@ async def test_split_records_use_more_data(make_sim: MakeSim, connect: Connect) 
     await wire.wait(lambda w: len(w.values("2ACD")) >= 4)
     bits = [v[0] & 0x01 for v in wire.values("2ACD")[:4]]
     assert bits == [1, 0, 1, 0]
+    assembler = TreadmillDataAssembler()
+    merged = [r for r in map(assembler.feed, wire.values("2ACD")[:4]) if r is not None]
+    assert len(merged) == 2
+    assert merged[0].elapsed_time_s is not None
+    assert merged[0].average_speed_kmh is not None
 
 
 async def test_mph_confused_runs_1609_times_too_fast(make_sim: MakeSim, connect: Connect) -> None:
