@@ -31,6 +31,9 @@ Behaviour, matching bleak's platform backends where they agree:
 * ``disconnected_callback`` is called on every disconnection, ours or the peer's (as BlueZ,
   CoreBluetooth and WinRT do in practice), including transport loss; it runs as soon as the
   Disconnection Complete event arrives.
+* After a transport loss (``simulate`` restarted, dongle re-plugged) every client is reported
+  disconnected; the next ``connect()`` or scan start opens the transport again, so a client
+  that reconnects with backoff recovers once the radio is back.
 """
 
 from __future__ import annotations
@@ -314,7 +317,7 @@ class BumbleBleakClient(BaseBleakClient):
         if self._connected:
             return
         try:
-            self._central.check_usable()
+            await self._central.ensure_usable()
             peer = await self._resolve_address()
             # One LE connection attempt at a time per controller (HCI allows only one).
             async with self._central.connect_lock:

@@ -71,33 +71,52 @@ class BumbleCentral:
     Create it with :meth:`open_transport` or :meth:`on_radio`; close it with :meth:`close`.
     """
 
-    def __init__(self, device: Any, transport: Any = None, description: str = "") -> None:
+    def __init__(self, device: Any = None, description: str = "") -> None:
         self.device: Any = device
         self.description = description or "bumble"
-        self._transport = transport
+        self._spec: str | None = None
+        self._transport: Any = None
         self._listeners: dict[object, AdvertisementListener] = {}
         self._scan_lock = asyncio.Lock()
+        self._revive_lock = asyncio.Lock()
         self.connect_lock = asyncio.Lock()
         """Held while an LE connection is being created (the controller allows one at a time)."""
         self._scanning = False
+        self._active_scan = True
         self._known: dict[str, Any] = {}
         self._names: dict[str, str] = {}
         self._lost_callbacks: dict[object, Callable[[], None]] = {}
         self._lost = False
         self._closed = False
         self._snoop_file: BinaryIO | None = None
+        self._snooper: BtSnooper | None = None
         self._radio: VirtualRadio | None = None
-        device.on(device.EVENT_ADVERTISEMENT, self._on_advertisement)
-        if transport is not None:
-            terminated = getattr(transport.source, "terminated", None)
-            if isinstance(terminated, asyncio.Future):
-                terminated.add_done_callback(lambda _f: self._on_transport_lost())
+        if device is not None:
+            device.on(device.EVENT_ADVERTISEMENT, self._on_advertisement)
 
     # ------------------------------------------------------------------ creation
     @classmethod
     async def open_transport(cls, spec: str, *, snoop: str | None = None) -> BumbleCentral:
         """Open bumble transport ``spec`` (e.g. ``tcp-client:127.0.0.1:9700``, ``usb:0``) and
-        power on a host on it. Raises :class:`AdapterError` with a hint when it cannot."""
+        power on a host on it. Raises :class:`AdapterError` with a hint when it cannot.
+
+        When the transport is lost later (the serving process restarted, the dongle was
+        re-plugged), the next scan or connection opens it again (:meth:`ensure_usable`).
+        """
+        central = cls(description=f"bumble:{spec}")
+        central._spec = spec
+        central._open_snoop_file(snoop)
+        try:
+            await central._attach()
+        except BaseException:
+            await central.close()
+            raise
+        return central
+
+    async def _attach(self) -> None:
+        """Open the transport, put a fresh host on it and power it on."""
+        spec = self._spec
+        assert spec is not None
         try:
             transport = await open_transport(spec)
         except (OSError, ValueError, RuntimeError, ImportError) as error:
@@ -111,45 +130,65 @@ class BumbleCentral:
         device = Device.with_hci(
             _HOST_NAME, hci.Address.generate_static_address(), transport.source, transport.sink
         )
-        central = cls(device, transport, description=f"bumble:{spec}")
-        central._attach_snooper(snoop)
-        try:
-            await central._power_on_or_lost(spec)
-        except BaseException:
-            await central.close()
-            raise
-        return central
-
-    async def _power_on_or_lost(self, spec: str) -> None:
-        power_on = asyncio.ensure_future(self.device.power_on())
-        lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def on_lost() -> None:
-            if not lost.done():
-                lost.set_result(None)
-
-        remove = self.on_lost(on_lost)
+        if self._snooper is not None:
+            device.host.snooper = self._snooper
+        terminated = getattr(transport.source, "terminated", None)
+        if not isinstance(terminated, asyncio.Future):
+            terminated = asyncio.get_running_loop().create_future()
+        power_on = asyncio.ensure_future(device.power_on())
         try:
             done, _ = await asyncio.wait(
-                {power_on, lost}, timeout=10, return_when=asyncio.FIRST_COMPLETED
+                {power_on, terminated}, timeout=10, return_when=asyncio.FIRST_COMPLETED
             )
         finally:
-            remove()
             if not power_on.done():
                 power_on.cancel()
                 with contextlib.suppress(BaseException):
                     await power_on
-        if power_on in done and power_on.exception() is None:
+        if not (power_on in done and power_on.exception() is None):
+            if terminated in done:
+                reason = "the transport closed (is another host already attached to it?)"
+            elif power_on in done:
+                reason = str(power_on.exception())
+            else:
+                reason = "no answer to HCI Reset within 10 s"
+            with contextlib.suppress(Exception):
+                await transport.close()
+            raise AdapterError(
+                f"cannot start the controller behind bumble transport {spec!r}: {reason}"
+            )
+        self.device = device
+        self._transport = transport
+        device.on(device.EVENT_ADVERTISEMENT, self._on_advertisement)
+        terminated.add_done_callback(lambda _f: self._on_transport_lost(transport))
+
+    async def ensure_usable(self) -> None:
+        """Raise :class:`AdapterError` unless the host can be used; after a transport loss,
+        first try to open the transport again (and resume a running scan)."""
+        if self._closed:
+            raise AdapterError(f"adapter {self.description} is closed")
+        if not self._lost:
             return
-        if lost in done or self._lost:
-            reason = "the transport closed (is another host already attached to it?)"
-        elif power_on in done:
-            reason = str(power_on.exception())
-        else:
-            reason = "no answer to HCI Reset within 10 s"
-        raise AdapterError(
-            f"cannot start the controller behind bumble transport {spec!r}: {reason}"
-        )
+        if self._spec is None:
+            raise AdapterError(f"adapter {self.description}: the controller transport was lost")
+        async with self._revive_lock:
+            # Another task may have re-attached while this one waited for the lock.
+            if self._lost:
+                await self._reattach()
+
+    async def _reattach(self) -> None:
+        old, self._transport = self._transport, None
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.close()
+        await self._attach()
+        logger.info("bumble adapter %s: transport open again", self.description)
+        self._lost = False
+        async with self._scan_lock:
+            self._scanning = False
+            if self._listeners:
+                await self.device.start_scanning(active=self._active_scan, filter_duplicates=False)
+                self._scanning = True
 
     @classmethod
     async def on_radio(cls, radio: VirtualRadio, *, snoop: str | None = None) -> BumbleCentral:
@@ -157,18 +196,20 @@ class BumbleCentral:
         device = radio.create_device(_HOST_NAME)
         central = cls(device, description="bumble:virtual-radio")
         central._radio = radio
-        central._attach_snooper(snoop)
+        central._open_snoop_file(snoop)
+        if central._snooper is not None:
+            device.host.snooper = central._snooper
         await device.power_on()
         return central
 
-    def _attach_snooper(self, path: str | None) -> None:
+    def _open_snoop_file(self, path: str | None) -> None:
         if path is None:
             return
         try:
             self._snoop_file = open(path, "wb")  # noqa: SIM115 - closed in close()
         except OSError as error:
             raise AdapterError(f"cannot write the btsnoop capture {path!r}: {error}") from error
-        self.device.host.snooper = BtSnooper(self._snoop_file)
+        self._snooper = BtSnooper(self._snoop_file)
 
     # ------------------------------------------------------------------ state
     @property
@@ -181,13 +222,6 @@ class BumbleCentral:
         """Whether :meth:`close` was called."""
         return self._closed
 
-    def check_usable(self) -> None:
-        """Raise :class:`AdapterError` when the host can no longer be used."""
-        if self._closed:
-            raise AdapterError(f"adapter {self.description} is closed")
-        if self._lost:
-            raise AdapterError(f"adapter {self.description}: the controller transport was lost")
-
     def on_lost(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback`` once when the transport is lost; returns an unregister function."""
         token = object()
@@ -198,8 +232,8 @@ class BumbleCentral:
 
         return remove
 
-    def _on_transport_lost(self) -> None:
-        if self._lost or self._closed:
+    def _on_transport_lost(self, transport: Any) -> None:
+        if transport is not self._transport or self._lost or self._closed:
             return
         self._lost = True
         logger.warning("bumble adapter %s: transport lost", self.description)
@@ -230,9 +264,10 @@ class BumbleCentral:
         self, token: object, listener: AdvertisementListener, active: bool
     ) -> None:
         """Deliver advertisements to ``listener`` until :meth:`stop_scan` with ``token``."""
-        self.check_usable()
+        await self.ensure_usable()
         async with self._scan_lock:
             self._listeners[token] = listener
+            self._active_scan = active
             if not self._scanning:
                 await self.device.start_scanning(active=active, filter_duplicates=False)
                 self._scanning = True
@@ -261,7 +296,7 @@ class BumbleCentral:
             return
         self._closed = True
         self._listeners.clear()
-        if not self._lost:
+        if not self._lost and self.device is not None:
             for connection in list(self.device.connections.values()):
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout(2):

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from bleak.exc import BleakError
 from bumble import hci
 from bumble.device import Device
 from bumble.transport import open_transport
@@ -278,3 +279,27 @@ async def test_drives_a_peripheral_behind_another_programs_virtual_controllers()
     finally:
         process.kill()
         await process.wait()
+
+
+async def test_adapter_reattaches_when_the_served_radio_comes_back(
+    radio: VirtualRadio, peripheral: TestPeripheral
+) -> None:
+    """The simulate process restarts: the link loss is reported, and the next connection
+    attempt opens the transport again instead of failing forever."""
+    server = await radio.serve_hci_over_tcp("127.0.0.1", 0)
+    port = server.port
+    lost = asyncio.Event()
+    async with open_adapter(f"bumble:tcp-client:127.0.0.1:{port}") as adapter:
+        client = adapter.client("F1:00:00:00:00:01", lambda _c: lost.set(), timeout=3)
+        await client.connect()
+        await server.close()
+        async with asyncio.timeout(0.5):
+            await lost.wait()
+        assert not client.is_connected
+        with pytest.raises(BleakError, match="cannot open bumble transport"):
+            await client.connect()
+        await radio.serve_hci_over_tcp("127.0.0.1", port)
+        await client.connect()
+        assert await client.read_gatt_char(READ_UUID) == bytearray(b"retro")
+        await client.disconnect()
+        assert await adapter.find_device_by_name(NAME, timeout=3) is not None
