@@ -69,8 +69,16 @@ class SafetyLimits:
 
 
 # Limits where a larger number is the safer one; for every other limit the smaller one is safer.
+# A rate limit is "so much per window": the same amount over a longer window is a slower ramp.
 _LARGER_IS_STRICTER = frozenset(
-    {"min_running_speed_kmh", "min_incline_pct", "countdown_s", "unit_mismatch_tolerance"}
+    {
+        "min_running_speed_kmh",
+        "min_incline_pct",
+        "countdown_s",
+        "unit_mismatch_tolerance",
+        "speed_increase_window_s",
+        "incline_change_window_s",
+    }
 )
 
 
