@@ -96,6 +96,8 @@ class AlarmKind(StrEnum):
     """No Treadmill Data for 3 s while moving."""
     SETPOINT_NOT_REACHED = "setpoint_not_reached"
     """Telemetry did not confirm a setpoint within 10 s."""
+    UNEXPECTED_MOTION = "unexpected_motion"
+    """The belt moves while halted (started at the console, or a device fault)."""
     HEART_RATE = "heart_rate"
     """A heart-rate limit was exceeded."""
     INTERNAL_ERROR = "internal_error"

@@ -1,0 +1,95 @@
+"""From the session engine's status to the UI's :class:`SessionSnapshot` (for the service).
+
+The engine (:mod:`retro_treadmill.session.engine`) knows the session; the service knows the link,
+the control point, MQTT, distance and heart rate. :func:`snapshot_from_status` joins them into the
+one value the UI draws.
+"""
+
+from __future__ import annotations
+
+from retro_treadmill.safety.commands import Alarm as EngineAlarm
+from retro_treadmill.safety.commands import AlarmKind as EngineAlarmKind
+from retro_treadmill.session.engine import SessionStatus
+from retro_treadmill.tui.model import (
+    Alarm,
+    AlarmKind,
+    ControlStatus,
+    LinkStatus,
+    MqttStatus,
+    Rejection,
+    SessionSnapshot,
+    SessionState,
+)
+from retro_treadmill.units import SpeedUnit
+
+
+def alarm_from_engine(alarm: EngineAlarm, *, standstill: bool) -> Alarm:
+    """The UI alarm for a governor alarm.
+
+    ``seq`` is the raise time in milliseconds, so each new alarm rings the bell once. "PULL THE
+    SAFETY KEY" cannot be acknowledged until telemetry shows the belt at a standstill.
+    """
+    try:
+        kind = AlarmKind(alarm.kind.value)
+    except ValueError:
+        kind = AlarmKind.INTERNAL_ERROR
+    acknowledgeable = standstill or alarm.kind is not EngineAlarmKind.STOP_NOT_CONFIRMED
+    return Alarm(kind, alarm.message, seq=round(alarm.at * 1000), acknowledgeable=acknowledgeable)
+
+
+def snapshot_from_status(
+    status: SessionStatus,
+    *,
+    units: SpeedUnit,
+    device_name: str = "",
+    link: LinkStatus | None = None,
+    control: ControlStatus = ControlStatus.NONE,
+    mqtt: MqttStatus | None = None,
+    distance_m: float | None = None,
+    heart_rate_bpm: int | None = None,
+    rejection: Rejection | None = None,
+) -> SessionSnapshot:
+    """One snapshot from the engine's ``status`` and what the service knows besides.
+
+    ``link`` defaults to connected/lost from ``status.link_up``; pass ``RECONNECTING`` (or
+    ``CONNECTING``) when the client says so. The newest alarm in ``status.alarms`` is shown.
+    """
+    if link is None:
+        link = LinkStatus.CONNECTED if status.link_up else LinkStatus.LOST
+    alarm = (
+        alarm_from_engine(status.alarms[-1], standstill=status.standstill)
+        if status.alarms
+        else None
+    )
+    return SessionSnapshot(
+        state=SessionState(status.state.value),
+        time_s=status.time_s,
+        units=units,
+        countdown_s=status.countdown_s,
+        speed_kmh=status.speed_kmh,
+        target_speed_kmh=status.target_speed_kmh,
+        incline_pct=status.incline_pct,
+        target_incline_pct=status.target_incline_pct,
+        standstill=status.standstill,
+        elapsed_s=status.elapsed_s,
+        remaining_s=status.remaining_s,
+        distance_m=distance_m,
+        heart_rate_bpm=heart_rate_bpm,
+        profile_name=status.profile_name,
+        profile_progress=status.progress,
+        segment_index=status.segment_index,
+        segment_count=status.segment_count,
+        segment_name=status.segment_name,
+        direction=status.direction,
+        prompt=status.prompt,
+        device_name=device_name,
+        link=link,
+        control=control,
+        mqtt=mqtt,
+        alarm=alarm,
+        last_rejection=rejection,
+        message=status.message,
+    )
+
+
+__all__ = ["alarm_from_engine", "snapshot_from_status"]
