@@ -606,10 +606,15 @@ class VirtualTreadmill:
         scale = float(getattr(self.clock, "scale", 1.0))
         tick = max(tick, 0.01 * scale)
         next_telemetry = 0.0
+        belt_note = ""
         while True:
             now = self.elapsed
             await self._apply_due_faults(now)
             self._deliver(self.core.tick(now))
+            note = self._belt_note()
+            if note and note != belt_note:
+                self._log(f"belt at {now:.1f} s: {note}")
+            belt_note = note or belt_note
             if now >= next_telemetry:
                 if self._connections:
                     for record in self.core.telemetry(now):
@@ -617,6 +622,14 @@ class VirtualTreadmill:
                 next_telemetry = max(next_telemetry + p.telemetry_interval_s, now)
             self._notify_changed()
             await self.clock.sleep(tick)
+
+    def _belt_note(self) -> str:
+        model = self.core.model
+        if not model.moving:
+            return f"standing ({model.state.value})"
+        if abs(model.belt_speed_kmh - model.target_speed_kmh) < 1e-6:
+            return f"{model.belt_speed_kmh:.2f} km/h ({model.state.value})"
+        return ""
 
     # -- faults ---------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from bleak.exc import BleakGATTProtocolError
 
+from protocols.ftms import parse_treadmill_data
 from retro_treadmill.sim import RunState, VirtualTreadmill
 from retro_treadmill.sim.server import (
     ATT_CCCD_IMPROPERLY_CONFIGURED,
@@ -113,3 +114,36 @@ async def test_stop_write_arrival_is_timestamped_on_the_wall_clock(
     arrived = sim.writes[-1]
     assert arrived.opcode == 0x08
     assert 0.0 < arrived.perf_counter - called < 0.5
+
+
+async def test_incline_motor_moves_at_a_finite_rate_on_the_wire(
+    make_sim: MakeSim, connect: Connect
+) -> None:
+    sim = await make_sim("spec")
+    wire = await connect(sim)
+    await wire.command(b"\x00")
+    assert await wire.command(b"\x03\x1e\x00") == bytes.fromhex("800301")  # 3.0 %
+    assert bytes.fromhex("061e00") in wire.values("2ADA")
+    assert await wire.command(b"\x03\x00\x02") == bytes.fromhex("800303")  # 51.2 %: out of range
+    await wire.wait(lambda w: parse_treadmill_data(w.values("2ACD")[-1]).inclination_pct == 3.0)
+    inclines = [parse_treadmill_data(v).inclination_pct for v in wire.values("2ACD")]
+    assert any(i is not None and 0.0 < i < 3.0 for i in inclines), "the deck jumped"
+
+
+async def test_pause_resume_and_reset(make_sim: MakeSim, connect: Connect) -> None:
+    sim = await make_sim("spec")
+    wire = await connect(sim)
+    await wire.command(b"\x00")
+    await wire.command(b"\x02\xc8\x00")
+    await wire.command(b"\x07")
+    await sim.wait_for(lambda s: s.belt_speed_kmh == 2.0, 10)
+    assert await wire.command(b"\x08\x02") == bytes.fromhex("800801")
+    assert bytes.fromhex("0202") in wire.values("2ADA")
+    await sim.wait_for(lambda s: s.belt_speed_kmh == 0.0, 10)
+    assert sim.state is RunState.PAUSED
+    assert await wire.command(b"\x07") == bytes.fromhex("800701")  # resume at 2.0 km/h
+    await sim.wait_for(lambda s: s.belt_speed_kmh == 2.0, 10)
+    assert await wire.command(b"\x01") == bytes.fromhex("800101")
+    assert b"\x01" in wire.values("2ADA")
+    assert sim.controller is None  # Reset revokes control
+    assert await wire.command(b"\x07") == bytes.fromhex("800705")
