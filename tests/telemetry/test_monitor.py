@@ -1,0 +1,126 @@
+"""The monitor TUI against a real broker and two treadmill-host processes: shows both, stops one,
+marks the other offline when its process is killed (last will)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from retro_treadmill.cli import main
+from retro_treadmill.telemetry.fleet import Liveness
+from retro_treadmill.telemetry.monitor import MonitorApp, TreadmillCard
+from retro_treadmill.telemetry.settings import MqttSettings
+from tests.mosquitto import MosquittoBroker
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@asynccontextmanager
+async def treadmill_host(url: str, treadmill_id: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A publisher process (tests/telemetry/publisher_process.py), killed at the end."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.telemetry.publisher_process",
+        url,
+        treadmill_id,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        assert proc.stdout is not None
+        async with asyncio.timeout(20):
+            assert (await proc.stdout.readline()).strip() == b"connected"
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+
+
+async def until(pilot: Pilot[None], condition: Callable[[], bool], within: float = 10.0) -> None:
+    async with asyncio.timeout(within):
+        while not condition():
+            await pilot.pause(0.05)
+
+
+def card_text(app: MonitorApp, treadmill_id: str, part: str) -> str:
+    card = app.query_one(f"#tm-{treadmill_id}", TreadmillCard)
+    return str(card.query_one(f".{part}", Static).render())
+
+
+def liveness(app: MonitorApp, treadmill_id: str) -> Liveness | None:
+    for row in app.fleet.rows(app._clock()):
+        if row.view.treadmill_id == treadmill_id:
+            return row.liveness
+    return None
+
+
+async def test_monitor_shows_two_treadmills_and_stops_one(mosquitto: MosquittoBroker) -> None:
+    url = f"mqtt://{mosquitto.host}:{mosquitto.port}/retro-treadmill"
+    settings = MqttSettings.from_url(url, treadmill_id="monitor", reconnect_min_s=0.1)
+    app = MonitorApp(settings, units="kmh", sender="monitor-test")
+    async with (
+        treadmill_host(url, "bay1") as bay1,
+        treadmill_host(url, "bay2") as bay2,
+        app.run_test(size=(140, 20)) as pilot,
+    ):
+        await until(pilot, lambda: len(app.query(TreadmillCard)) == 2)
+        await until(
+            pilot,
+            lambda: (
+                liveness(app, "bay1") is Liveness.ONLINE
+                and liveness(app, "bay2") is Liveness.ONLINE
+            ),
+        )
+        await until(pilot, lambda: "2.00 km/h" in card_text(app, "bay1", "numbers"))
+        await until(pilot, lambda: "RUNNING" in card_text(app, "bay2", "state"))
+        await until(pilot, lambda: "ONLINE" in card_text(app, "bay2", "liveness"))
+
+        await pilot.click("#stop-bay1")
+        assert bay1.stdout is not None
+        async with asyncio.timeout(5):
+            line = await bay1.stdout.readline()
+        assert line.strip() == b"stop monitor-test"
+        await until(pilot, lambda: "STOPPING" in card_text(app, "bay1", "state"))
+        await until(pilot, lambda: "0.00 km/h" in card_text(app, "bay1", "numbers"))
+        assert app.stops_sent == ["bay1"]
+        assert "RUNNING" in card_text(app, "bay2", "state")
+
+        bay2.send_signal(signal.SIGKILL)
+        await until(pilot, lambda: liveness(app, "bay2") is Liveness.OFFLINE)
+        await until(pilot, lambda: "OFFLINE" in card_text(app, "bay2", "liveness"))
+        assert app.query_one("#tm-bay2").has_class("-offline")
+    assert bay2.returncode == -signal.SIGKILL
+
+
+async def test_stop_without_a_broker_says_it_was_not_sent(tmp_path: Path) -> None:
+    settings = MqttSettings(host="127.0.0.1", port=1, treadmill_id="monitor")
+    app = MonitorApp(settings)
+    async with app.run_test(size=(100, 20)) as pilot:
+        sent = await app.send_stop("bay1")
+        await pilot.pause()
+        assert not sent
+        assert app.stops_sent == []
+        assert "NOT sent" in str(list(app._notifications)[-1].message)
+
+
+def test_monitor_command_reports_a_bad_url_without_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["monitor", "--mqtt", "http://u:secret@host/x"]) == 2
+    err = capsys.readouterr().err
+    assert "must start with mqtt:// or mqtts://" in err
+    assert "secret" not in err
+    assert "Traceback" not in err
