@@ -260,6 +260,9 @@ class FtmsClient:
         self._closing = False
         self._link_generation = 0
         self._up = asyncio.Event()
+        self._attempts_used = 0
+        """Reconnect attempts since telemetry last flowed (a reconnect that brings no Treadmill
+        Data does not refill the budget)."""
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -335,6 +338,7 @@ class FtmsClient:
         Raises :class:`~retro_treadmill.errors.DeviceError` when it cannot.
         """
         self._closing = False
+        self._attempts_used = 0
         if self._timer is None:
             self._timer = asyncio.create_task(self._timer_loop(), name="ftms-timer")
         try:
@@ -524,6 +528,7 @@ class FtmsClient:
         if record is None:
             return
         record = self._apply_speed_units(record)
+        self._attempts_used = 0
         self._audit("telemetry", record=record)
         self._emit(TreadmillDataEvent(now, record))
         for event in self.monitor.record(record.speed_kmh, now):
@@ -801,7 +806,8 @@ class FtmsClient:
             return
         now = self.clock.now()
         self._link_generation += 1
-        will_reconnect = self.reconnect_policy.max_attempts > 0 and not self._closing
+        budget_left = self._attempts_used < self.reconnect_policy.max_attempts
+        will_reconnect = budget_left and not self._closing
         self._up.clear()
         self._emit(LinkLost(now, reason, will_reconnect))
         self.machine.connection_lost(now)
@@ -815,6 +821,8 @@ class FtmsClient:
             task = asyncio.get_running_loop().create_task(self._disconnect_quietly(old))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        if not will_reconnect and not self._closing and self.reconnect_policy.max_attempts > 0:
+            self._emit(ReconnectFailed(now, self._attempts_used, "no telemetry after reconnecting"))
         if will_reconnect and self._reconnector is None:
             self._reconnector = asyncio.get_running_loop().create_task(
                 self._reconnect(), name="ftms-reconnect"
@@ -828,7 +836,9 @@ class FtmsClient:
         policy = self.reconnect_policy
         last_error = ""
         try:
-            for attempt in range(1, policy.max_attempts + 1):
+            while self._attempts_used < policy.max_attempts:
+                self._attempts_used += 1
+                attempt = self._attempts_used
                 delay = policy.delay(attempt, self._rng)
                 self._emit(Reconnecting(self.clock.now(), attempt, policy.max_attempts, delay))
                 await self.clock.sleep(delay)

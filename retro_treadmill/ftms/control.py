@@ -10,6 +10,7 @@ Rules it implements (ftms-notes §6 and §11):
 - one procedure in flight; later commands wait their turn; a queued Set Target is replaced by a
   newer one of the same kind (SUPERSEDED);
 - responses are matched to procedures by request op code, oldest first (ATT delivers in order);
+  a pre-empted procedure's response is expected and dropped; a timed-out one's is not expected;
 - Request Control (0x00) is sent before the first command that needs control, again after result
   0x05 or status 0xFF/0x01 (with the quirk's backoff, 0.5 -> 1 -> 2 s), and before every command
   when the ``request_control_before_each_command`` quirk says so;
@@ -336,15 +337,9 @@ class ControlPointMachine:
                 ticket.stop_rewrites += 1
                 ticket.phase = _Phase.READY
             else:
-                if not inflight.refused:
-                    self._stale.append(
-                        _Stale(
-                            inflight.opcode,
-                            inflight.written_at,
-                            now + self.quirks.control_point_timeout_s,
-                            "timed-out",
-                        )
-                    )
+                # A timed-out procedure leaves no trace: a response that never came is far more
+                # common than one later than the timeout, so a later response with the same op
+                # code belongs to the next procedure (any other op code is discarded).
                 if ticket.command.kind in _STOP_KINDS and inflight.auxiliary:
                     ticket.phase = _Phase.READY
                     ticket.control_attempts += 1

@@ -253,7 +253,7 @@ def test_settle_after_start_quirk() -> None:
     assert writes(m.actions()) == [speed(2.0)]
 
 
-def test_timeout_then_late_response_is_not_misattributed() -> None:
+def test_timeout_then_a_late_response_of_another_op_is_discarded() -> None:
     m = connected(control_point_timeout_s=1.0)
     m.has_control = True
     m.submit(speed(2.0), 0.0)
@@ -262,11 +262,23 @@ def test_timeout_then_late_response_is_not_misattributed() -> None:
     [done] = finished(m.actions())
     assert done.outcome is Outcome.TIMEOUT
     assert done.result_code is None
-    m.submit(speed(1.0), 1.1)
-    assert writes(m.actions()) == [speed(1.0)]
-    # The first response that comes is the late one of the timed-out write (ATT keeps order).
+    m.submit(incline(1.0), 1.1)
+    assert writes(m.actions()) == [incline(1.0)]
     assert [type(a) for a in answer(m, speed(2.0), 0x01, 1.2)] == [ResponseDiscarded]
-    [done] = finished(answer(m, speed(1.0), 0x01, 1.3))
+    [done] = finished(answer(m, incline(1.0), 0x01, 1.3))
+    assert done.outcome is Outcome.SUCCESS
+
+
+def test_after_a_lost_response_the_next_same_op_response_is_the_new_ones() -> None:
+    m = connected(control_point_timeout_s=1.0)
+    m.has_control = True
+    m.submit(speed(2.0), 0.0)
+    m.actions()
+    m.tick(1.0)
+    m.actions()
+    m.submit(speed(2.0), 1.1)
+    m.actions()
+    [done] = finished(answer(m, speed(2.0), 0x01, 1.2))
     assert done.outcome is Outcome.SUCCESS
 
 
