@@ -65,6 +65,7 @@ __all__ = [
     "RadioError",
     "VirtualRadio",
     "check_loopback_host",
+    "free_loopback_port",
 ]
 
 logger = logging.getLogger(__name__)
