@@ -158,7 +158,7 @@ class ProfileScreen(RetroScreen):
         p = self._profiles[event.cursor_row]
         audience = f"For: {p.audience}\n" if p.audience else ""
         harness = "A harness is required for this profile.\n" if p.harness else ""
-        self.query_one("#description", Static).update(f"{audience}{harness}{p.description}")
+        self.query_one("#description", Static).update(f"{audience}{harness}{reflow(p.description)}")
 
     @on(DataTable.RowSelected, "#profiles")
     def _selected(self, event: DataTable.RowSelected) -> None:
@@ -167,6 +167,12 @@ class ProfileScreen(RetroScreen):
     def action_back(self) -> None:
         """Back to the treadmill list."""
         self.post_message(self.Back())
+
+
+def reflow(text: str) -> str:
+    """Join hard-wrapped lines into paragraphs so the text wraps to the screen width."""
+    paragraphs = [" ".join(block.split()) for block in text.strip().split("\n\n")]
+    return "\n".join(p for p in paragraphs if p)
 
 
 def _range(low: str, high: str) -> str:

@@ -77,10 +77,12 @@ class SessionScreen(RetroScreen):
         yield Static("", id="keys", classes="keys", markup=False)
 
     def _set(self, widget_id: str, text: str) -> None:
-        # Redraw a line only when its text changed: at 10 Hz most lines do not.
+        # Redraw a line only when its text changed: at 10 Hz most lines do not. Every line but the
+        # prompt has a fixed height, so a change repaints it without a new layout of the screen.
         if self._texts.get(widget_id) != text:
             self._texts[widget_id] = text
-            self.query_one(f"#{widget_id}", Static).update(text)
+            widget = self.query_one(f"#{widget_id}", Static)
+            widget.update(text, layout=widget_id == "prompt")
 
     def draw(self, snapshot: SessionSnapshot) -> None:
         """Update every widget from ``snapshot``."""

@@ -46,4 +46,4 @@ class StatusLine(Static):
         self.set_class(bad, "-bad")
         if text != self._text:
             self._text = text
-            self.update(text)
+            self.update(text, layout=False)

@@ -47,7 +47,7 @@ class Trend(Horizontal):
         text = f"{self._label} {value_text}"
         if text != self._text:
             self._text = text
-            self.query_one(".trend-label", Static).update(text)
+            self.query_one(".trend-label", Static).update(text, layout=False)
         if version != self._version:
             self._version = version
             self.query_one(Plot).set_data(list(history))
