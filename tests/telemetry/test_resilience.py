@@ -7,6 +7,7 @@ import itertools
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -234,3 +235,30 @@ async def test_bad_event_data_is_published_without_it_instead_of_raising(
         event = await rec.wait_for(lambda m: True)
     assert event.json()["code"] == "odd"
     assert event.json()["data"] == {}
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback on this machine")
+async def test_ipv6_loopback_broker(tmp_path: Path) -> None:
+    broker = MosquittoBroker(tmp_path / "v6", host="::1")
+    broker.start()
+    try:
+        settings = MqttSettings.from_url(
+            f"mqtt://[::1]:{broker.port}/retro-treadmill", treadmill_id="tm1", discovery=False
+        )
+        async with (
+            recording(client_for(broker), T.availability) as rec,
+            MqttPublisher(settings) as pub,
+        ):
+            await pub.wait_connected()
+            await rec.wait_for(lambda m: m.payload == b"online")
+    finally:
+        broker.stop()
