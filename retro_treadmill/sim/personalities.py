@@ -46,6 +46,9 @@ class Personality:
     require_cccd: bool = True
     """Refuse control-point writes with ATT 0xFD when responses cannot be delivered."""
     response_via: ResponseVia = "indicate"
+    control_point_write: Literal["write", "write-without-response", "both"] = "write"
+    """Write property 2AD9 declares; every kind is accepted (CITYSPORTS declares only Write
+    Without Response yet takes Write Requests, ftms-notes §6)."""
     strict_results: bool = True
     """0x04 Operation Failed for Start-while-running / Stop-while-stopped, 0x03 out of range.
     When False, such requests get Success and out-of-range targets are clamped."""
@@ -107,11 +110,13 @@ PERSONALITIES: dict[str, Personality] = {
             name="lenient",
             description=(
                 "CITYSPORTS-like: control not enforced, repeated Start succeeds, targets clamped, "
-                "statuses padded with zero bytes, Treadmill Data every 0.5 s."
+                "2AD9 declared Write Without Response (Write Requests work too), statuses padded "
+                "with zero bytes, Treadmill Data every 0.5 s."
             ),
             enforce_control=False,
             require_cccd=False,
             strict_results=False,
+            control_point_write="write-without-response",
             status_padding=2,
             telemetry_interval_s=0.5,
             motor=MotorSpec(min_speed_kmh=1.0, max_speed_kmh=6.0, speed_increment_kmh=0.5),

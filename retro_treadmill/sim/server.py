@@ -201,7 +201,12 @@ class VirtualTreadmill:
         p = self.personality
         m = p.motor
         P = gatt.Characteristic.Properties
-        cp_props = P.WRITE | (P.INDICATE if p.response_via == "indicate" else P.NOTIFY)
+        write_props = {
+            "write": P.WRITE,
+            "write-without-response": P.WRITE_WITHOUT_RESPONSE,
+            "both": P.WRITE | P.WRITE_WITHOUT_RESPONSE,
+        }[p.control_point_write]
+        cp_props = write_props | (P.INDICATE if p.response_via == "indicate" else P.NOTIFY)
         self._feature = self._characteristic(
             UUID_FEATURE,
             P.READ,

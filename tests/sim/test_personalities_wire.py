@@ -56,7 +56,13 @@ async def test_spec_rejects_commands_without_control(make_sim: MakeSim, connect:
 async def test_lenient_runs_without_control(make_sim: MakeSim, connect: Connect) -> None:
     sim = await make_sim("lenient")
     wire = await connect(sim)
-    assert await wire.command(b"\x07") == bytes.fromhex("800701")
+    cp = wire.client.services.get_characteristic(uuid("2AD9"))
+    assert cp is not None
+    assert "write-without-response" in cp.properties
+    assert "write" not in cp.properties
+    await wire.client.write_gatt_char(cp, b"\x02\xc8\x00", response=False)  # Write Command
+    await wire.wait(lambda w: bytes.fromhex("800201") in w.values("2AD9"))
+    assert await wire.command(b"\x07") == bytes.fromhex("800701")  # a Write Request works too
     assert await wire.command(b"\x07") == bytes.fromhex("800701")
     assert sim.controller is None
     await wire.wait(lambda w: bytes.fromhex("040000") in w.values("2ADA"))
