@@ -1,0 +1,135 @@
+"""Connecting by name and by address, the device description, quirks by name, the audit trail."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from retro_treadmill.errors import DeviceError
+from retro_treadmill.ftms.audit import JsonLinesWriter
+from retro_treadmill.ftms.events import UnitMismatch
+from retro_treadmill.ftms.model import BeltState, Outcome
+from retro_treadmill.ftms.monitor import SelfTest
+from retro_treadmill.ftms.quirks import load_quirks_table, merge_overrides
+from tests.ftms.conftest import MakeClient, MakeSim
+from tests.ftms.helpers import drain, of_type, speed_near, until
+
+ADDRESS = "F0:F1:F2:F3:F4:F5"
+
+
+@pytest.mark.parametrize("target", ["RetroSim FTMS", "retrosim ftms", ADDRESS, ADDRESS.lower()])
+async def test_connect_by_name_or_address(
+    target: str, make_sim: MakeSim, make_client: MakeClient
+) -> None:
+    await make_sim("spec", name="RetroSim FTMS")
+    await make_sim("lenient", name="Other Treadmill", address="F0:F1:F2:F3:F4:F6")
+    client = await make_client(target)
+    assert client.device is not None
+    assert client.device.address == ADDRESS
+    assert client.device.name == "RetroSim FTMS"
+
+
+async def test_connect_picks_the_named_one_of_two(
+    make_sim: MakeSim, make_client: MakeClient
+) -> None:
+    await make_sim("spec", name="RetroSim FTMS")
+    await make_sim("lenient", name="Other Treadmill", address="F0:F1:F2:F3:F4:F6")
+    client = await make_client("Other Treadmill")
+    assert client.device is not None
+    assert client.device.address == "F0:F1:F2:F3:F4:F6"
+    assert client.device.min_speed_kmh == 1.0  # the lenient personality's range
+
+
+async def test_unknown_device_is_a_clear_error(make_sim: MakeSim, make_client: MakeClient) -> None:
+    await make_sim("spec")
+    with pytest.raises(DeviceError, match="no BLE device with name 'Nope'"):
+        await make_client("Nope", scan_timeout_s=0.5)
+
+
+async def test_description_tolerates_an_all_zero_incline_range(
+    make_sim: MakeSim, make_client: MakeClient
+) -> None:
+    await make_sim("urevo-e1l")
+    client = await make_client()
+    d = client.device
+    assert d is not None
+    assert (d.min_speed_kmh, d.max_speed_kmh, d.speed_increment_kmh) == (0.96, 6.43, 0.32)
+    assert (d.min_incline_pct, d.max_incline_pct, d.incline_increment_pct) == (None, None, None)
+    assert d.features == 0x5645
+    assert d.target_features == 0x05
+
+
+async def test_quirk_override_corrects_a_device_that_reads_mph(
+    make_sim: MakeSim, make_client: MakeClient
+) -> None:
+    """A clinic override (target_speed_in_mph for this name) makes the mph-confused treadmill run
+    the requested km/h, and the units self-test passes."""
+    sim = await make_sim("mph-confused", name="JFTM T202")
+    table = merge_overrides(load_quirks_table(), {"JFTM T202": {"target_speed_in_mph": True}})
+    client = await make_client("JFTM T202", quirks_table=table)
+    stream = client.events()
+    assert client.quirks.target_speed_in_mph
+    await client.start()
+    await client.set_target_speed(2.0)
+    await until(sim, lambda: speed_near(client, 2.0), 40)
+    await until(sim, lambda: client.monitor.self_test == SelfTest.PASSED, 10)
+    assert of_type(drain(stream), UnitMismatch) == []
+    assert sim.writes[-1].data == bytes.fromhex("02 7c 00")  # 1.24 mph x 100
+    await client.stop()
+
+
+async def test_unit_self_test_can_be_turned_off(make_sim: MakeSim, make_client: MakeClient) -> None:
+    sim = await make_sim("mph-confused")
+    client = await make_client(unit_self_test=False)
+    stream = client.events()
+    await client.start()
+    await client.set_target_speed(2.0)
+    await until(sim, lambda: speed_near(client, 2.0 * 1.609344), 40)
+    settled = sim.elapsed + 3.0
+    await sim.wait_for(lambda s: s.elapsed >= settled, 5)
+    assert client.monitor.self_test == SelfTest.OFF
+    assert of_type(drain(stream), UnitMismatch) == []
+    await client.stop()
+
+
+async def test_audit_trail_shows_every_command_with_result_and_round_trip(
+    make_sim: MakeSim, make_client: MakeClient
+) -> None:
+    sim = await make_sim("spec")
+    log = io.StringIO()
+    client = await make_client()
+    client.audit.add_sink(JsonLinesWriter(log))
+    await client.start()
+    await client.set_target_speed(1.8)
+    await client.set_target_incline(2.0)
+    await until(sim, lambda: client.belt_state is BeltState.MOVING)
+    assert (await client.stop()).outcome is Outcome.SUCCESS
+
+    lines = [json.loads(line) for line in log.getvalue().splitlines()]
+    commands = [r for r in lines if r["kind"] == "command"]
+    assert [c["command"] for c in commands] == [
+        "start",
+        "set-target-speed 1.80 km/h",
+        "set-target-incline 2.0 %",
+        "stop",
+    ]
+    for c in commands:
+        assert c["outcome"] == "success"
+        assert c["result_code"] == 1
+        assert 0 < c["latency_s"] < 3.0
+        assert isinstance(c["wall"], float)
+    writes = [r["bytes"] for r in lines if r["kind"] == "write"]
+    assert writes == ["00", "07", "02 b4 00", "03 14 00", "08 01"]
+    responses = [(r["request_opcode"], r["result_code"]) for r in lines if r["kind"] == "response"]
+    assert responses == [(0, 1), (7, 1), (2, 1), (3, 1), (8, 1)]
+    assert all(r["latency_s"] > 0 for r in lines if r["kind"] == "response")
+    kinds = {r["kind"] for r in lines}
+    assert {"telemetry", "status", "training", "control"} <= kinds
+    telemetry = [r for r in lines if r["kind"] == "telemetry"]
+    assert telemetry[-1]["record"]["type"] == "TreadmillData"
+    assert "speed_kmh" in telemetry[-1]["record"]
+    # Timestamps never go backwards.
+    ts = [r["t"] for r in lines]
+    assert ts == sorted(ts)

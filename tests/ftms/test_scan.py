@@ -1,0 +1,111 @@
+"""``retro-treadmill scan`` and the client across processes: a ``simulate --listen`` subprocess
+reached over bumble's ``tcp-client`` transport (HCI over TCP on loopback)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import sys
+from collections.abc import AsyncIterator
+
+import pytest
+
+from retro_treadmill.ble.adapter import open_adapter
+from retro_treadmill.ble.discovery import looks_like_address
+from retro_treadmill.ftms.client import FtmsClient
+from retro_treadmill.ftms.model import Outcome
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def simulate() -> AsyncIterator[str]:
+    """A ``retro-treadmill simulate`` process; yields its bumble adapter spec."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "retro_treadmill",
+        "simulate",
+        "--listen",
+        "127.0.0.1:0",
+        "--name",
+        "Scan Me FTMS",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    spec = None
+    try:
+        async with asyncio.timeout(30):
+            while spec is None:
+                line = (await proc.stdout.readline()).decode()
+                assert line, "simulate exited early"
+                m = re.search(r"listening: (tcp-client:127\.0\.0\.1:\d+)", line)
+                if m:
+                    spec = f"bumble:{m.group(1)}"
+        yield spec
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), 10)
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def _scan_cli(spec: str, *extra: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "retro_treadmill",
+        "scan",
+        "--adapter",
+        spec,
+        "--timeout",
+        "1.5",
+        *extra,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
+
+
+async def test_scan_lists_the_virtual_treadmill(simulate: str) -> None:
+    code, out = await _scan_cli(simulate, "--json")
+    assert code == 0, out
+    [entry] = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert entry["name"] == "Scan Me FTMS"
+    assert entry["kind"] == "treadmill"
+    assert entry["available"] is True
+    assert entry["machine_types"] == ["treadmill"]
+    assert looks_like_address(entry["address"])
+    assert isinstance(entry["rssi"], int)
+
+    code, out = await _scan_cli(simulate)
+    assert code == 0, out
+    assert "Scan Me FTMS" in out
+    assert "treadmill, available" in out
+
+
+async def test_client_connects_by_name_across_processes(simulate: str) -> None:
+    async with open_adapter(simulate) as adapter:
+        client = FtmsClient(adapter, "Scan Me FTMS", scan_timeout_s=5.0)
+        async with client:
+            assert client.device is not None
+            assert client.device.name == "Scan Me FTMS"
+            assert (await client.start()).outcome is Outcome.SUCCESS
+            assert (await client.stop()).outcome is Outcome.SUCCESS
+            commands = [r.data["command"] for r in client.audit.of_kind("command")]
+            assert commands == ["start", "stop"]
+
+
+def test_scan_refuses_a_bad_timeout(capsys: pytest.CaptureFixture[str]) -> None:
+    from retro_treadmill.cli import main
+
+    assert main(["scan", "--timeout", "0"]) == 2
+    assert "--timeout must be > 0" in capsys.readouterr().err
