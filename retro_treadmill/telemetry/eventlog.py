@@ -9,8 +9,8 @@ time), ``source`` and ``kind``:
   ``session``     start of the log: ``profile``, ``device``, ``units``, ``limits``, ``time_scale``
   ``state``       the session state changed: ``state``, ``previous``, ``segment``, ``message``
   ``operator``    an operator intent: ``action`` (start, stop, pause, resume, speed, incline,
-                  acknowledge), ``source`` (keyboard, mqtt, signal, ...), details
-  ``decision``    a safety-governor decision: ``verdict``, ``request``, ``source``, ``command``,
+                  acknowledge), ``by`` (keyboard, mqtt, signal, ...), details
+  ``decision``    a safety-governor decision: ``verdict``, ``request``, ``by``, ``command``,
                   ``reason``
   ``command``     a command sent to the treadmill (after the governor): ``command``, ``data``
   ``alarm``       an alarm: ``alarm`` (kind), ``message``
@@ -70,15 +70,16 @@ class EventLog:
         target.parent.mkdir(parents=True, exist_ok=True)
         return cls(target.open("a", encoding="utf-8"), **kwargs)
 
-    def write(self, kind: str, source: str = "session", **data: Any) -> dict[str, Any]:
-        """Append one record now (session clock) and return it."""
-        record: dict[str, Any] = {
+    def write(self, kind: str, /, **data: Any) -> dict[str, Any]:
+        """Append one ``source = "session"`` record now (session clock) and return it."""
+        record: dict[str, Any] = to_jsonable(data)
+        record = {
             "t": round(self._clock(), 6),
             "wall": round(self._wall(), 6),
-            "source": source,
+            **record,
+            "source": "session",
             "kind": kind,
         }
-        record.update(to_jsonable(data))
         self._emit(record)
         return record
 

@@ -1,0 +1,339 @@
+"""The headless console front end of the session service (``run --headless``, ``demo`` without a
+terminal).
+
+Flow: connect; the preflight questions on stdin (each answered ``y``), or ``--yes-preflight`` for
+supervised scripted use (it also confirms "turn around" prompts, never a resume after a stop or an
+alarm); the 5 s countdown; a live progress line (state, segment, target and belt speed in
+``--units``, incline, elapsed and remaining time); alarms and prompts as they come.
+
+Keys (with a terminal: single keys, cbreak mode; otherwise one line each, Enter to send):
+
+=======================  =====================================================================
+Enter, space, ``s``      STOP the belt (the session ends)
+``p``                    pause (belt to a standstill)
+``c``                    continue: resume after a pause, confirm a "turn around" prompt
+``+`` / ``-``            speed +/- 0.1 mph (or 0.1 km/h with ``--units kmh``), via the governor
+``a``                    acknowledge the alarm (the belt stays stopped)
+=======================  =====================================================================
+
+SIGINT (Ctrl-C), SIGTERM and SIGHUP stop the belt too (the service handles them); a second signal
+leaves at once (the Stop has been written).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import termios
+import tty
+from collections.abc import Sequence
+from typing import IO
+
+from retro_treadmill.service.session import SessionService, StopOrigin
+from retro_treadmill.tui.model import DeviceInfo, ProfileInfo, SessionSnapshot, SessionState
+from retro_treadmill.units import format_speed, mph_to_kmh
+
+STOP_KEYS = frozenset({"", " ", "s", "S", "q", "Q", "\n", "\r", "\x1b"})
+
+
+def _clock_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    total = max(0, round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def progress_line(snap: SessionSnapshot) -> str:
+    """One line of progress: state, segment, target/actual speed, incline, elapsed/remaining."""
+    units = snap.units
+    parts = [f"{snap.state.value:<9}"]
+    if snap.state is SessionState.COUNTDOWN and snap.countdown_s is not None:
+        parts.append(f"starting in {snap.countdown_s:4.1f} s")
+    if snap.segment_index is not None and snap.segment_count:
+        parts.append(f"{snap.segment_name} of {snap.segment_count}")
+    parts.append(
+        f"target {format_speed(snap.target_speed_kmh, units, 2)} "
+        f"belt {format_speed(snap.speed_kmh, units, 2)}"
+    )
+    if snap.incline_pct is not None:
+        parts.append(f"incline {snap.incline_pct:.1f} %")
+    parts.append(f"elapsed {_clock_text(snap.elapsed_s)} left {_clock_text(snap.remaining_s)}")
+    if snap.link.value not in ("connected",):
+        parts.append(f"link {snap.link.value}")
+    return " | ".join(parts)
+
+
+class _Input:
+    """Keys or lines from stdin without blocking the event loop (``loop.add_reader``)."""
+
+    def __init__(self, stream: IO[str] | None) -> None:
+        self.queue: asyncio.Queue[str] = asyncio.Queue()
+        self.available = False
+        self.tty = False
+        self._fd: int | None = None
+        self._saved: list[object] | None = None
+        self._buffer = ""
+        self._cbreak = False
+        if stream is None:
+            return
+        try:
+            fd = stream.fileno()
+        except (OSError, ValueError):
+            return
+        self.tty = os.isatty(fd)
+        try:
+            asyncio.get_running_loop().add_reader(fd, self._on_readable)
+        except (OSError, ValueError, NotImplementedError):
+            return  # e.g. /dev/null or a regular file: no keyboard here
+        self._fd = fd
+        self.available = True
+
+    def cbreak(self) -> None:
+        """Single keys from a terminal (restored by :meth:`close`)."""
+        if self._fd is None or not self.tty or self._cbreak:
+            return
+        with contextlib.suppress(termios.error):
+            self._saved = termios.tcgetattr(self._fd)
+            tty.setcbreak(self._fd)
+            self._cbreak = True
+
+    def _on_readable(self) -> None:
+        assert self._fd is not None
+        try:
+            data = os.read(self._fd, 1024)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # end of input: no more keys (a script's stdin); nothing is implied
+            self._detach()
+            return
+        text = data.decode("utf-8", "replace")
+        if self._cbreak:
+            for char in text:
+                self.queue.put_nowait(char)
+            return
+        self._buffer += text
+        while "\n" in self._buffer:
+            line, self._buffer = self._buffer.split("\n", 1)
+            self.queue.put_nowait(line.strip())
+
+    def _detach(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self._fd)
+        self.available = False
+
+    def close(self) -> None:
+        """Stop reading and restore the terminal."""
+        self._detach()
+        if self._fd is not None and self._saved is not None:
+            with contextlib.suppress(termios.error):
+                termios.tcsetattr(self._fd, termios.TCSADRAIN, self._saved)  # type: ignore[arg-type]
+        self._fd = None
+
+
+class HeadlessConsole:
+    """Drives a :class:`SessionService` from the console (see the module docstring)."""
+
+    def __init__(
+        self,
+        device: DeviceInfo,
+        profile: ProfileInfo,
+        *,
+        checklist: Sequence[str],
+        yes_preflight: bool = False,
+        stdin: IO[str] | None = None,
+        stdout: IO[str] | None = None,
+        refresh_s: float = 0.25,
+        quiet_refresh_s: float = 5.0,
+    ) -> None:
+        self.device = device
+        self.profile = profile
+        self.checklist = tuple(checklist)
+        self.yes_preflight = yes_preflight
+        self.stdin = stdin if stdin is not None else sys.stdin
+        self.out = stdout if stdout is not None else sys.stdout
+        self.live = self.out.isatty()
+        self.refresh_s = refresh_s
+        self.quiet_refresh_s = quiet_refresh_s
+        self._input: _Input | None = None
+        self._line_open = False
+        self._shown_alarm: int | None = None
+        self._shown_prompt = ""
+        self._shown_rejection: int | None = None
+        self._shown_key: tuple[object, ...] | None = None
+        self._last_print = 0.0
+
+    # -- output ------------------------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        """Print a full line (ending the live progress line first)."""
+        if self._line_open:
+            self.out.write("\n")
+            self._line_open = False
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def _progress(self, snap: SessionSnapshot, now: float) -> None:
+        line = progress_line(snap)
+        if self.live:
+            width = max(40, os.get_terminal_size(self.out.fileno()).columns - 1)
+            self.out.write("\r" + line[:width].ljust(width))
+            self.out.flush()
+            self._line_open = True
+            return
+        key = (snap.state, snap.segment_index, snap.target_speed_kmh)
+        if key != self._shown_key or now - self._last_print >= self.quiet_refresh_s:
+            self._shown_key = key
+            self._last_print = now
+            self.say(line)
+
+    def _events(self, snap: SessionSnapshot) -> None:
+        alarm = snap.alarm
+        if alarm is not None and alarm.seq != self._shown_alarm:
+            self._shown_alarm = alarm.seq
+            bell = "\a" if self.live else ""
+            self.say(f"{bell}ALARM ({alarm.kind.value}): {alarm.message}")
+        if snap.prompt and snap.prompt != self._shown_prompt:
+            self._shown_prompt = snap.prompt
+            self.say(f">> {snap.prompt}")
+        rejection = snap.last_rejection
+        if rejection is not None and rejection.seq != self._shown_rejection:
+            self._shown_rejection = rejection.seq
+            self.say(f"refused: {rejection.request}: {rejection.reason}")
+
+    # -- the session ---------------------------------------------------------------------------
+
+    async def __call__(self, service: SessionService) -> None:
+        """The front end: prepare, preflight, start, watch until the session is over."""
+        self._input = _Input(self.stdin)
+        try:
+            await self._run(service)
+        finally:
+            self._input.close()
+            if self._line_open:
+                self.out.write("\n")
+                self.out.flush()
+                self._line_open = False
+
+    async def _run(self, service: SessionService) -> None:
+        assert self._input is not None
+        self.say(f"Connecting to {self.device.name} ...")
+        await service.prepare(self.device, self.profile)
+        snap = service.snapshot
+        self.say(
+            f"Connected to {snap.device_name}. Profile '{self.profile.name}': "
+            f"{_clock_text(self.profile.duration_s)}, "
+            f"{format_speed(self.profile.speed_min_kmh, snap.units)} to "
+            f"{format_speed(self.profile.speed_max_kmh, snap.units)}."
+        )
+        if not await self._preflight(service):
+            return
+        self._input.cbreak()
+        step = mph_to_kmh(0.1) if service.units == "mph" else 0.1
+        keys = "Enter/space/s = STOP, p = pause, c = continue, +/- = speed, a = acknowledge"
+        self.say(f"Keys: {keys}" if self._input.available else "No keyboard: stop with Ctrl-C.")
+        service.start(self.checklist)
+        loop = asyncio.get_running_loop()
+        stop_deadline: float | None = None
+        while not service.terminate.is_set():
+            snap = service.snapshot
+            self._events(snap)
+            self._progress(snap, loop.time())
+            if service.session_over():
+                break
+            if service.stop_requested and stop_deadline is None:
+                limits = service.config.limits
+                scale = float(getattr(service.clock, "scale", 1.0)) or 1.0
+                stop_deadline = loop.time() + (limits.stop_confirm_timeout_s + 2.0) / scale + 2.0
+            if stop_deadline is not None and loop.time() > stop_deadline:
+                self.say(
+                    "The belt did not confirm the stop in time. PULL THE SAFETY KEY if moving."
+                )
+                break
+            self._auto_confirm(service)
+            await self._wait_input(service, step)
+        snap = service.snapshot
+        self._events(snap)
+        self._progress(snap, float("inf"))
+        self.say(self._summary(service))
+
+    def _auto_confirm(self, service: SessionService) -> None:
+        """``--yes-preflight``: confirm a "turn around" prompt once the belt stands still."""
+        engine = service.engine
+        if not self.yes_preflight or engine is None or service.stop_requested:
+            return
+        status = engine.status(service.clock.now())
+        if status.state.value == "paused" and status.turn_around and status.standstill:
+            service.log.write("operator", action="resume", by="--yes-preflight (turn around)")
+            self.say("(--yes-preflight) turned around: continuing.")
+            service.resume()
+
+    async def _wait_input(self, service: SessionService, step: float) -> None:
+        assert self._input is not None
+        try:
+            async with asyncio.timeout(self.refresh_s):
+                key = await self._input.queue.get()
+        except TimeoutError:
+            return
+        self._key(service, key, step)
+
+    def _key(self, service: SessionService, key: str, step: float) -> None:
+        if key in STOP_KEYS or key.lower() in ("stop", "s"):
+            self.say("STOP")
+            service.stop(StopOrigin.KEYBOARD)
+        elif key in ("p", "P"):
+            service.pause()
+        elif key in ("c", "C"):
+            service.resume()
+        elif key in ("+", "="):
+            service.adjust_speed(step)
+        elif key in ("-", "_"):
+            service.adjust_speed(-step)
+        elif key in ("a", "A"):
+            service.acknowledge_alarm()
+
+    async def _ask(self, question: str) -> bool:
+        assert self._input is not None
+        self.out.write(f"{question} [y/N] ")
+        self.out.flush()
+        if not self._input.available:
+            self.say("")
+            return False
+        answer = await self._input.queue.get()
+        return answer.strip().lower() in ("y", "yes")
+
+    async def _preflight(self, service: SessionService) -> bool:
+        self.say("Preflight checklist:")
+        if self.yes_preflight:
+            for item in self.checklist:
+                self.say(f"  [x] {item}  (--yes-preflight)")
+            return True
+        for item in self.checklist:
+            if not await self._ask(f"  {item}?"):
+                self.say("Preflight not confirmed: nothing started.")
+                service.stop(StopOrigin.OPERATOR, detail="preflight declined")
+                return False
+        return True
+
+    def _summary(self, service: SessionService) -> str:
+        code = service.exit_code
+        snap = service.snapshot
+        belt = format_speed(snap.speed_kmh, snap.units, 2)
+        text = {
+            0: "Session complete; the belt is stopped.",
+            1: f"Internal error; the belt was stopped: {service.error}",
+            2: f"Not started: {service.error}",
+            3: "Session stopped by the operator.",
+            4: "Session ended by a safety alarm; the belt was stopped.",
+            5: f"Treadmill not reachable: {service.no_device}",
+        }.get(int(code), code.name)
+        return f"{text} (belt {belt}; exit code {int(code)}: {code.name.lower()})"
+
+
+__all__ = ["STOP_KEYS", "HeadlessConsole", "progress_line"]

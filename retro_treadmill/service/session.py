@@ -1,0 +1,1097 @@
+"""The session service: one asyncio shell around the pure session engine.
+
+It owns one :class:`~retro_treadmill.ftms.client.FtmsClient`, one
+:class:`~retro_treadmill.session.engine.SessionEngine` (with its safety governor), an optional
+:class:`~retro_treadmill.telemetry.mqtt.MqttPublisher` and an
+:class:`~retro_treadmill.telemetry.eventlog.EventLog`, and implements the UI's
+:class:`~retro_treadmill.tui.model.SessionController` port, so the Textual UI, the headless console
+and MQTT remote commands all drive the same object::
+
+    service = SessionService(adapter, config=config, units="mph", clock=clock, event_log=log)
+    code = await service.serve(frontend)     # frontend(service) prepares, starts, watches
+    # frontend: await service.prepare(device, profile); service.start(checklist); ...
+
+Inputs and what becomes of them (every engine output's commands go to the treadmill in order):
+
+- FTMS client events (task ``ftms-events``) -> ``engine.handle`` (Treadmill Data, Fitness Machine
+  Status 0x02/0x03/0x04/0x05/0x06/0xFF, link lost / restored);
+- a ticker (task ``session-ticker``, 10 Hz of session clock, at most 50 Hz of wall time under
+  ``--time-scale``) -> ``engine.tick`` (countdown, profile, watchdogs);
+- operator intents (UI, headless keys, MQTT) -> ``engine.start/pause/resume/request/acknowledge``;
+- setpoints (Start, Set Target Speed/Inclination) are written in order by task
+  ``session-commands``, one at a time.
+
+**Stop path.** :meth:`SessionService.stop` is synchronous and returns at once: it asks the engine
+(the governor approves Stop in every state) and hands the Stop straight to
+:meth:`FtmsClient.stop_soon`, which writes it in its own task, pre-empting a pending procedure;
+queued setpoints are discarded (a generation counter), nothing is queued in front of the Stop.
+Logging and publishing happen after the Stop task has been scheduled. MQTT ``command/stop``, the
+signal handlers (SIGINT, SIGTERM, SIGHUP) and the UI's stop keys all take this path.
+
+**Fail closed.** An exception in any task, in an intent, in the UI or the front end ends
+:meth:`serve`; its ``finally`` writes Stop (bounded wait), records an ``internal_error`` alarm and
+the traceback in the event log, and :meth:`serve` returns :attr:`ExitCode.INTERNAL_ERROR`.
+Nothing restarts or resumes by itself.
+
+Exit codes (:class:`ExitCode`): 0 completed, 1 internal error, 2 usage/config, 3 stopped by the
+operator (keyboard, MQTT, signal, preflight declined), 4 safety alarm, 5 treadmill not reachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+import traceback
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from enum import IntEnum, StrEnum
+from typing import Any
+
+from protocols.ftms import (
+    ControlPermissionLost,
+    StartedOrResumedByUser,
+    StopControl,
+    StoppedBySafetyKey,
+    StoppedOrPausedByUser,
+    TargetInclinationChanged,
+    TargetSpeedChanged,
+)
+from retro_treadmill.ble.adapter import Adapter
+from retro_treadmill.clock import Clock, MonotonicClock
+from retro_treadmill.config import ClinicConfig
+from retro_treadmill.errors import DeviceError, RetroTreadmillError
+from retro_treadmill.ftms.client import FtmsClient, ReconnectPolicy
+from retro_treadmill.ftms.events import (
+    CommandResult,
+    Connected,
+    ControlChanged,
+    FtmsEvent,
+    LinkLost,
+    MachineStatusEvent,
+    ReconnectFailed,
+    Reconnecting,
+    TreadmillDataEvent,
+    UnitMismatch,
+)
+from retro_treadmill.ftms.quirks import QuirksTable, load_quirks_table, merge_overrides
+from retro_treadmill.profiles import load_profile
+from retro_treadmill.safety import commands as sc
+from retro_treadmill.session.engine import Outcome, SessionEngine, SessionOutput, SessionState
+from retro_treadmill.session.profile import DeviceRange, Profile
+from retro_treadmill.telemetry.eventlog import EventLog
+from retro_treadmill.telemetry.mqtt import MqttConnectionState, MqttPublisher, MqttStatus
+from retro_treadmill.telemetry.schema import (
+    Event,
+    EventCategory,
+    RemoteCommand,
+    SegmentInfo,
+    Severity,
+    StateUpdate,
+    TelemetrySample,
+)
+from retro_treadmill.telemetry.settings import MqttSettings
+from retro_treadmill.tui.adapt import snapshot_from_status
+from retro_treadmill.tui.model import (
+    ControlStatus,
+    DeviceInfo,
+    LinkStatus,
+    ProfileInfo,
+    Rejection,
+    SessionSnapshot,
+    StopSource,
+)
+from retro_treadmill.tui.model import MqttStatus as UiMqttStatus
+from retro_treadmill.tui.model import SessionState as UiState
+from retro_treadmill.units import SpeedUnit, format_speed
+
+logger = logging.getLogger(__name__)
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of ``retro-treadmill run`` (and ``demo``), by outcome."""
+
+    COMPLETED = 0
+    """Every segment walked; the belt stopped at the end."""
+    INTERNAL_ERROR = 1
+    """An unexpected exception (service, UI, front end); the belt was stopped (fail closed)."""
+    USAGE = 2
+    """Invalid options, profile or clinic config; nothing was started."""
+    STOPPED = 3
+    """Stopped by an operator: stop key, MQTT command/stop, a signal, or preflight declined."""
+    ALARM = 4
+    """A safety alarm halted the session (link loss, overspeed, unit mismatch, safety key...)."""
+    NO_DEVICE = 5
+    """The treadmill could not be found or connected (nothing was started)."""
+
+
+class StopOrigin(StrEnum):
+    """Who stopped the belt, beyond the UI's :class:`~retro_treadmill.tui.model.StopSource`."""
+
+    KEYBOARD = "keyboard"
+    OPERATOR = "operator"
+    MQTT = "mqtt"
+    SIGNAL = "signal"
+    SERVICE = "service"
+
+
+_ENGINE_SOURCE: dict[str, sc.Source] = {
+    StopSource.KEYBOARD.value: sc.Source.KEYBOARD,
+    StopSource.ALARM_SCREEN.value: sc.Source.KEYBOARD,
+    StopSource.UI_EXCEPTION.value: sc.Source.SERVICE,
+    StopSource.UI_EXIT.value: sc.Source.OPERATOR,
+    StopOrigin.KEYBOARD.value: sc.Source.KEYBOARD,
+    StopOrigin.OPERATOR.value: sc.Source.OPERATOR,
+    StopOrigin.MQTT.value: sc.Source.MQTT,
+    StopOrigin.SIGNAL.value: sc.Source.OPERATOR,
+    StopOrigin.SERVICE.value: sc.Source.SERVICE,
+}
+
+_HANDLED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+Frontend = Callable[["SessionService"], Awaitable[None]]
+"""What :meth:`SessionService.serve` runs: the headless console or the Textual UI."""
+
+
+def _describe_command(command: sc.Command) -> str:
+    if isinstance(command, sc.SetSpeed):
+        return f"SetSpeed({command.kmh:.2f} km/h)"
+    if isinstance(command, sc.SetIncline):
+        return f"SetIncline({command.pct:.1f} %)"
+    return type(command).__name__
+
+
+def _flatten(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        out: list[BaseException] = []
+        for inner in exc.exceptions:
+            out.extend(_flatten(inner))
+        return out
+    return [exc]
+
+
+class SessionService:
+    """The session service (see the module docstring).
+
+    ``adapter``: the open Bluetooth adapter the client connects through. ``config``: the clinic
+    config (effective limits, quirks). ``clock``: the session clock (a ``ScaledClock`` with
+    ``--time-scale``; the virtual treadmill must use the same one). ``target``: the treadmill's
+    address or name (``None``: the first FTMS treadmill heard); ``virtual_target``: what the
+    virtual treadmill entry of the UI connects to. ``profile``/``profile_key``: a profile already
+    loaded and validated (``run --profile``); :meth:`prepare` loads others by key.
+    """
+
+    def __init__(
+        self,
+        adapter: Adapter,
+        *,
+        config: ClinicConfig | None = None,
+        units: SpeedUnit = "mph",
+        clock: Clock | None = None,
+        target: str | None = None,
+        virtual_target: str | None = None,
+        profile: Profile | None = None,
+        profile_key: str = "",
+        mqtt: MqttSettings | None = None,
+        event_log: EventLog | None = None,
+        quirks_table: QuirksTable | None = None,
+        reconnect: ReconnectPolicy | None = None,
+        tick_s: float = 0.1,
+        max_tick_hz: float = 50.0,
+        stop_wait_s: float = 2.0,
+        telemetry_wait_s: float = 10.0,
+        handle_signals: bool = True,
+    ) -> None:
+        self.adapter = adapter
+        self.config = config or ClinicConfig()
+        self.units: SpeedUnit = units
+        self.clock: Clock = clock or MonotonicClock()
+        self.target = target
+        self.virtual_target = virtual_target
+        self.profile = profile
+        self.profile_key = profile_key
+        self.mqtt_settings = mqtt
+        self.log = event_log or EventLog(clock=self.clock.now)
+        self.quirks_table = quirks_table or merge_overrides(
+            load_quirks_table(), self.config.quirks, path=self.config.source
+        )
+        self.reconnect = reconnect
+        self.tick_s = tick_s
+        self.max_tick_hz = max_tick_hz
+        self.stop_wait_s = stop_wait_s
+        self.telemetry_wait_s = telemetry_wait_s
+        self.handle_signals = handle_signals
+
+        self.client: FtmsClient | None = None
+        self.engine: SessionEngine | None = None
+        self.mqtt: MqttPublisher | None = None
+        self.device_name = ""
+        self.link = LinkStatus.DISCONNECTED
+        self.control = ControlStatus.NONE
+        self.mqtt_status: UiMqttStatus | None = None
+        self.error: str | None = None
+        """Why the service failed closed (an exception), for the front end and the exit code."""
+        self.no_device: str | None = None
+        self.stop_requested: str | None = None
+        """Who asked for a stop (the first one), or ``None``."""
+        self.signalled: str | None = None
+        self.link_failed = False
+        """Every reconnect attempt failed: the session cannot go on."""
+        self.fault: str | None = None
+        """A fault the service detected outside the governor (e.g. the client's units self-test)."""
+        self.alarm_seen = False
+        self.terminate = asyncio.Event()
+        """Set when the front end should end (a second signal, a fatal error)."""
+        self.changed = asyncio.Event()
+        """Set on every new snapshot (for front ends polling :attr:`snapshot`)."""
+
+        self._tg: asyncio.TaskGroup | None = None
+        self._aux: list[asyncio.Task[Any]] = []
+        self._queue: deque[tuple[int, sc.Command]] = deque()
+        self._writer_wake = asyncio.Event()
+        self._generation = 0
+        self._stop_tasks: set[asyncio.Task[Any]] = set()
+        self._snapshot = SessionSnapshot(units=units)
+        self._subscribers: set[asyncio.Event] = set()
+        self._closed = False
+        self._rejection: Rejection | None = None
+        self._rejections = 0
+        self._last_state: SessionState | None = None
+        self._last_mqtt_key: tuple[Any, ...] | None = None
+        self._first_telemetry = asyncio.Event()
+        self._distance_base: float | None = None
+        self._distance_m: float | None = None
+        self._heart_rate: int | None = None
+        self._speed_kmh: float | None = None
+        self._signals_installed: list[int] = []
+        self._serving = False
+        self._started = False
+        self._usage_error = False
+
+    # ================================================================ lifecycle
+
+    async def serve(self, frontend: Frontend) -> ExitCode:
+        """Run the service with ``frontend`` until the front end returns (or something fails);
+        the belt is stopped on the way out. Returns the exit code for the outcome."""
+        if self._serving:
+            raise RuntimeError("SessionService.serve() runs once")
+        self._serving = True
+        self._install_signals()
+        self.log.write(
+            "service",
+            units=self.units,
+            limits=self.config.limits,
+            config=self.config.source,
+            time_scale=float(getattr(self.clock, "scale", 1.0)),
+        )
+        try:
+            if self.mqtt_settings is not None:
+                await self._start_mqtt(self.mqtt_settings)
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                self._aux.append(tg.create_task(self._ticker(), name="session-ticker"))
+                self._aux.append(tg.create_task(self._writer(), name="session-commands"))
+                tg.create_task(self._run_frontend(frontend), name="session-frontend")
+        except BaseException as exc:
+            self._classify_failure(exc)
+            if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt | SystemExit):
+                await self._shutdown()
+                raise
+        finally:
+            self._tg = None
+            if not self._closed:
+                await self._shutdown()
+        return self.exit_code
+
+    async def _run_frontend(self, frontend: Frontend) -> None:
+        try:
+            await frontend(self)
+        finally:
+            for task in self._aux:
+                task.cancel()
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+        if self._tg is None:
+            raise RuntimeError("the session service is not serving")
+        self._aux.append(self._tg.create_task(coro, name=name))  # type: ignore[arg-type]
+
+    def _classify_failure(self, exc: BaseException) -> None:
+        for inner in _flatten(exc):
+            if isinstance(inner, asyncio.CancelledError):
+                continue
+            if isinstance(inner, DeviceError) and not self._started:
+                self.no_device = str(inner)
+                self.log.write("error", task="connect", error=str(inner))
+                continue
+            if isinstance(inner, RetroTreadmillError) and not self._started:
+                # A config-level problem found while preparing (e.g. the profile is outside the
+                # treadmill's range): reported as such, nothing was started.
+                self.no_device = None
+                self.error = self.error or str(inner)
+                self._usage_error = True
+                self.log.write("error", task="prepare", error=str(inner))
+                continue
+            self._fail(f"{type(inner).__name__}: {inner}", inner, task="service")
+
+    def _fail(self, message: str, exc: BaseException | None = None, *, task: str = "") -> None:
+        """Fail closed: Stop now, record an internal-error alarm (first failure wins)."""
+        first = self.error is None
+        if first:
+            self.error = message
+        self._write_stop_now(pause=False, reason=f"internal error: {message}")
+        tb = "".join(traceback.format_exception(exc)) if exc is not None else ""
+        self.log.write("error", task=task, error=message, traceback=tb)
+        self.log.write("alarm", alarm=sc.AlarmKind.INTERNAL_ERROR.value, message=message)
+        self._mqtt_event(
+            EventCategory.ALARM, "internal_error", f"Internal error: {message}", Severity.CRITICAL
+        )
+        if first:
+            logger.error("session service failed closed: %s", message)
+        self.terminate.set()
+
+    async def _shutdown(self) -> None:
+        """Stop the belt (bounded wait), close the client, MQTT and the log."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in self._aux:
+            task.cancel()
+        client = self.client
+        engine = self.engine
+        if client is not None and client.connected:
+            clean = (
+                engine is not None
+                and self.error is None
+                and engine.state is SessionState.FINISHED
+                and engine.governor.standstill
+            )
+            if not clean:
+                if engine is not None:
+                    with contextlib.suppress(Exception):
+                        engine.stop(self.clock.now(), sc.Source.SERVICE, "session service closing")
+                self.log.write("command", command="Stop", reason="session service closing")
+                try:
+                    async with asyncio.timeout(self.stop_wait_s):
+                        result = await client.stop()
+                    self.log.write("stop-result", outcome=result.outcome.value)
+                except (TimeoutError, Exception) as exc:
+                    self.log.write("error", task="final-stop", error=repr(exc))
+        for task in list(self._stop_tasks):
+            if not task.done():
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                    async with asyncio.timeout(self.stop_wait_s):
+                        await task
+        self._publish()
+        code = self.exit_code
+        status = engine.status(self.clock.now()) if engine is not None else None
+        self.log.write(
+            "outcome",
+            outcome=code.name.lower(),
+            exit_code=int(code),
+            engine_outcome=engine.outcome.value if engine and engine.outcome else None,
+            state=engine.state.value if engine is not None else None,
+            belt_speed_kmh=self._speed_kmh,
+            alarms=[a.kind.value for a in status.alarms] if status else [],
+            error=self.error,
+            stop_requested=self.stop_requested,
+        )
+        if client is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(5.0):
+                    await client.close()
+        if self.mqtt is not None:
+            self._publish_mqtt_state(force=True)
+            with contextlib.suppress(Exception):
+                await self.mqtt.aclose()
+        self._remove_signals()
+        for event in self._subscribers:
+            event.set()
+        self.changed.set()
+
+    # ================================================================ outcome
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """The exit code for what has happened so far (see :class:`ExitCode`)."""
+        if self.error is not None:
+            return ExitCode.USAGE if self._usage_error else ExitCode.INTERNAL_ERROR
+        engine = self.engine
+        if self.no_device is not None and (engine is None or self.client is None):
+            return ExitCode.NO_DEVICE
+        if engine is None:
+            return ExitCode.STOPPED if self.stop_requested else ExitCode.NO_DEVICE
+        if engine.outcome is Outcome.COMPLETED and not self.fault:
+            return ExitCode.COMPLETED
+        if (
+            self.fault
+            or self.link_failed
+            or engine.state is SessionState.ALARM
+            or engine.outcome is Outcome.ALARM
+        ):
+            return ExitCode.ALARM
+        if engine.outcome is Outcome.STOPPED or self.stop_requested:
+            return ExitCode.STOPPED
+        return ExitCode.ALARM if self.alarm_seen else ExitCode.STOPPED
+
+    def session_over(self) -> bool:
+        """Whether a headless session has nothing more to do: finished, halted by an alarm with
+        the belt confirmed stopped, stopped before the start, the link gone for good, or failed."""
+        if self.error is not None or self.link_failed or self._closed:
+            return True
+        engine = self.engine
+        if engine is None:
+            return False
+        state = engine.state
+        if state is SessionState.FINISHED:
+            return True
+        gov = engine.governor
+        if (state is SessionState.ALARM or self.fault) and gov.standstill and gov.status().link_up:
+            return True
+        return state in (SessionState.IDLE, SessionState.PREFLIGHT) and bool(self.stop_requested)
+
+    # ================================================================ connecting
+
+    async def prepare(self, device: DeviceInfo, profile: ProfileInfo) -> None:
+        """Load ``profile`` (by its key unless it is the one given at construction) and connect
+        to ``device``; afterwards the state is ``preflight`` and telemetry has been seen.
+
+        Raises :class:`~retro_treadmill.errors.RetroTreadmillError` (DeviceError when the
+        treadmill cannot be reached, ConfigError when the profile is invalid for it)."""
+        if self.client is not None:
+            raise DeviceError("already connected; start a new session to change the treadmill")
+        if self.profile is None or (profile.key and profile.key != self.profile_key):
+            self.profile = load_profile(profile.key, self.config)
+            self.profile_key = profile.key
+        target: str | None
+        if device.virtual:
+            target = self.virtual_target or self.target
+        else:
+            target = device.address or device.name or self.target
+        await self.connect(target)
+
+    async def connect(self, target: str | None = None) -> None:
+        """Connect to ``target`` (default: the constructor's) with the loaded profile."""
+        if self.profile is None:
+            raise RetroTreadmillError("no profile loaded")
+        profile = self.profile
+        target = target if target is not None else self.target
+        self.device_name = target or "first FTMS treadmill"
+        self.link = LinkStatus.CONNECTING
+        engine = SessionEngine(profile, limits=self.config.limits, units=self.units)
+        self.engine = engine
+        client = FtmsClient(
+            self.adapter,
+            target,
+            clock=self.clock,
+            quirks_table=self.quirks_table,
+            reconnect=self.reconnect,
+            silence_s=self.config.limits.telemetry_timeout_s,
+        )
+        client.audit.add_sink(self.log.audit)
+        stream = client.events()
+        self.client = client
+        self.log.write("connecting", target=target, profile=profile.name)
+        self._publish()
+        self._spawn(self._pump(stream), "ftms-events")
+        await client.connect()
+        desc = client.device
+        assert desc is not None
+        self.device_name = desc.name or desc.address
+        self.link = LinkStatus.CONNECTED
+        self.log.write("connected", device=desc)
+        if self.profile_key and desc.min_speed_kmh is not None and desc.max_speed_kmh is not None:
+            # Profiles outside the treadmill's range are rejected, never clamped (DESIGN).
+            device_range = DeviceRange(
+                desc.min_speed_kmh, desc.max_speed_kmh, desc.min_incline_pct, desc.max_incline_pct
+            )
+            load_profile(self.profile_key, self.config, device=device_range)
+        now = self.clock.now()
+        ranges = sc.DeviceRanges(
+            desc.min_speed_kmh,
+            desc.max_speed_kmh,
+            desc.speed_increment_kmh,
+            desc.min_incline_pct,
+            desc.max_incline_pct,
+            desc.incline_increment_pct,
+        )
+        self._apply(engine.handle(ranges, now))
+        self._apply(engine.handle(sc.LinkUp(), now))
+        self._apply(engine.prepare(now))
+        scale = float(getattr(self.clock, "scale", 1.0)) or 1.0
+        try:
+            async with asyncio.timeout(max(1.0, self.telemetry_wait_s / scale)):
+                await self._first_telemetry.wait()
+        except TimeoutError:
+            raise DeviceError(
+                f"{self.device_name} sends no Treadmill Data (2ACD); the session cannot watch "
+                "the belt, so it does not start"
+            ) from None
+
+    # ================================================================ tasks
+
+    async def _pump(self, stream: AsyncIterator[FtmsEvent]) -> None:
+        async for event in stream:
+            self._on_ftms_event(event)
+
+    async def _ticker(self) -> None:
+        scale = float(getattr(self.clock, "scale", 1.0)) or 1.0
+        interval = max(self.tick_s / scale, 1.0 / self.max_tick_hz)
+        while True:
+            await asyncio.sleep(interval)
+            engine = self.engine
+            if engine is not None:
+                self._apply(engine.tick(self.clock.now()))
+            else:
+                self._publish()
+
+    async def _writer(self) -> None:
+        """Writes Start and setpoints in order, one at a time; drops those a Stop overtook."""
+        while True:
+            while not self._queue:
+                self._writer_wake.clear()
+                await self._writer_wake.wait()
+            generation, command = self._queue.popleft()
+            client = self.client
+            if generation != self._generation or client is None:
+                continue
+            if not client.connected:
+                self.log.write("command-dropped", command=command, reason="not connected")
+                continue
+            result: CommandResult
+            if isinstance(command, sc.Start):
+                result = await client.start()
+            elif isinstance(command, sc.SetSpeed):
+                result = await client.set_target_speed(command.kmh)
+            elif isinstance(command, sc.SetIncline):
+                result = await client.set_target_incline(command.pct)
+            else:  # Stop/Pause never reach the queue
+                continue
+            if not result.outcome.accepted:
+                self.log.write(
+                    "command-failed",
+                    command=command,
+                    outcome=result.outcome.value,
+                    result_code=result.result_code,
+                    detail=result.detail,
+                )
+
+    # ================================================================ FTMS events
+
+    def _on_ftms_event(self, event: FtmsEvent) -> None:
+        engine = self.engine
+        if engine is None:
+            return
+        now = self.clock.now()
+        out: SessionOutput | None = None
+        if isinstance(event, TreadmillDataEvent):
+            record = event.record
+            self._speed_kmh = record.speed_kmh
+            if record.total_distance_m is not None:
+                if self._distance_base is None or record.total_distance_m < self._distance_base:
+                    self._distance_base = record.total_distance_m
+                self._distance_m = record.total_distance_m - self._distance_base
+            if record.heart_rate_bpm is not None:
+                self._heart_rate = int(record.heart_rate_bpm)
+            out = engine.handle(sc.Telemetry(record.speed_kmh, record.inclination_pct), now)
+            self._first_telemetry.set()
+            if self.mqtt is not None:
+                self.mqtt.publish_telemetry(
+                    TelemetrySample(
+                        speed_kmh=record.speed_kmh,
+                        incline_pct=record.inclination_pct,
+                        distance_m=self._distance_m,
+                        elapsed_s=engine.status(now).elapsed_s,
+                        heart_rate_bpm=self._heart_rate,
+                    )
+                )
+        elif isinstance(event, MachineStatusEvent):
+            mapped = self._map_status(event)
+            if mapped is not None:
+                out = engine.handle(mapped, now)
+        elif isinstance(event, LinkLost):
+            self.link = LinkStatus.LOST
+            self.log.write("ftms", event=event)
+            out = engine.handle(sc.LinkLost(), now)
+        elif isinstance(event, Connected):
+            self.link = LinkStatus.CONNECTED
+            if event.reconnect:
+                # The client has written Stop first; the belt state is unknown until telemetry.
+                out = engine.handle(sc.LinkUp(), now)
+        elif isinstance(event, Reconnecting):
+            self.link = LinkStatus.RECONNECTING
+            self.log.write("ftms", event=event)
+        elif isinstance(event, ReconnectFailed):
+            self.link = LinkStatus.DISCONNECTED
+            self.link_failed = True
+            self.log.write("ftms", event=event)
+            self.log.write(
+                "alarm",
+                alarm=sc.AlarmKind.LINK_LOSS.value,
+                message="Could not reconnect to the treadmill. If the belt moves, pull the "
+                "safety key.",
+            )
+            self.alarm_seen = True
+        elif isinstance(event, ControlChanged):
+            self.control = ControlStatus.GRANTED if event.granted else ControlStatus.LOST
+        elif isinstance(event, UnitMismatch):
+            self.log.write("ftms", event=event)
+            if engine.state is not SessionState.ALARM:
+                message = (
+                    f"Unit mismatch: target {event.target_kmh:.2f} km/h, belt "
+                    f"{event.reported_kmh:.2f} km/h (ratio {event.ratio:.2f}); the treadmill "
+                    "mixes up km/h and mph. Stopped."
+                )
+                self.fault = message
+                self.alarm_seen = True
+                self.log.write("alarm", alarm=sc.AlarmKind.UNIT_MISMATCH.value, message=message)
+                out = engine.stop(now, sc.Source.GOVERNOR, message)
+        if out is not None:
+            self._apply(out)
+        else:
+            self._publish()
+
+    @staticmethod
+    def _map_status(event: MachineStatusEvent) -> sc.Event | None:
+        status = event.status
+        if isinstance(status, StoppedBySafetyKey):
+            return sc.SafetyKeyStop()
+        if isinstance(status, ControlPermissionLost):
+            return sc.ControlLost()
+        if isinstance(status, StoppedOrPausedByUser):
+            return sc.ConsoleStopped(paused=int(status.control) == int(StopControl.PAUSE))
+        if isinstance(status, StartedOrResumedByUser):
+            return sc.ConsoleStarted()
+        if isinstance(status, TargetSpeedChanged):
+            return sc.TargetSpeedChanged(status.speed_kmh)
+        if isinstance(status, TargetInclinationChanged):
+            return sc.TargetInclineChanged(status.inclination_pct)
+        return None
+
+    # ================================================================ applying engine output
+
+    def _apply(self, out: SessionOutput, request: str = "") -> None:
+        """Send ``out.commands`` in order (a Stop at once), then record and publish."""
+        for command in out.commands:
+            if isinstance(command, sc.Stop | sc.Pause):
+                reason = command.reason
+                self._write_stop_now(pause=isinstance(command, sc.Pause), reason=reason)
+            else:
+                self._queue.append((self._generation, command))
+                self._writer_wake.set()
+        self._record(out, request)
+
+    def _write_stop_now(self, *, pause: bool, reason: str) -> None:
+        """Hand Stop (or Pause) to the client at once; queued setpoints are dropped."""
+        self._generation += 1
+        self._queue.clear()
+        client = self.client
+        if client is None or not client.connected:
+            # Nothing to write to; on reconnect the client writes Stop before anything else.
+            return
+        try:
+            task = (
+                client.stop_soon()
+                if not pause
+                else asyncio.get_running_loop().create_task(client.pause(), name="ftms-pause")
+            )
+        except RuntimeError:  # no running loop (interpreter shutting down)
+            return
+        self._stop_tasks.add(task)
+        task.add_done_callback(self._stop_done)
+
+    def _stop_done(self, task: asyncio.Task[Any]) -> None:
+        self._stop_tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self.log.write("error", task="stop", error=repr(exc))
+            return
+        result = task.result()
+        if isinstance(result, CommandResult) and not result.outcome.accepted:
+            self.log.write(
+                "stop-result", outcome=result.outcome.value, result_code=result.result_code
+            )
+
+    def _record(self, out: SessionOutput, request: str = "") -> None:
+        log = self.log
+        for decision in out.decisions:
+            if decision.request.source is not sc.Source.PROFILE or not decision.approved:
+                log.write(
+                    "decision",
+                    verdict=decision.verdict.value,
+                    request=_describe_command_req(decision.request.command),
+                    by=decision.request.source.value,
+                    command=_describe_command(decision.command) if decision.command else None,
+                    reason=decision.reason,
+                )
+            if decision.verdict is not sc.Verdict.APPROVED:
+                self._mqtt_event(
+                    EventCategory.SAFETY,
+                    f"request_{decision.verdict.value}",
+                    decision.reason or decision.verdict.value,
+                    Severity.WARNING,
+                    {"source": decision.request.source.value},
+                )
+        for command in out.commands:
+            log.write("command", command=_describe_command(command), data=command)
+        for alarm in out.alarms:
+            self.alarm_seen = True
+            log.write("alarm", alarm=alarm.kind.value, message=alarm.message)
+            self._mqtt_event(
+                EventCategory.ALARM, alarm.kind.value, alarm.message, Severity.CRITICAL
+            )
+        if out.rejection:
+            self._rejections += 1
+            self._rejection = Rejection(request or "request", out.rejection, self._rejections)
+            log.write("rejection", request=request, reason=out.rejection)
+        self._publish()
+
+    # ================================================================ snapshots and MQTT
+
+    @property
+    def snapshot(self) -> SessionSnapshot:
+        """The newest snapshot."""
+        return self._snapshot
+
+    def _publish(self) -> None:
+        engine = self.engine
+        now = self.clock.now()
+        if engine is None:
+            snap = SessionSnapshot(
+                state=UiState.IDLE,
+                time_s=now,
+                units=self.units,
+                device_name=self.device_name,
+                link=self.link,
+                control=self.control,
+                mqtt=self.mqtt_status,
+                message=self.no_device or self.error or "",
+            )
+        else:
+            status = engine.status(now)
+            link = self.link
+            if status.link_up and link is not LinkStatus.CONNECTED:
+                link = LinkStatus.CONNECTED
+            snap = snapshot_from_status(
+                status,
+                units=self.units,
+                device_name=self.device_name,
+                link=link,
+                control=self.control,
+                mqtt=self.mqtt_status,
+                distance_m=self._distance_m,
+                heart_rate_bpm=self._heart_rate,
+                rejection=self._rejection,
+            )
+            state = engine.state
+            if state is not self._last_state:
+                previous = self._last_state
+                self._last_state = state
+                self.log.write(
+                    "state",
+                    state=state.value,
+                    previous=previous.value if previous else None,
+                    segment=status.segment_name,
+                    message=status.message,
+                )
+                self._mqtt_event(
+                    EventCategory.STATE,
+                    f"state_{state.value}",
+                    status.message or f"Session {state.value}",
+                    Severity.INFO,
+                    {"state": state.value, "previous": previous.value if previous else None},
+                )
+            self._publish_mqtt_state()
+        self._snapshot = snap
+        for event in self._subscribers:
+            event.set()
+        self.changed.set()
+
+    def _publish_mqtt_state(self, *, force: bool = False) -> None:
+        mqtt, engine = self.mqtt, self.engine
+        if mqtt is None or engine is None:
+            return
+        status = engine.status(self.clock.now())
+        alarm = status.alarms[-1].kind.value if status.alarms else None
+        key = (
+            status.state,
+            status.segment_index,
+            round(status.target_speed_kmh, 3),
+            status.target_incline_pct,
+            alarm,
+            status.message,
+        )
+        if key == self._last_mqtt_key and not force:
+            return
+        self._last_mqtt_key = key
+        segment = None
+        if status.segment_index is not None:
+            segment = SegmentInfo(
+                status.segment_index,
+                status.segment_count,
+                status.segment_name,
+                status.direction or "backward",
+                status.segment_remaining_s,
+            )
+        mqtt.publish_state(
+            StateUpdate(
+                state=status.state.value,
+                profile=status.profile_name,
+                segment=segment,
+                target_speed_kmh=status.target_speed_kmh,
+                target_incline_pct=status.target_incline_pct,
+                limits=self.config.limits,
+                units=self.units,
+                alarm=alarm,
+                message=status.message,
+            )
+        )
+
+    def _mqtt_event(
+        self,
+        category: EventCategory,
+        code: str,
+        message: str,
+        severity: Severity = Severity.INFO,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        if self.mqtt is not None:
+            self.mqtt.publish_event(Event(category, code, message, severity, data or {}))
+
+    async def _start_mqtt(self, settings: MqttSettings) -> None:
+        self.mqtt_status = UiMqttStatus.CONNECTING
+        publisher = MqttPublisher(
+            settings,
+            on_command=self.remote_command,
+            on_status=self._on_mqtt_status,
+            clock=self.clock.now,
+        )
+        await publisher.start()
+        self.mqtt = publisher
+        self.log.write("mqtt", broker=settings.redacted_url, treadmill_id=settings.treadmill_id)
+
+    def _on_mqtt_status(self, status: MqttStatus) -> None:
+        mapped = {
+            MqttConnectionState.CONNECTED: UiMqttStatus.CONNECTED,
+            MqttConnectionState.CONNECTING: UiMqttStatus.CONNECTING,
+        }.get(status.state, UiMqttStatus.DISCONNECTED)
+        if mapped is not self.mqtt_status:
+            self.mqtt_status = mapped
+            self.log.write("mqtt", state=status.state.value, error=status.last_error)
+        if self._serving and not self._closed:
+            with contextlib.suppress(RuntimeError):
+                asyncio.get_running_loop().call_soon(self._publish)
+
+    def remote_command(self, command: RemoteCommand) -> None:
+        """MQTT ``command/stop`` / ``command/pause`` (already validated): the same stop path as
+        the stop key. Never raises."""
+        if command.kind == "stop":
+            self.stop(StopOrigin.MQTT, detail=f"{command.sender}: {command.reason}")
+        else:
+            self._guard("pause", lambda: self._do_pause(sc.Source.MQTT, command.sender))
+
+    # ================================================================ signals
+
+    def _install_signals(self) -> None:
+        if not self.handle_signals or threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        for name in _HANDLED_SIGNALS:
+            signum = getattr(signal, name, None)
+            if signum is None:
+                continue
+            try:
+                loop.add_signal_handler(signum, self.on_signal, name)
+            except (NotImplementedError, RuntimeError, ValueError):
+                continue
+            self._signals_installed.append(signum)
+
+    def _remove_signals(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            loop = asyncio.get_running_loop()
+            for signum in self._signals_installed:
+                with contextlib.suppress(Exception):
+                    loop.remove_signal_handler(signum)
+        self._signals_installed.clear()
+
+    def on_signal(self, name: str) -> None:
+        """SIGINT/SIGTERM/SIGHUP: stop the belt now; a second signal ends the front end at once."""
+        again = self.signalled is not None
+        self.signalled = name
+        self.stop(StopOrigin.SIGNAL, detail=name)
+        if again or self.engine is None:
+            self.terminate.set()
+
+    # ================================================================ SessionController intents
+
+    def stop(
+        self, source: StopSource | StopOrigin | str = StopOrigin.OPERATOR, detail: str = ""
+    ) -> None:
+        """Stop the belt now (FTMS Stop, op 0x08 01): synchronous, never waits, never raises.
+
+        The governor approves Stop in every state; the Stop is handed to the client before
+        anything is logged or published."""
+        origin = str(getattr(source, "value", source))
+        engine = self.engine
+        out: SessionOutput | None = None
+        try:
+            if engine is not None:
+                reason = f"stop ({origin}{': ' + detail if detail else ''})"
+                out = engine.stop(
+                    self.clock.now(), _ENGINE_SOURCE.get(origin, sc.Source.OPERATOR), reason
+                )
+                if not any(isinstance(c, sc.Stop) for c in out.commands):
+                    self._write_stop_now(pause=False, reason=reason)
+                else:
+                    for command in out.commands:
+                        if isinstance(command, sc.Stop):
+                            self._write_stop_now(pause=False, reason=command.reason)
+                            break
+        except Exception as exc:  # fail closed: the belt stops even if the engine breaks
+            self._write_stop_now(pause=False, reason=f"stop ({origin})")
+            with contextlib.suppress(Exception):
+                self._fail(f"{type(exc).__name__} in stop: {exc}", exc, task="stop")
+        try:
+            if self.stop_requested is None:
+                self.stop_requested = origin
+            loop = asyncio.get_running_loop()
+            loop.call_soon(self._after_stop, origin, detail, out)
+        except RuntimeError:
+            self._after_stop(origin, detail, out)
+        if origin == StopSource.UI_EXCEPTION.value and self.error is None:
+            with contextlib.suppress(Exception):
+                self._fail("an exception in the user interface", task="ui")
+
+    def _after_stop(self, origin: str, detail: str, out: SessionOutput | None) -> None:
+        with contextlib.suppress(Exception):
+            self.log.write("operator", action="stop", by=origin, detail=detail)
+            self._mqtt_event(
+                EventCategory.OPERATOR,
+                "stop",
+                f"Stop ({origin}{': ' + detail if detail else ''})",
+                Severity.WARNING,
+                {"source": origin},
+            )
+            if out is not None:
+                # The Stop was written above; record it without writing it again.
+                self._record(SessionOutput((), out.alarms, out.decisions, out.rejection))
+                self.log.write("command", command="Stop", by=origin)
+            else:
+                self._publish()
+
+    def _guard(self, action: str, body: Callable[[], None]) -> None:
+        try:
+            body()
+        except Exception as exc:  # intents never raise; a bug fails closed
+            self._fail(f"{type(exc).__name__} in {action}: {exc}", exc, task=action)
+
+    def pause(self) -> None:
+        """Pause: FTMS Stop or Pause 0x08 02 at once; resume needs :meth:`resume`."""
+        self._guard("pause", lambda: self._do_pause(sc.Source.KEYBOARD, "keyboard"))
+
+    def _do_pause(self, source: sc.Source, who: str) -> None:
+        engine = self.engine
+        self.log.write("operator", action="pause", by=who)
+        if engine is None:
+            return
+        self._apply(engine.pause(self.clock.now(), source), "pause")
+
+    def resume(self) -> None:
+        """Resume after a pause or a turn-around prompt (a new countdown); refused unless the belt
+        is at a standstill. Never after a stop (the session is over)."""
+
+        def body() -> None:
+            engine = self.engine
+            self.log.write("operator", action="resume")
+            if engine is not None:
+                self._apply(engine.resume(self.clock.now()), "resume")
+
+        self._guard("resume", body)
+
+    def start(self, checklist: Sequence[str] = ()) -> None:
+        """The preflight checklist is done: start the countdown (5 s), then the profile."""
+
+        def body() -> None:
+            engine = self.engine
+            self.log.write("operator", action="start", checklist=list(checklist))
+            self._started = True
+            if engine is None:
+                self._rejections += 1
+                self._rejection = Rejection("start", "not connected yet", self._rejections)
+                self._publish()
+                return
+            self._apply(engine.start(self.clock.now()), "start")
+
+        self._guard("start", body)
+
+    def adjust_speed(self, delta_kmh: float) -> None:
+        """+/-: ask the governor for the target speed plus ``delta_kmh`` (km/h)."""
+
+        def body() -> None:
+            engine = self.engine
+            label = f"speed {'+' if delta_kmh > 0 else ''}{format_speed(delta_kmh, self.units)}"
+            self.log.write("operator", action="speed", delta_kmh=delta_kmh)
+            if engine is None:
+                return
+            request = sc.Request(sc.SpeedChange(delta_kmh), sc.Source.KEYBOARD)
+            self._apply(engine.request(request, self.clock.now()), label)
+
+        self._guard("speed", body)
+
+    def adjust_incline(self, delta_pct: float) -> None:
+        """+/-: ask the governor for the target inclination plus ``delta_pct`` (percent)."""
+
+        def body() -> None:
+            engine = self.engine
+            self.log.write("operator", action="incline", delta_pct=delta_pct)
+            if engine is None:
+                return
+            request = sc.Request(sc.InclineChange(delta_pct), sc.Source.KEYBOARD)
+            self._apply(engine.request(request, self.clock.now()), f"incline {delta_pct:+.1f} %")
+
+        self._guard("incline", body)
+
+    def acknowledge_alarm(self) -> None:
+        """The operator saw the alarm; those whose cause is over are cleared (belt stays
+        stopped)."""
+
+        def body() -> None:
+            engine = self.engine
+            self.log.write("operator", action="acknowledge")
+            if engine is not None:
+                self._apply(engine.acknowledge(self.clock.now()))
+
+        self._guard("acknowledge", body)
+
+    async def snapshots(self) -> AsyncIterator[SessionSnapshot]:
+        """The current snapshot, then each newer one (conflated: a slow reader gets the newest);
+        ends when the service shuts down."""
+        wake = asyncio.Event()
+        self._subscribers.add(wake)
+        last: SessionSnapshot | None = None
+        try:
+            while True:
+                snap = self._snapshot
+                if snap is not last:
+                    last = snap
+                    yield snap
+                if self._closed:
+                    return
+                await wake.wait()
+                wake.clear()
+        finally:
+            self._subscribers.discard(wake)
+
+
+def _describe_command_req(command: sc.Requestable) -> str:
+    if isinstance(command, sc.SpeedChange):
+        return f"SpeedChange({command.delta_kmh:+.2f} km/h)"
+    if isinstance(command, sc.InclineChange):
+        return f"InclineChange({command.delta_pct:+.1f} %)"
+    return _describe_command(command)
+
+
+__all__ = ["ExitCode", "Frontend", "SessionService", "StopOrigin"]
