@@ -8,7 +8,8 @@ and leaving the UI for any reason, calls ``controller.stop(...)`` first.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 from textual import work
@@ -40,6 +41,10 @@ from retro_treadmill.tui.screens import (
 from retro_treadmill.tui.widgets.stopbar import StopBar
 from retro_treadmill.units import SpeedUnit
 
+# States in which the display must keep up with a moving (or about to move) belt.
+_LIVE_STATES = frozenset(
+    {SessionState.COUNTDOWN, SessionState.RUNNING, SessionState.PAUSED, SessionState.STOPPING}
+)
 _SESSION_STATES = frozenset(
     {
         SessionState.RUNNING,
@@ -57,7 +62,8 @@ class RetroTreadmillApp(App[None]):
     ``devices`` are always listed (e.g. :data:`~retro_treadmill.tui.model.VIRTUAL_TREADMILL`),
     ``scanner`` adds scan results. ``device``/``profile`` preselect (``run --device/--profile``):
     with both, the app connects at once. ``units`` is the display unit before the first snapshot
-    (afterwards ``SessionSnapshot.units`` rules).
+    (afterwards ``SessionSnapshot.units`` rules). When no snapshot arrives for ``stale_after_s``
+    (``clock`` seconds) during a session, every screen says the display is stale.
     """
 
     CSS_PATH = "app.tcss"
@@ -81,6 +87,8 @@ class RetroTreadmillApp(App[None]):
         device: DeviceInfo | None = None,
         profile: ProfileInfo | None = None,
         alarm_bell_interval_s: float = 5.0,
+        stale_after_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
         self.controller = controller
@@ -91,6 +99,9 @@ class RetroTreadmillApp(App[None]):
         self.device = device
         self.profile = profile
         self.alarm_bell_interval_s = alarm_bell_interval_s
+        self.stale_after_s = stale_after_s
+        self.clock = clock
+        self._last_snapshot_at = clock()
         self.snapshot = SessionSnapshot(units=units)
         self.history = History()
         self.stops_requested = 0
@@ -145,6 +156,7 @@ class RetroTreadmillApp(App[None]):
         else:
             self._switch_base(DeviceScreen(self.devices, self.scanner))
         self._follow_snapshots()
+        self.set_interval(0.5, self.check_stale)
 
     @work(name="snapshots", group="snapshots", exclusive=True, exit_on_error=True)
     async def _follow_snapshots(self) -> None:
@@ -157,11 +169,19 @@ class RetroTreadmillApp(App[None]):
     def apply_snapshot(self, snapshot: SessionSnapshot) -> None:
         """Show ``snapshot``: pick the screen for its state, redraw, raise or clear the alarm."""
         self.snapshot = snapshot
+        self._last_snapshot_at = self.clock()
         self.history.record(snapshot)
         self._route(snapshot.state)
         if self._base is not None:
             self._base.show(snapshot)
         self._sync_alarm(snapshot)
+
+    def check_stale(self) -> None:
+        """Say so on screen when the session is live and snapshots stopped coming."""
+        age = self.clock() - self._last_snapshot_at
+        stale = self.snapshot.state in _LIVE_STATES and age > self.stale_after_s
+        if self._base is not None and (stale or self._base.stale_s is not None):
+            self._base.set_stale(age if stale else None)
 
     def _route(self, state: SessionState) -> None:
         base = self._base

@@ -436,3 +436,27 @@ async def test_preselected_device_and_profile_connect_at_once(
         screen = screen_of(app)
         assert isinstance(screen, PreflightScreen)
         assert "this profile requires one" in screen.items[3]
+
+
+async def test_a_stalled_snapshot_stream_marks_the_display_stale(
+    controller: FakeController,
+) -> None:
+    now = [100.0]
+    app = RetroTreadmillApp(controller, devices=[VIRTUAL_TREADMILL], clock=lambda: now[0])
+    async with app.run_test() as pilot:
+        await show(pilot, controller, RUNNING)
+        now[0] += 1.5
+        app.check_stale()
+        assert "NO UPDATE" not in text(app, "#status-line")
+        now[0] += 1.5
+        app.check_stale()
+        await pilot.pause()
+        assert text(app, "#status-line").startswith("⚠ NO UPDATE FOR 3 s")
+        assert app.screen.query_one("#status-line").has_class("-bad")
+        await show(pilot, controller, RUNNING)
+        assert "NO UPDATE" not in text(app, "#status-line")
+        now[0] += 10
+        await show(pilot, controller, replace(RUNNING, state=SessionState.FINISHED))
+        now[0] += 10
+        app.check_stale()
+        assert "NO UPDATE" not in text(app, "#status-line")  # nothing live to be stale about

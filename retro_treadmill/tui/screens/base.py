@@ -22,6 +22,7 @@ class RetroScreen(Screen[None]):
     def __init__(self, snapshot: SessionSnapshot | None = None) -> None:
         super().__init__()
         self.snapshot = snapshot or SessionSnapshot()
+        self.stale_s: float | None = None
         self._ready = False
 
     def compose(self) -> ComposeResult:
@@ -40,13 +41,20 @@ class RetroScreen(Screen[None]):
         self._draw_all(self.snapshot)
 
     def show(self, snapshot: SessionSnapshot) -> None:
-        """Show ``snapshot`` (now if mounted, else on mount)."""
+        """Show ``snapshot`` (now if mounted, else on mount); a new snapshot is never stale."""
         self.snapshot = snapshot
+        self.stale_s = None
         if self._ready:
             self._draw_all(snapshot)
 
+    def set_stale(self, seconds: float | None) -> None:
+        """Mark the display stale: no snapshot for ``seconds`` (``None``: fresh)."""
+        self.stale_s = seconds
+        if self._ready:
+            self.query_one(StatusLine).show(self.snapshot, seconds)
+
     def _draw_all(self, snapshot: SessionSnapshot) -> None:
-        self.query_one(StatusLine).show(snapshot)
+        self.query_one(StatusLine).show(snapshot, self.stale_s)
         self.draw(snapshot)
 
     def draw(self, snapshot: SessionSnapshot) -> None:

@@ -33,15 +33,23 @@ class StatusLine(Static):
         super().__init__("retro-treadmill", markup=False, id="status-line")
         self._text = ""
 
-    def show(self, snapshot: SessionSnapshot) -> None:
-        """Update from a snapshot (only redraws when the text changes)."""
+    def show(self, snapshot: SessionSnapshot, stale_s: float | None = None) -> None:
+        """Update from a snapshot (only redraws when the text changes).
+
+        ``stale_s``: seconds since the last snapshot when the display is stale (the values shown
+        may no longer be true); the line then says so first.
+        """
         parts = [snapshot.device_name or "retro-treadmill"]
+        if stale_s is not None:
+            parts.insert(0, f"⚠ NO UPDATE FOR {stale_s:.0f} s")
         parts.append(link_text(snapshot.link))
         parts.append(control_text(snapshot.control))
         parts.append(mqtt_text(snapshot.mqtt))
         text = " │ ".join(parts)
-        bad = snapshot.link in (LinkStatus.LOST, LinkStatus.RECONNECTING) or (
-            snapshot.control is ControlStatus.LOST
+        bad = (
+            stale_s is not None
+            or snapshot.link in (LinkStatus.LOST, LinkStatus.RECONNECTING)
+            or snapshot.control is ControlStatus.LOST
         )
         self.set_class(bad, "-bad")
         if text != self._text:
