@@ -4,6 +4,10 @@
 - :mod:`retro_treadmill.telemetry.schema` - topics, typed payload builders, JSON Schemas (pure).
 - :mod:`retro_treadmill.telemetry.discovery` - Home Assistant MQTT discovery configs (pure).
 - :mod:`retro_treadmill.telemetry.mqtt` - ``MqttPublisher``: the aiomqtt IO shell.
+- :mod:`retro_treadmill.telemetry.bridge` - session snapshots -> state/telemetry/events (pure).
+- :mod:`retro_treadmill.telemetry.recorder` - JSON-lines recorder (``--event-log``), ``Tee``.
+- :mod:`retro_treadmill.telemetry.fleet` / :mod:`~retro_treadmill.telemetry.monitor` - the
+  ``monitor`` command's model (pure) and Textual app.
 
 Import the submodules directly; this package does not import aiomqtt by itself.
 """
