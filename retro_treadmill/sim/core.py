@@ -262,7 +262,8 @@ class TreadmillCore:
 
     def tick(self, now: float) -> list[Send]:
         """Advance the motors to ``now``; statuses the machine sends on its own."""
-        steps = self.model.advance(now)
+        self.model.advance(now)
+        steps = self.model.take_steps()
         sends: list[Send] = []
         if self.personality.status_ramp_stream:
             sends.extend(self._status(TargetSpeedChanged(v)) for v in steps)

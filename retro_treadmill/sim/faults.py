@@ -18,8 +18,9 @@ Kinds and their keys:
                            ``count=N`` responses (default all); the procedure stays in progress
 ``lose-responses``         control-point requests are applied but never answered; ``count=N``
                            (default 1)
-``result``                 answer ``code=N`` (2-5, or any byte) instead of the real result and do
-                           not apply the request; ``op=N`` only that op code; ``count=N`` (def. 1)
+``result``                 answer ``code=N`` (2-5 or any byte; default 4) instead of the real
+                           result, without applying the request; ``op=N`` only that op code;
+                           ``count=N`` requests (default 1)
 ``console-speed-up``       the user presses speed + on the console: ``by=SPEED`` (default 0.5kmh)
 ``console-speed-down``     the user presses speed -: ``by=SPEED`` (default 0.5kmh)
 ``console-stop``           the user presses Stop on the console (status 02 01)

@@ -89,6 +89,7 @@ class BeltModel:
         self.energy_kcal = 0.0
         self.step_count = 0.0
         self._pending_speed_kmh: float | None = None
+        self._unreported: list[float] = []
         self._last = now
         self._last_step = now
 
@@ -216,6 +217,12 @@ class BeltModel:
             self.incline_pct = _toward(self.incline_pct, self.target_incline_pct, rate * dt)
         self._last = until
 
+    def take_steps(self) -> list[float]:
+        """Belt speeds reached since the last call, one per motor step, by whichever
+        :meth:`advance` moved them (for a status stream that must not miss a step)."""
+        steps, self._unreported = self._unreported, []
+        return steps
+
     def advance(self, now: float) -> list[float]:
         """Move motors and counters to ``now``; the belt speeds reached, one per motor step."""
         reached: list[float] = []
@@ -239,6 +246,7 @@ class BeltModel:
             self._last_step = next_step
             self.belt_speed_kmh = round(_toward(self.belt_speed_kmh, goal, step), 4)
             reached.append(self.belt_speed_kmh)
+            self._unreported.append(self.belt_speed_kmh)
 
 
 __all__ = ["BeltModel", "MotorSpec", "RunState", "SpeedQuantum", "walking_kcal_per_hour"]

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import time
@@ -475,21 +476,13 @@ class VirtualTreadmill:
         return bool(bits & wanted)
 
     def _take_forced(self, opcode: int) -> Fault | None:
-        for fault in self._faults.forced:
+        for index, fault in enumerate(self._faults.forced):
             if fault.opcode is None or fault.opcode == opcode:
                 remaining = (fault.count or 1) - 1
-                self._faults.forced.remove(fault)
                 if remaining > 0:
-                    self._faults.forced.append(
-                        Fault(
-                            fault.kind,
-                            fault.at,
-                            code=fault.code,
-                            opcode=fault.opcode,
-                            count=remaining,
-                            spec=fault.spec,
-                        )
-                    )
+                    self._faults.forced[index] = dataclasses.replace(fault, count=remaining)
+                else:
+                    del self._faults.forced[index]
                 return fault
         return None
 
@@ -676,11 +669,8 @@ class VirtualTreadmill:
         elif kind is FaultKind.LOSE_RESPONSES:
             active.lose_responses += f.count if f.count is not None else 1
         elif kind is FaultKind.RESULT:
-            active.forced.append(
-                f
-                if f.code is not None
-                else Fault(kind, f.at, code=0x04, opcode=f.opcode, count=f.count)
-            )
+            code = f.code if f.code is not None else 0x04  # Operation Failed
+            active.forced.append(dataclasses.replace(f, code=code))
         elif kind is FaultKind.CONSOLE_SPEED_UP:
             self.console_speed(f.speed_kmh if f.speed_kmh is not None else 0.5)
         elif kind is FaultKind.CONSOLE_SPEED_DOWN:

@@ -140,3 +140,14 @@ def test_record_modes_on_the_wire() -> None:
 def test_unknown_personality_names_the_choices() -> None:
     with pytest.raises(ConfigError, match="urevo-e1l"):
         get_personality("nope")
+
+
+def test_ramp_statuses_survive_reads_that_advance_the_model() -> None:
+    c = core("urevo-e1l")
+    c.control_point(A, b"\x07", 0.0)
+    c.model.advance(0.7)  # e.g. someone read belt_speed_kmh between ticks
+    assert [s.value[:3] for s in c.tick(1.0)] == [
+        bytes.fromhex("05 10 00"),
+        bytes.fromhex("05 20 00"),
+        bytes.fromhex("05 30 00"),
+    ]
