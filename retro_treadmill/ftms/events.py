@@ -23,12 +23,9 @@ The groups:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from protocols.ftms import MachineStatus, TrainingStatus, TreadmillData
 from retro_treadmill.ftms.model import BeltState, Command, CommandKind, Outcome
-
-if TYPE_CHECKING:
-    from protocols.ftms import MachineStatus, TrainingStatus, TreadmillData
 
 
 @dataclass(frozen=True, slots=True)
