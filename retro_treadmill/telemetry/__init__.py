@@ -4,8 +4,7 @@
 - :mod:`retro_treadmill.telemetry.schema` - topics, typed payload builders, JSON Schemas (pure).
 - :mod:`retro_treadmill.telemetry.discovery` - Home Assistant MQTT discovery configs (pure).
 - :mod:`retro_treadmill.telemetry.mqtt` - ``MqttPublisher``: the aiomqtt IO shell.
-- :mod:`retro_treadmill.telemetry.bridge` - session snapshots -> state/telemetry/events (pure).
-- :mod:`retro_treadmill.telemetry.recorder` - JSON-lines recorder (``--event-log``), ``Tee``.
+- :mod:`retro_treadmill.telemetry.eventlog` - the session's JSON-lines event log (``--event-log``).
 - :mod:`retro_treadmill.telemetry.fleet` / :mod:`~retro_treadmill.telemetry.monitor` - the
   ``monitor`` command's model (pure) and Textual app.
 
