@@ -72,7 +72,7 @@ class RetroTreadmillApp(App[None]):
     ESCAPE_TO_MINIMIZE = False
     BINDINGS: ClassVar[list[BindingType]] = [
         # priority: no widget (a checkbox's space, a list's escape) may swallow a stop key
-        Binding("space,s,escape", "stop", "STOP", priority=True, show=False),
+        Binding("space,s,escape,ctrl+c", "stop", "STOP", priority=True, show=False),
         Binding("q", "quit", "Quit", show=False),
     ]
 
@@ -108,6 +108,8 @@ class RetroTreadmillApp(App[None]):
         self._base: RetroScreen | None = None
         self._alarm_screen: AlarmScreen | None = None
         self._bell_seq: int | None = None
+        self._rejection_seq: int | None = None
+        self._message = ""
         self._stopped_on_exit = False
 
     # -- fail closed -------------------------------------------------------------------------
@@ -174,7 +176,19 @@ class RetroTreadmillApp(App[None]):
         self._route(snapshot.state)
         if self._base is not None:
             self._base.show(snapshot)
+            self._sync_notice(snapshot, self._base)
         self._sync_alarm(snapshot)
+
+    def _sync_notice(self, snapshot: SessionSnapshot, screen: RetroScreen) -> None:
+        # A refusal shows once, when its seq is new (on whichever screen is up); a service
+        # message shows when it changes.
+        rejection = snapshot.last_rejection
+        if rejection is not None and rejection.seq != self._rejection_seq:
+            self._rejection_seq = rejection.seq
+            screen.post_notice(f"✗ Refused: {rejection.request}: {rejection.reason}", refusal=True)
+        elif snapshot.message and snapshot.message != self._message:
+            screen.post_notice(snapshot.message)
+        self._message = snapshot.message
 
     def check_stale(self) -> None:
         """Say so on screen when the session is live and snapshots stopped coming."""

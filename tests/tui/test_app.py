@@ -460,3 +460,41 @@ async def test_a_stalled_snapshot_stream_marks_the_display_stale(
         now[0] += 10
         app.check_stale()
         assert "NO UPDATE" not in text(app, "#status-line")  # nothing live to be stale about
+
+
+async def test_a_refused_start_shows_why_and_start_can_be_pressed_again(
+    make_app: MakeApp, controller: FakeController
+) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        await show(pilot, controller, preflight())
+        await pilot.press("1", "2", "3", "4", "g", "g")
+        assert controller.names() == ["start"]
+        refused = Rejection("start", "the link to the treadmill is down", seq=3)
+        await show(pilot, controller, preflight(last_rejection=refused))
+        assert "the link to the treadmill is down" in text(app, "#preflight-status")
+        assert not start_disabled(app)
+        await pilot.press("g")
+        assert controller.names() == ["start", "start"]
+
+
+async def test_a_refusal_after_resume_and_a_new_countdown_is_not_shown_again(
+    make_app: MakeApp, controller: FakeController
+) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        refused = Rejection("speed +0.1 mph", "1.6 mph exceeds the cap 1.5 mph", seq=1)
+        await show(pilot, controller, replace(RUNNING, last_rejection=refused))
+        assert text(app, "#notice").startswith("✗ Refused")
+        await show(pilot, controller, preflight(state=SessionState.COUNTDOWN, countdown_s=2))
+        await show(pilot, controller, replace(RUNNING, last_rejection=refused, message="Resumed"))
+        assert text(app, "#notice") == "Resumed"
+
+
+async def test_ctrl_c_is_a_stop_too(make_app: MakeApp, controller: FakeController) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        await show(pilot, controller, RUNNING)
+        await pilot.press("ctrl+c")
+        assert controller.stops() == [StopSource.KEYBOARD]
+        assert app.is_running

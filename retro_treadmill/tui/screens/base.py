@@ -24,6 +24,7 @@ class RetroScreen(Screen[None]):
         self.snapshot = snapshot or SessionSnapshot()
         self.stale_s: float | None = None
         self._ready = False
+        self._pending: list[tuple[str, bool]] = []
 
     def compose(self) -> ComposeResult:
         """Status line, the body, the STOP bar."""
@@ -39,6 +40,9 @@ class RetroScreen(Screen[None]):
         """Draw the latest snapshot once the widgets exist."""
         self._ready = True
         self._draw_all(self.snapshot)
+        for text, refusal in self._pending:
+            self.notice(text, refusal=refusal)
+        self._pending.clear()
 
     def show(self, snapshot: SessionSnapshot) -> None:
         """Show ``snapshot`` (now if mounted, else on mount); a new snapshot is never stale."""
@@ -59,3 +63,18 @@ class RetroScreen(Screen[None]):
 
     def draw(self, snapshot: SessionSnapshot) -> None:
         """Update the body's widgets from ``snapshot``."""
+
+    def post_notice(self, text: str, *, refusal: bool = False) -> None:
+        """Show a notice now, or once the screen is mounted."""
+        if self._ready:
+            self.notice(text, refusal=refusal)
+        else:
+            self._pending.append((text, refusal))
+
+    def notice(self, text: str, *, refusal: bool = False) -> None:
+        """Show a service message or (``refusal``) why a request was refused.
+
+        By default a refusal shows as a toast and a message is not shown.
+        """
+        if refusal:
+            self.app.notify(text, severity="warning", markup=False)

@@ -95,6 +95,13 @@ class PreflightScreen(RetroScreen):
     def _pressed(self) -> None:
         self.action_start()
 
+    def notice(self, text: str, *, refusal: bool = False) -> None:
+        """Messages show under Start; after a refusal (of Start) Start may be pressed again."""
+        self.query_one("#preflight-status", Static).update(text)
+        if refusal:
+            self._started = False
+            self._changed()
+
     def action_start(self) -> None:
         """Ask for the countdown, once, and only when every item is ticked."""
         status = self.query_one("#preflight-status", Static)

@@ -51,8 +51,6 @@ class SessionScreen(RetroScreen):
         self.history = history
         self.speed_top_kmh = speed_top_kmh
         self._texts: dict[str, str] = {}
-        self._rejection_seq: int | None = None
-        self._message = ""
 
     def compose_body(self) -> Iterable[Widget]:
         """The layout; sizes come from app.tcss (fr units, so it scales with the terminal)."""
@@ -115,17 +113,10 @@ class SessionScreen(RetroScreen):
         self.query_one("#trend-hr", Trend).show(
             fmt.heart_rate(s.heart_rate_bpm), h.heart_rate_bpm, h.version
         )
-        rejection = s.last_rejection
-        if rejection is not None and rejection.seq != self._rejection_seq:
-            self._rejection_seq = rejection.seq
-            self.notice(f"✗ Refused: {rejection.request}: {rejection.reason}")
-        elif s.message and s.message != self._message:
-            self.notice(s.message)
-        self._message = s.message
         self._set("keys", keys_line(s))
 
-    def notice(self, text: str) -> None:
-        """Show a one-line notice (a refusal, a hint)."""
+    def notice(self, text: str, *, refusal: bool = False) -> None:
+        """Show a one-line notice (a refusal, a service message, a hint)."""
         self._set("notice", text)
 
     def action_pause(self) -> None:
