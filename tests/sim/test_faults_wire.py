@@ -95,8 +95,10 @@ async def test_forced_result_code(make_sim: MakeSim, connect: Connect) -> None:
     sim = await make_sim("spec")
     wire = await connect(sim)
     await wire.command(b"\x00")
-    sim.schedule("result:code=5,op=7,count=1")
+    sim.schedule("result:code=5,op=7,count=2")
     await sim.wait_for(lambda s: not s.scheduled_faults, 5)
+    assert await wire.command(b"\x02\xc8\x00") == bytes.fromhex("800201")  # other ops: real
+    assert await wire.command(b"\x07") == bytes.fromhex("800705")
     assert await wire.command(b"\x07") == bytes.fromhex("800705")
     assert not sim.running  # not applied
     assert await wire.command(b"\x07") == bytes.fromhex("800701")
