@@ -620,11 +620,22 @@ class FtmsClient:
         return await self._stop(pause=True)
 
     def stop_soon(self) -> asyncio.Task[CommandResult]:
-        """Start :meth:`stop` as a task and return it (for synchronous callers)."""
-        task = asyncio.create_task(self.stop(), name="ftms-stop")
+        """Stop from synchronous code (a key handler, a signal handler, a governor callback).
+
+        The Stop is decided here and now (queued commands are cancelled before this returns, so
+        nothing submitted afterwards can overtake it); the write itself runs in the returned task
+        at the loop's next turn."""
+        ticket = self.machine.stop(self.clock.now())
+        future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
+        self._waiters[ticket] = future
+        task = asyncio.create_task(self._flush_then(future), name="ftms-stop")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    async def _flush_then(self, future: asyncio.Future[CommandResult]) -> CommandResult:
+        await self._flush(inline_first_write=True)
+        return await future
 
     async def _command(self, command: Command) -> CommandResult:
         ticket = self.machine.submit(command, self.clock.now())

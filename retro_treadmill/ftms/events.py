@@ -91,7 +91,8 @@ class TelemetrySilence:
     """No Treadmill Data for ``silent_for_s`` seconds while connected (sent once per silence).
 
     The belt state is UNKNOWN from here until telemetry returns; when the silence lasts
-    ``link_silence_s`` while the belt was moving, the client also treats the link as lost."""
+    ``link_silence_s`` and the belt was moving when it began, the client also treats the link as
+    lost (:class:`LinkLost` with reason "telemetry silence")."""
 
     at: float
     silent_for_s: float

@@ -46,7 +46,9 @@ class TelemetryMonitor:
     silence_s: float = 3.0
     """No Treadmill Data this long: :class:`TelemetrySilence`, belt state UNKNOWN."""
     link_silence_s: float = 6.0
-    """No Treadmill Data this long while the belt was (or may be) moving: the link is dead."""
+    """No Treadmill Data this long after the belt was last seen moving: the link is dead.
+    (Some treadmills send nothing while idle, so silence with the belt stopped or unknown is
+    reported as :class:`TelemetrySilence` only; a reconnect would not tell more.)"""
     settle_s: float = 1.5
     settle_tolerance_kmh: float = 0.05
     mismatch_tolerance: float = 0.08
@@ -56,7 +58,7 @@ class TelemetryMonitor:
     self_test: str = SelfTest.PENDING
     _last_data_at: float = 0.0
     _silence_reported: bool = False
-    _moving_before_silence: bool = True
+    _moving_before_silence: bool = False
     _target_kmh: float | None = None
     _samples: deque[tuple[float, float]] = field(default_factory=deque)
 
@@ -64,7 +66,7 @@ class TelemetryMonitor:
         """A (re)connect: the belt state is UNKNOWN until telemetry shows it."""
         self._last_data_at = now
         self._silence_reported = False
-        self._moving_before_silence = True
+        self._moving_before_silence = False
         self._samples.clear()
         self._target_kmh = None
         if self.self_test != SelfTest.PASSED:
@@ -108,7 +110,7 @@ class TelemetryMonitor:
         if silent_for < self.silence_s or self._silence_reported:
             return []
         self._silence_reported = True
-        self._moving_before_silence = self.state is not BeltState.STOPPED
+        self._moving_before_silence = self.state is BeltState.MOVING
         out: list[MonitorEvent] = [TelemetrySilence(now, silent_for)]
         if self.state is not BeltState.UNKNOWN:
             self.state = BeltState.UNKNOWN
@@ -118,7 +120,7 @@ class TelemetryMonitor:
 
     def link_dead(self, now: float) -> bool:
         """True when telemetry has been silent for ``link_silence_s`` and the belt was moving
-        (or unknown) when it went quiet: treat the link as lost."""
+        when it went quiet: treat the link as lost."""
         return now - self._last_data_at >= self.link_silence_s and self._moving_before_silence
 
     def next_deadline(self) -> float:

@@ -59,3 +59,22 @@ async def test_stop_reaches_the_treadmill_while_set_speed_awaits_its_response(
     # Typically median < 1 ms and p99 < 20 ms on 2 shared cores; the bounds leave room for load.
     assert median < 0.010
     assert p99 < 0.050
+
+
+async def test_stop_soon_cancels_what_is_queued_before_it_returns(
+    make_sim: MakeSim, make_client: MakeClient
+) -> None:
+    sim = await make_sim("spec")
+    client = await make_client()
+    assert (await client.start()).outcome is Outcome.SUCCESS
+    await sim.inject("delay-responses:by=1s,count=1")
+    first = asyncio.create_task(client.set_target_speed(2.0))
+    await until(sim, lambda: sim.writes[-1].opcode == 0x02, 5)
+    second = asyncio.create_task(client.set_target_speed(2.2))
+    await asyncio.sleep(0)  # the second one is queued behind the first
+    stop = client.stop_soon()
+    assert (await first).outcome is Outcome.PREEMPTED
+    assert (await second).outcome is Outcome.CANCELLED
+    assert (await stop).outcome.accepted
+    speeds = [w.data for w in sim.writes if w.opcode == 0x02]
+    assert speeds == [bytes.fromhex("02 c8 00")]  # 2.2 km/h was never written
