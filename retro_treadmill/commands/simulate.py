@@ -36,7 +36,10 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument(
-        "--personality", default="spec", help="device personality (--list-personalities)"
+        "--personality",
+        default="spec",
+        metavar="NAME",
+        help="device personality (default spec; --list-personalities names and describes them)",
     )
     parser.add_argument(
         "--list-personalities", action="store_true", help="list the personalities and exit"
@@ -86,8 +89,11 @@ def run(args: argparse.Namespace) -> int:
         for personality in PERSONALITIES.values():
             print(f"{personality.name:28} {personality.description}")
         return 0
+    from retro_treadmill.ble.radio import check_loopback_host
+
     personality = get_personality(args.personality)
     host, port = _split_listen(args.listen)
+    host = check_loopback_host(host)
     if not args.time_scale > 0:
         raise ConfigError(f"--time-scale must be > 0, got {args.time_scale}", field="time-scale")
     for spec in args.fault:

@@ -131,3 +131,9 @@ async def test_sigterm_stops_cleanly_and_bad_options_are_refused() -> None:
     )
     assert code == 2
     assert "unknown fault 'explode'" in err
+    code, out, err = await run(
+        sys.executable, "-m", "retro_treadmill", "simulate", "--listen", "0.0.0.0:9700"
+    )
+    assert code == 2
+    assert "only loopback addresses" in err
+    assert "advertising" not in out  # refused before anything started
