@@ -1,0 +1,159 @@
+"""Issue 7 acceptance, end to end: ``retro-treadmill run --headless --simulate --mqtt`` in its own
+process against a real mosquitto, watched and commanded by MQTT clients in the test."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from retro_treadmill.telemetry.schema import (
+    EVENT_SCHEMA,
+    STATE_SCHEMA,
+    TELEMETRY_SCHEMA,
+    Topics,
+    command_payload,
+)
+from tests.mosquitto import MosquittoBroker
+from tests.telemetry.helpers import Received, Recorder, client_for, recording
+
+REPO = Path(__file__).resolve().parents[2]
+T = Topics("retro-treadmill/bay1")
+SCHEMAS = {T.state: STATE_SCHEMA, T.telemetry: TELEMETRY_SCHEMA, T.event: EVENT_SCHEMA}
+TIME_SCALE = 2  # the demo's 30 s warm-up lasts 15 s: no profile step during the test
+
+
+@contextlib.asynccontextmanager
+async def headless_session(
+    broker: MosquittoBroker, event_log: Path
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``run --profile demo --simulate --headless --yes-preflight --mqtt ...`` as a process."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "retro_treadmill",
+        "run",
+        "--profile",
+        "demo",
+        "--simulate",
+        "--headless",
+        "--yes-preflight",
+        "--time-scale",
+        str(TIME_SCALE),
+        "--mqtt",
+        f"mqtt://{broker.host}:{broker.port}/retro-treadmill",
+        "--mqtt-id",
+        "bay1",
+        "--event-log",
+        str(event_log),
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+
+
+def is_running(m: Received) -> bool:
+    return m.topic == T.state and m.json()["state"] == "running"
+
+
+def moving(m: Received) -> bool:
+    return m.topic == T.telemetry and (m.json()["speed_kmh"] or 0.0) > 1.0
+
+
+def check_schemas(rec: Recorder) -> None:
+    for message in rec.messages:
+        if message.topic in SCHEMAS and message.payload:
+            jsonschema.validate(message.json(), SCHEMAS[message.topic])
+
+
+def read_log(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+async def test_remote_stop_stops_the_virtual_belt_and_start_or_speed_do_nothing(
+    mosquitto: MosquittoBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event_log = tmp_path / "events.jsonl"
+    async with (
+        recording(client_for(mosquitto), f"{T.base}/#") as rec,
+        client_for(mosquitto) as desk,
+        headless_session(mosquitto, event_log) as proc,
+    ):
+        await rec.wait_for(is_running, within=60)
+        await rec.wait_for(moving, within=30)
+        remote_start_at = time.time()
+        await desk.publish(T.command("start"), command_payload("go", "desk"), qos=1)
+        await desk.publish(T.command("speed"), b'{"reason":"r","sender":"desk","mph":3}', qos=1)
+        rejected = await rec.wait_count(
+            lambda m: m.topic == T.event and m.json()["code"] == "remote_command_rejected", 2
+        )
+        published_at = time.time()
+        await desk.publish(T.command("stop"), command_payload("e2e", "desk"), qos=1)
+        async with asyncio.timeout(30):
+            code = await proc.wait()
+        assert proc.stderr is not None
+        stderr = (await proc.stderr.read()).decode()
+        standstill = await rec.wait_for(
+            lambda m: m.topic == T.telemetry and m.json()["speed_kmh"] == 0.0, within=5
+        )
+        offline = await rec.wait_for(lambda m: m.payload == b"offline", within=5)
+
+    assert code == 3, stderr  # stopped by the operator (here: MQTT)
+    check_schemas(rec)
+    assert offline.topic == T.availability
+    assert [m.json()["data"]["command"] for m in rejected] == ["start", "speed"]
+    records = read_log(event_log)
+    # What the virtual treadmill received on its control point (its own log, wall clock).
+    received = [
+        (r["wall"], r["message"].split(": ", 1)[1].split(" ->")[0])
+        for r in records
+        if r.get("kind") == "simulator-log" and r["message"].startswith("control point from")
+    ]
+    after_remote = [cp for wall, cp in received if wall >= remote_start_at]
+    assert after_remote == ["08 01"]  # only the Stop: start/speed over MQTT did nothing
+    stop_received_at = next(wall for wall, cp in received if cp == "08 01")
+    latency = stop_received_at - published_at
+    final = next(r for r in records if r.get("kind") == "simulator")
+    assert final["state"] == "stopped"
+    assert final["belt_speed_kmh"] == 0.0
+    operator = [r for r in records if r.get("kind") == "operator" and r.get("action") == "stop"]
+    assert operator[0]["by"] == "mqtt"
+    assert operator[0]["detail"] == "desk: e2e"
+    assert latency < 0.100
+    with capsys.disabled():
+        print(
+            f"\ne2e: command/stop publish -> Stop (08 01) received by the virtual treadmill: "
+            f"{latency * 1000:.1f} ms; telemetry showed the belt at 0 at "
+            f"{standstill.json()['timestamp']}"
+        )
+
+
+async def test_last_will_when_the_session_process_is_killed(
+    mosquitto: MosquittoBroker, tmp_path: Path
+) -> None:
+    async with (
+        recording(client_for(mosquitto), T.availability) as rec,
+        headless_session(mosquitto, tmp_path / "events.jsonl") as proc,
+    ):
+        await rec.wait_for(lambda m: m.payload == b"online", within=60)
+        proc.send_signal(signal.SIGKILL)
+        await rec.wait_for(lambda m: m.payload == b"offline", within=5)
