@@ -102,6 +102,7 @@ class _Field:
     div: int
     na: frozenset[int]  # raw values read as None
     na_out: int | None = None  # the sentinel the builder sends for None (multi-field groups)
+    sendable_na: bool = False  # the builder may send a raw value in ``na`` on purpose
 
 
 _NONE: Final[frozenset[int]] = frozenset()
@@ -138,8 +139,9 @@ _GROUPS: Final[tuple[tuple[_Field, ...], ...]] = (
         _Field("energy_per_hour_kcal", "H", 2, _KEEP, frozenset({0xFFFF}), 0xFFFF),
         _Field("energy_per_minute_kcal", "B", 1, _KEEP, frozenset({0xFF}), 0xFF),
     ),
-    # Heart rate 0 is what treadmills send without a sensor (ftms-notes §3.4.3).
-    (_Field("heart_rate_bpm", "B", 1, _KEEP, frozenset({0})),),
+    # Heart rate 0 is what treadmills send without a sensor (ftms-notes §3.4.3); a virtual
+    # treadmill may send it on purpose, so the builder accepts it.
+    (_Field("heart_rate_bpm", "B", 1, _KEEP, frozenset({0}), sendable_na=True),),
     (_Field("metabolic_equivalent", "B", 1, 10, _NONE),),
     (_Field("elapsed_time_s", "H", 2, _KEEP, _NONE),),
     (_Field("remaining_time_s", "H", 2, _KEEP, _NONE),),
@@ -311,7 +313,9 @@ def build_treadmill_data(record: TreadmillData) -> bytes:
     ``None``); otherwise ``speed_kmh`` is required. ``step_count`` sets RFU bit 13 and appends the
     3 vendor bytes real devices send; ``extra`` is appended verbatim; ``truncated`` is ignored.
     Values are rounded to the wire resolution; a value that does not fit, is negative where the
-    field is unsigned, or equals a "not available" sentinel raises :class:`BuildError`.
+    field is unsigned, or equals a "not available" sentinel raises :class:`BuildError`. The one
+    exception is ``heart_rate_bpm=0``: it is sent (as treadmills without a sensor do) and reads
+    back as ``None``.
     """
     flags = 0
     parts: list[bytes] = []
@@ -335,11 +339,15 @@ def build_treadmill_data(record: TreadmillData) -> bytes:
             flags |= 1 << bit
         for f, v in zip(group, values, strict=True):
             if v is None:
-                assert f.na_out is not None  # single-field groups never reach here with None
-                parts.append(pack_raw(f.wire, f.na_out))
+                # Only multi-field groups get here with a None, and all of them have a sentinel.
+                if f.na_out is not None:
+                    parts.append(pack_raw(f.wire, f.na_out))
             else:
                 scale = f.div if f.div > 0 else 1
-                parts.append(pack_raw(f.wire, to_raw(f.name, v, scale, f.wire, forbidden=f.na)))
+                forbidden = _NONE if f.sendable_na else f.na
+                parts.append(
+                    pack_raw(f.wire, to_raw(f.name, v, scale, f.wire, forbidden=forbidden))
+                )
     if record.step_count is not None:
         flags |= _STEP_COUNT_BIT
         parts.append(pack_raw("T", to_raw("step_count", record.step_count, 1, "T")))

@@ -179,6 +179,12 @@ def test_builder_emits_the_vendor_step_counter() -> None:
     assert wire == bytes.fromhex("00 24 e1 00 25 00 08 00 00")
 
 
+def test_builder_sends_heart_rate_0_like_a_treadmill_without_a_sensor() -> None:
+    wire = build_treadmill_data(TreadmillData(speed_kmh=1.0, heart_rate_bpm=0))
+    assert wire == bytes.fromhex("00 01 64 00 00")
+    assert parse_treadmill_data(wire).heart_rate_bpm is None
+
+
 def test_builder_sends_sentinels_for_none_beside_a_value_in_the_same_group() -> None:
     wire = build_treadmill_data(TreadmillData(speed_kmh=1.0, total_energy_kcal=2))
     assert wire == bytes.fromhex("80 00 64 00 02 00 ff ff ff")
@@ -199,7 +205,6 @@ def test_builder_more_data_fragment_carries_no_speed() -> None:
         (TreadmillData(speed_kmh=1.0, total_distance_m=1 << 24), "total_distance_m"),
         (TreadmillData(speed_kmh=1.0, inclination_pct=3276.7), "inclination_pct"),
         (TreadmillData(speed_kmh=1.0, inclination_pct=-3276.9), "inclination_pct"),
-        (TreadmillData(speed_kmh=1.0, heart_rate_bpm=0), "heart_rate_bpm"),
         (TreadmillData(speed_kmh=1.0, heart_rate_bpm=256), "heart_rate_bpm"),
         (TreadmillData(speed_kmh=1.0, total_energy_kcal=0xFFFF), "total_energy_kcal"),
         (
