@@ -52,7 +52,8 @@ def snapshot_from_status(
     """One snapshot from the engine's ``status`` and what the service knows besides.
 
     ``link`` defaults to connected/lost from ``status.link_up``; pass ``RECONNECTING`` (or
-    ``CONNECTING``) when the client says so. The newest alarm in ``status.alarms`` is shown.
+    ``CONNECTING``) when the client says so. The newest alarm in ``status.alarms`` is shown. The
+    segment is named by its kind ("warm-up", "ramp"), as the state line already numbers it.
     """
     if link is None:
         link = LinkStatus.CONNECTED if status.link_up else LinkStatus.LOST
@@ -79,7 +80,7 @@ def snapshot_from_status(
         profile_progress=status.progress,
         segment_index=status.segment_index,
         segment_count=status.segment_count,
-        segment_name=status.segment_name,
+        segment_name=status.segment_kind or status.segment_name,
         direction=status.direction,
         prompt=status.prompt,
         device_name=device_name,
