@@ -96,11 +96,28 @@ class BeltModel:
     # -- ranges ---------------------------------------------------------------------------------
 
     def quantize_speed(self, kmh: float) -> float:
-        """Round a target to the machine's increment (0.1 mph steps on mph machines), km/h."""
-        if self.spec.speed_quantum == "mph":
-            return round(mph_to_kmh(round(kmh_to_mph(kmh), 1)), 2)
-        inc = self.spec.speed_increment_kmh
-        return round(round(kmh / inc) * inc, 2) if inc > 0 else round(kmh, 2)
+        """Round a target to the machine's increment (0.1 mph steps on mph machines), km/h.
+
+        A speed inside the range stays inside it: rounding past an end takes the step within.
+        """
+        spec = self.spec
+        if spec.speed_quantum == "mph":
+            steps = round(kmh_to_mph(kmh), 1)
+            value = round(mph_to_kmh(steps), 2)
+            if kmh > 0 and value > spec.max_speed_kmh + _EPS:
+                value = round(mph_to_kmh(steps - 0.1), 2)
+            elif kmh > 0 and value < spec.min_speed_kmh - _EPS:
+                value = round(mph_to_kmh(steps + 0.1), 2)
+            return value
+        inc = spec.speed_increment_kmh
+        if inc <= 0:
+            return round(kmh, 2)
+        value = round(round(kmh / inc) * inc, 2)
+        if kmh > 0 and value > spec.max_speed_kmh + _EPS:
+            value = round(value - inc, 2)
+        elif kmh > 0 and value < spec.min_speed_kmh - _EPS:
+            value = round(value + inc, 2)
+        return value
 
     def speed_in_range(self, kmh: float) -> bool:
         """Whether ``kmh`` lies in the Supported Speed Range (0 is always allowed)."""

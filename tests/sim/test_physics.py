@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from retro_treadmill.sim.personalities import PERSONALITIES
 from retro_treadmill.sim.physics import BeltModel, MotorSpec, RunState, walking_kcal_per_hour
@@ -89,3 +91,60 @@ def test_halt_stops_the_belt_at_once() -> None:
     belt.halt(now=3.0)
     assert belt.belt_speed_kmh == 0.0
     assert belt.state is RunState.STOPPED
+
+
+commands = st.lists(
+    st.tuples(
+        st.floats(min_value=0.0, max_value=5.0),  # time until the command
+        st.sampled_from(["start", "stop", "pause", "speed", "incline", "halt", "bump"]),
+        st.floats(min_value=-20.0, max_value=30.0),  # the command's value
+    ),
+    max_size=30,
+)
+
+
+def test_quantizing_never_leaves_the_speed_range() -> None:
+    urevo = BeltModel(URQ, now=0.0)
+    assert urevo.quantize_speed(6.43) <= 6.43  # 4.0 mph would be 6.44 km/h
+    assert urevo.quantize_speed(0.96) >= 0.96
+    lenient = BeltModel(PERSONALITIES["lenient"].motor, now=0.0)
+    assert lenient.quantize_speed(5.9) == 6.0
+    assert lenient.quantize_speed(1.1) == 1.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(commands, st.sampled_from(sorted(PERSONALITIES)))
+def test_belt_invariants_under_random_commands(
+    script: list[tuple[float, str, float]], personality: str
+) -> None:
+    spec = PERSONALITIES[personality].motor
+    belt = BeltModel(spec, now=0.0)
+    now = 0.0
+    distance = 0.0
+    for wait, command, value in script:
+        now += wait
+        before = belt.belt_speed_kmh
+        steps = belt.advance(now)
+        for previous, current in zip([before, *steps], steps, strict=False):
+            assert abs(current - previous) <= max(spec.accel_step_kmh, spec.decel_step_kmh) + 1e-9
+        assert 0.0 <= belt.belt_speed_kmh <= spec.max_speed_kmh + 1e-9
+        assert belt.target_speed_kmh <= spec.max_speed_kmh + 1e-9
+        assert belt.distance_m >= distance
+        distance = belt.distance_m
+        if command == "start":
+            belt.start(now)
+        elif command in ("stop", "pause"):
+            belt.stop(now, pause=command == "pause")
+        elif command == "speed":
+            belt.set_target_speed(belt.clamp_speed(abs(value)), now)
+        elif command == "incline":
+            belt.set_target_incline(belt.clamp_incline(value), now)
+        elif command == "halt":
+            belt.halt(now)
+        else:
+            belt.bump_speed(value / 10, now)
+    if belt.state is not RunState.RUNNING:
+        # whatever happened, a stopped belt is at a standstill within max / decel-rate seconds
+        coast = spec.max_speed_kmh / spec.decel_step_kmh * spec.decel_interval_s + 1.0
+        belt.advance(now + coast)
+        assert belt.belt_speed_kmh == 0.0
