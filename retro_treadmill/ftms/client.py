@@ -343,8 +343,11 @@ class FtmsClient:
             self._timer = asyncio.create_task(self._timer_loop(), name="ftms-timer")
         try:
             await self._establish(reconnect=False)
+        except BleakError as exc:
+            await self._abandon_connect()
+            raise DeviceError(f"could not set up the treadmill: {exc}") from exc
         except BaseException:
-            await self._teardown_link()
+            await self._abandon_connect()
             raise
         assert self.device is not None
         return self.device
@@ -374,6 +377,17 @@ class FtmsClient:
                 await task
         for stream in list(self._streams):
             stream.close()
+
+    async def _abandon_connect(self) -> None:
+        if self.machine.connected:
+            self.machine.connection_lost(self.clock.now())
+            self._dispatch(self.machine.actions())
+        await self._teardown_link()
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+            self._timer = None
 
     async def _teardown_link(self) -> None:
         client, self._bleak = self._bleak, None
@@ -634,7 +648,7 @@ class FtmsClient:
         return task
 
     async def _flush_then(self, future: asyncio.Future[CommandResult]) -> CommandResult:
-        await self._flush(inline_first_write=True)
+        await self._write_stop_inline()
         return await future
 
     async def _command(self, command: Command) -> CommandResult:
@@ -648,8 +662,16 @@ class FtmsClient:
         ticket = self.machine.stop(self.clock.now(), pause=pause)
         future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
         self._waiters[ticket] = future
-        await self._flush(inline_first_write=True)
+        await self._write_stop_inline()
         return await future
+
+    async def _write_stop_inline(self) -> None:
+        """Perform the Stop write in the calling task (no task hop), but never wait on a stuck
+        GATT write longer than the control-point timeout: the machine's timer then rewrites."""
+        scale = float(getattr(self.clock, "scale", 1.0)) or 1.0
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.quirks.control_point_timeout_s / scale):
+                await self._flush(inline_first_write=True)
 
     async def _flush(self, *, inline_first_write: bool) -> None:
         """Dispatch pending actions; with ``inline_first_write`` the first write is performed in
@@ -776,8 +798,9 @@ class FtmsClient:
             failed, error, message = True, int(exc.code), str(exc)
         except (BleakError, OSError, TimeoutError, EOFError) as exc:
             failed, message = True, str(exc) or type(exc).__name__
-        if rest:
-            self._dispatch(rest)
+        finally:
+            if rest:
+                self._dispatch(rest)
         if failed:
             self._audit("write-error", procedure=action.procedure, att_error=error, error=message)
             self.machine.write_failed(action.procedure, error, self.clock.now())
@@ -789,13 +812,17 @@ class FtmsClient:
         scale = float(getattr(self.clock, "scale", 1.0)) or 1.0
         while True:
             now = self.clock.now()
-            self.machine.tick(now)
-            self._dispatch(self.machine.actions())
-            if self.machine.connected:
-                for event in self.monitor.tick(now):
-                    self._emit(event)
-                if self.monitor.link_dead(now) and not self._closing:
-                    self._link_lost("telemetry silence")
+            try:
+                self.machine.tick(now)
+                self._dispatch(self.machine.actions())
+                if self.machine.connected:
+                    for event in self.monitor.tick(now):
+                        self._emit(event)
+                    if self.monitor.link_dead(now) and not self._closing:
+                        self._link_lost("telemetry silence")
+            except Exception:
+                # Timeouts and supervision must keep running whatever happened.
+                logger.exception("FTMS timer step failed")
             deadlines = [self.machine.next_deadline()]
             if self.machine.connected:
                 deadlines.append(self.monitor.next_deadline())
