@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
         ),
         epilog=(
             "fault syntax: KIND[:KEY=VALUE,...][@WHEN], WHEN = 12s | 500ms | 5s..20s (random, "
-            "--seed). Kinds: drop-link, drop-notifications[:for=,only=2ACD], "
+            "--seed). Kinds: drop-link[:every=20s..60s], drop-notifications[:for=,only=2ACD], "
             "delay-notifications[:by=,for=,only=], delay-responses[:by=,count=], "
             "lose-responses[:count=], result:code=N[,op=N,count=N], console-speed-up[:by=0.5kmh], "
             "console-speed-down[:by=], console-stop, safety-key, take-control, reboot[:after=2s]."

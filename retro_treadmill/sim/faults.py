@@ -10,7 +10,8 @@ Syntax: ``KIND[:KEY=VALUE,...][@WHEN]``
 Kinds and their keys:
 
 =========================  =======================================================================
-``drop-link``              drop every connection (HCI disconnect); the treadmill advertises again
+``drop-link``              drop every connection (HCI disconnect); the treadmill advertises again;
+                           ``every=DURATION`` or ``every=A..B`` repeats it (random gaps, seeded)
 ``drop-notifications``     stop sending notifications; ``for=DURATION`` (default: for good);
                            ``only=2ACD`` (one characteristic: 2ACD, 2ADA, 2AD3; default all)
 ``delay-notifications``    hold every notification back ``by=DURATION`` (default 2s), ``for=``
@@ -30,8 +31,9 @@ Kinds and their keys:
                            ``after=DURATION`` (default 2s)
 =========================  =======================================================================
 
-Examples: ``drop-link@12s``, ``safety-key@30s``, ``console-speed-up:by=0.3mph@20s``,
-``result:code=5,op=2,count=2``, ``drop-link@10s..40s``, ``delay-notifications:by=4s,for=10s@5s``.
+Examples: ``drop-link@12s``, ``drop-link@10s..40s``, ``drop-link:every=20s..60s@10s``,
+``safety-key@30s``, ``console-speed-up:by=0.3mph@20s``, ``result:code=5,op=2,count=2``,
+``delay-notifications:by=4s,for=10s@5s``.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ class FaultKind(StrEnum):
 
 
 _KEYS: dict[FaultKind, frozenset[str]] = {
-    FaultKind.DROP_LINK: frozenset(),
+    FaultKind.DROP_LINK: frozenset({"every"}),
     FaultKind.DROP_NOTIFICATIONS: frozenset({"for", "only"}),
     FaultKind.DELAY_NOTIFICATIONS: frozenset({"by", "for", "only"}),
     FaultKind.DELAY_RESPONSES: frozenset({"by", "count"}),
@@ -97,6 +99,8 @@ class Fault:
     opcode: int | None = None
     speed_kmh: float | None = None
     only: str | None = None
+    every: tuple[float, float] | None = None
+    """Repeat gap (low, high) in seconds, drawn uniformly each time (``every=``)."""
     spec: str = field(default="", compare=False)
 
     def __str__(self) -> str:
@@ -137,6 +141,19 @@ def _parse_int(text: str, spec: str, key: str) -> int:
         raise ConfigError(
             f"{key}={text!r} is not an integer", where=f"--fault {spec}", field=key
         ) from None
+
+
+def _parse_every(text: str, spec: str) -> tuple[float, float]:
+    low_text, _, high_text = text.partition("..")
+    low = parse_duration(low_text, spec=spec)
+    high = parse_duration(high_text, spec=spec) if high_text else low
+    if not 0 < low <= high:
+        raise ConfigError(
+            f"every={text!r}: write a positive gap such as 30s or 20s..60s",
+            where=f"--fault {spec}",
+            field="every",
+        )
+    return low, high
 
 
 def parse_fault(spec: str, *, rng: random.Random | None = None) -> Fault:
@@ -201,6 +218,7 @@ def parse_fault(spec: str, *, rng: random.Random | None = None) -> Fault:
             else None
         ),
         only=only.upper() if only else None,
+        every=_parse_every(values["every"], spec) if "every" in values else None,
         spec=spec.strip(),
     )
 

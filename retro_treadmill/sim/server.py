@@ -656,6 +656,9 @@ class VirtualTreadmill:
         kind = f.kind
         if kind is FaultKind.DROP_LINK:
             await self.drop_link()
+            if f.every is not None:
+                gap = self.rng.uniform(*f.every)
+                self.schedule(dataclasses.replace(f, at=now + gap))
         elif kind is FaultKind.DROP_NOTIFICATIONS:
             active.drop_notifications_until = now + (f.duration_s or float("inf"))
             active.drop_only = f.only

@@ -54,3 +54,10 @@ def test_random_time_is_seeded_and_inside_the_window() -> None:
 def test_bad_fault_specs_say_what_is_wrong(spec: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_fault(spec)
+
+
+def test_repeating_drop_link() -> None:
+    assert parse_fault("drop-link:every=20s..1m@5s").every == (20.0, 60.0)
+    assert parse_fault("drop-link:every=30s").every == (30.0, 30.0)
+    with pytest.raises(ConfigError, match="positive gap"):
+        parse_fault("drop-link:every=0s")

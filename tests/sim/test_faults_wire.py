@@ -179,3 +179,15 @@ async def test_random_fault_time_is_seeded(make_sim: MakeSim) -> None:
     b = await make_sim("spec", faults=[spec], seed=11, address="F0:F1:F2:F3:F4:F6")
     assert a.scheduled_faults[0].at == b.scheduled_faults[0].at
     assert 3.0 <= a.scheduled_faults[0].at <= 6.0
+
+
+async def test_repeated_random_link_drops(make_sim: MakeSim, connect: Connect) -> None:
+    sim = await make_sim("spec", seed=3)
+    wire = await connect(sim)
+    sim.schedule(f"drop-link:every=2s..4s@{sim.elapsed + 1:.2f}s")
+    await wire.wait(lambda w: w.disconnected.is_set(), within=10)
+    next_drop = sim.scheduled_faults[0].at
+    assert 2.0 <= next_drop - sim.elapsed <= 4.5
+    again = await connect(sim)
+    await again.wait(lambda w: w.disconnected.is_set(), within=10)
+    assert sim.elapsed >= next_drop
