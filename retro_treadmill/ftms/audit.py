@@ -11,7 +11,7 @@ humans; ``None`` when not supplied) and a ``kind``:
 ``response``           a control-point response matched to its write: ``request_opcode``,
                        ``result_code``, ``latency_s`` (round trip), ``bytes``
 ``response-discarded`` a response for no live procedure (late after a pre-empting Stop or a
-                       timeout): ``request_opcode``, ``result_code``, ``reason``
+                       timeout): ``request_opcode``, ``result_code``, ``reason``, ``bytes``
 ``command``            how a caller's command ended: ``command``, ``outcome``, ``result_code``,
                        ``latency_s``, ``attempts``, ``detail``
 ``status``             Fitness Machine Status (2ADA): ``bytes`` and the decoded ``status``

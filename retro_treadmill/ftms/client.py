@@ -260,6 +260,7 @@ class FtmsClient:
         self._closing = False
         self._link_generation = 0
         self._up = asyncio.Event()
+        self._response_bytes = b""
         self._attempts_used = 0
         """Reconnect attempts since telemetry last flowed (a reconnect that brings no Treadmill
         Data does not refill the budget)."""
@@ -591,7 +592,11 @@ class FtmsClient:
             self._audit("malformed", characteristic="2AD9", bytes=data, error=str(exc))
             return
         self.machine.receive_response(int(response.request_opcode), int(response.result), now)
-        self._dispatch(self.machine.actions())
+        self._response_bytes = data
+        try:
+            self._dispatch(self.machine.actions())
+        finally:
+            self._response_bytes = b""
 
     # -- commands --------------------------------------------------------------------------------
 
@@ -703,6 +708,7 @@ class FtmsClient:
                     request_opcode=_opcode(action.command),
                     result_code=action.result_code,
                     latency_s=action.latency_s,
+                    bytes=self._response_bytes,
                 )
             elif isinstance(action, ResponseDiscarded):
                 self._audit(
@@ -711,6 +717,7 @@ class FtmsClient:
                     result_code=action.result_code,
                     reason=action.reason,
                     latency_s=action.latency_s,
+                    bytes=self._response_bytes,
                 )
             elif isinstance(action, ControlStateChanged):
                 self._emit(ControlChanged(action.at, action.granted, action.reason))

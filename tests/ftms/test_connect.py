@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 
@@ -9,7 +10,7 @@ import pytest
 
 from retro_treadmill.errors import DeviceError
 from retro_treadmill.ftms.audit import JsonLinesWriter
-from retro_treadmill.ftms.events import UnitMismatch
+from retro_treadmill.ftms.events import BeltStateChanged, UnitMismatch
 from retro_treadmill.ftms.model import BeltState, Outcome
 from retro_treadmill.ftms.monitor import SelfTest
 from retro_treadmill.ftms.quirks import load_quirks_table, merge_overrides
@@ -125,6 +126,7 @@ async def test_audit_trail_shows_every_command_with_result_and_round_trip(
     responses = [(r["request_opcode"], r["result_code"]) for r in lines if r["kind"] == "response"]
     assert responses == [(0, 1), (7, 1), (2, 1), (3, 1), (8, 1)]
     assert all(r["latency_s"] > 0 for r in lines if r["kind"] == "response")
+    assert [r["bytes"] for r in lines if r["kind"] == "response"][-1] == "80 08 01"
     kinds = {r["kind"] for r in lines}
     assert {"telemetry", "status", "training", "control"} <= kinds
     telemetry = [r for r in lines if r["kind"] == "telemetry"]
@@ -133,3 +135,29 @@ async def test_audit_trail_shows_every_command_with_result_and_round_trip(
     # Timestamps never go backwards.
     ts = [r["t"] for r in lines]
     assert ts == sorted(ts)
+
+
+async def test_quirks_shape_the_wire_traffic(make_sim: MakeSim, make_client: MakeClient) -> None:
+    """Request Control before each command, and a speed change held until the belt moves."""
+    sim = await make_sim("spec", name="MYRUN 01")
+    quirks = load_quirks_table().for_name("MYRUN 01")
+    assert quirks.request_control_before_each_command
+    client = await make_client(
+        "MYRUN 01", quirks=dataclasses.replace(quirks, wait_for_belt_before_speed=True)
+    )
+    await client.start()
+    moving_seen: list[float] = []
+    client.add_listener(
+        lambda e: (
+            moving_seen.append(sim.elapsed)
+            if isinstance(e, BeltStateChanged) and e.state is BeltState.MOVING
+            else None
+        )
+    )
+    assert (await client.set_target_speed(1.5)).outcome is Outcome.SUCCESS
+    assert (await client.set_target_incline(1.0)).outcome is Outcome.SUCCESS
+    assert [w.data.hex() for w in sim.writes] == ["00", "07", "00", "029600", "00", "030a00"]
+    speed_write = sim.writes[3]
+    assert moving_seen
+    assert speed_write.sim_time >= moving_seen[0] - 0.05  # held until telemetry showed motion
+    await client.stop()
