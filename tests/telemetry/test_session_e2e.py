@@ -86,6 +86,9 @@ def check_schemas(rec: Recorder) -> None:
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:
+    """The session's event log (empty until the session has created it)."""
+    if not path.exists():
+        return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
@@ -157,3 +160,83 @@ async def test_last_will_when_the_session_process_is_killed(
         await rec.wait_for(lambda m: m.payload == b"online", within=60)
         proc.send_signal(signal.SIGKILL)
         await rec.wait_for(lambda m: m.payload == b"offline", within=5)
+
+
+async def wait_log(path: Path, predicate: Any, within: float = 15.0) -> dict[str, Any]:
+    """The first event-log record satisfying ``predicate`` (polls the file the session writes)."""
+    async with asyncio.timeout(within):
+        while True:
+            for record in read_log(path):
+                if predicate(record):
+                    return record
+            await asyncio.sleep(0.05)
+
+
+def mqtt_state(state: str) -> Any:
+    return lambda r: r.get("kind") == "mqtt" and r.get("state") == state
+
+
+async def test_broker_killed_mid_session_does_not_disturb_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broker = MosquittoBroker(tmp_path / "broker", persistent=True)
+    broker.start()
+    event_log = tmp_path / "events.jsonl"
+
+    def dashboard() -> Any:
+        return client_for(broker, identifier="e2e-dashboard", clean_session=False)
+
+    try:
+        async with recording(dashboard(), T.event, f"{T.base}/state") as rec:
+            subscribed_at = time.time()
+            async with headless_session(broker, event_log) as proc:
+                await rec.wait_for(is_running, within=60)
+                # The dashboard's session must be on disk, or the restarted broker forgets it.
+                await broker.wait_saved(since=subscribed_at)
+                killed_at = time.time()
+                broker.kill()
+                await wait_log(event_log, mqtt_state("reconnecting"))
+                assert proc.stdin is not None
+                proc.stdin.write(b"p\n")  # an operator pause while the broker is down
+                await proc.stdin.drain()
+                await wait_log(
+                    event_log, lambda r: r.get("kind") == "state" and r["state"] == "paused"
+                )
+                broker.start()
+                await wait_log(
+                    event_log, lambda r: mqtt_state("connected")(r) and r["wall"] > killed_at
+                )
+                async with recording(dashboard(), T.event) as after:
+                    paused = await after.wait_for(
+                        lambda m: m.json()["code"] == "state_paused", within=15
+                    )
+                    async with client_for(broker) as desk:
+                        published_at = time.time()
+                        await desk.publish(T.command("stop"), command_payload("e2e", "d"), qos=1)
+                    async with asyncio.timeout(30):
+                        code = await proc.wait()
+    finally:
+        broker.stop()
+
+    assert code == 3
+    assert paused.json()["category"] == "state"
+    records = read_log(event_log)
+    states = [r["state"] for r in records if r.get("kind") == "mqtt" and "state" in r]
+    assert states.count("connected") >= 2
+    assert "reconnecting" in states
+    outcome = next(r for r in records if r.get("kind") == "outcome")
+    assert outcome["alarms"] == []
+    assert outcome["stop_requested"] == "mqtt"
+    stop_at = next(
+        r["wall"]
+        for r in records
+        if r.get("kind") == "simulator-log"
+        and ": 08 01 ->" in r["message"]
+        and r["wall"] >= published_at
+    )
+    assert stop_at - published_at < 0.100
+    with capsys.disabled():
+        print(
+            f"\ne2e after a broker kill/restart: command/stop -> virtual treadmill "
+            f"{(stop_at - published_at) * 1000:.1f} ms"
+        )
