@@ -75,3 +75,37 @@ def test_heart_rate_monitor_and_others() -> None:
 )
 def test_address_or_name(text: str, is_address: bool) -> None:
     assert looks_like_address(text) is is_address
+
+
+@pytest.mark.parametrize(
+    ("speed", "expected"),
+    [
+        ((0.96, 6.43, 0.32), (0.96, 6.43, 0.32)),
+        ((0.0, 0.0, 0.0), (None, None, None)),  # all zeros: no range
+        ((5.0, 1.0, 0.1), (None, None, None)),  # min > max
+        ((1.0, 6.0, 0.0), (1.0, 6.0, None)),  # no increment
+    ],
+)
+def test_speed_ranges_are_sanitised(
+    speed: tuple[float, float, float], expected: tuple[float | None, ...]
+) -> None:
+    from retro_treadmill.ftms.client import _sane_speed_range
+
+    assert _sane_speed_range(*speed) == expected
+
+
+@pytest.mark.parametrize(
+    ("incline", "expected"),
+    [
+        ((0.0, 15.0, 0.5), (0.0, 15.0, 0.5)),
+        ((-3.0, 12.0, 0.5), (-3.0, 12.0, 0.5)),
+        ((0.0, 0.0, 0.0), (None, None, None)),  # Urevo E1L: no incline motor
+        ((10.0, 0.0, 1.0), (None, None, None)),
+    ],
+)
+def test_incline_ranges_are_sanitised(
+    incline: tuple[float, float, float], expected: tuple[float | None, ...]
+) -> None:
+    from retro_treadmill.ftms.client import _sane_incline_range
+
+    assert _sane_incline_range(*incline) == expected
