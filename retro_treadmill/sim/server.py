@@ -2,15 +2,24 @@
 
 Python API (everything a test or script needs)::
 
-    from retro_treadmill.sim import VirtualTreadmill, parse_fault
-    sim = VirtualTreadmill(device, personality="spec", clock=ScaledClock(10), name="RetroSim")
-    await sim.start()                 # GATT services, advertising, tick/telemetry loop
-    ...                               # clients connect over the link (bleak via our backend)
-    await sim.wait_for(lambda s: s.belt_speed_kmh > 2.0, timeout=10)   # clock seconds
-    sim.writes[-1].perf_counter       # wall-clock arrival time of the last 2AD9 write
-    sim.schedule("drop-link@12s")     # faults: a spec string or a Fault, at sim time
-    await sim.inject("safety-key")    # or at once; also drop_link(), console_speed(+0.5) ...
-    await sim.close()
+    from retro_treadmill.ble.radio import VirtualRadio
+    from retro_treadmill.sim import VirtualTreadmill
+
+    async with VirtualRadio() as radio:
+        sim = VirtualTreadmill.on_radio(radio, personality="spec", clock=ScaledClock(20),
+                                        faults=["drop-link@30s"], seed=1)
+        await sim.start()                 # GATT services, advertising, tick/telemetry loop
+        ...                               # clients connect (bleak through our bumble backend)
+        await sim.wait_for(lambda s: s.belt_speed_kmh > 2.0, timeout=10)   # sim seconds
+        sim.writes[-1].perf_counter       # wall-clock arrival of the last 2AD9 write
+        sim.schedule("take-control@40s")  # a fault at a sim time (spec string or Fault)
+        await sim.inject("safety-key")    # a fault now
+        await sim.close()
+
+Fault helpers (each also reachable as a spec string, see :mod:`retro_treadmill.sim.faults`):
+``drop_link()``, ``console_speed(delta_kmh)``, ``console_stop()``, ``pull_safety_key()``,
+``insert_safety_key()``, ``take_control()``, ``reboot(downtime_s)`` (returns when advertising
+again). ``wait_for_write(opcode)`` waits for a control-point write.
 
 ``device`` is a bumble ``Device`` whose host is attached to a controller, not yet powered on;
 :meth:`VirtualTreadmill.on_radio` makes one on a :class:`~retro_treadmill.ble.radio.VirtualRadio`

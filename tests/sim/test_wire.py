@@ -109,10 +109,11 @@ async def test_stop_write_arrival_is_timestamped_on_the_wall_clock(
     wire = await connect(sim)
     await wire.command(b"\x00")
     await wire.command(b"\x07")
+    index = len(sim.writes)
     called = time.perf_counter()
     await wire.write(b"\x08\x01")
-    arrived = sim.writes[-1]
-    assert arrived.opcode == 0x08
+    arrived = await sim.wait_for_write(0x08, after=index)
+    assert arrived.data == b"\x08\x01"
     assert 0.0 < arrived.perf_counter - called < 0.5
 
 
