@@ -7,6 +7,11 @@ into typed values and typed values into bytes. Every parser raises only :class:`
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
+BytesLike: TypeAlias = bytes | bytearray | memoryview
+"""What the parsers accept: bleak hands notifications over as ``bytearray``."""
+
 
 class ProtocolError(ValueError):
     """Bytes that cannot be read as the characteristic they claim to be.
@@ -48,4 +53,4 @@ class BuildError(ValueError):
         self.value = value
 
 
-__all__ = ["BuildError", "ProtocolError"]
+__all__ = ["BuildError", "BytesLike", "ProtocolError"]

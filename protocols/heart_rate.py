@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from protocols import BuildError, ProtocolError
+from protocols import BuildError, BytesLike, ProtocolError
 from protocols.ftms._codec import to_raw
 from protocols.ftms.uuids import uuid16
 
@@ -43,7 +43,7 @@ class HeartRateMeasurement:
     rr_intervals_s: tuple[float, ...] = ()
 
 
-def parse_heart_rate_measurement(data: bytes) -> HeartRateMeasurement:
+def parse_heart_rate_measurement(data: BytesLike) -> HeartRateMeasurement:
     """Read one Heart Rate Measurement notification; raises only :class:`ProtocolError`.
 
     A trailing odd byte after the RR intervals is ignored (it cannot be an interval).

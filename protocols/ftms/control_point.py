@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import ClassVar, Final, Self
 
-from protocols import BuildError, ProtocolError
+from protocols import BuildError, BytesLike, ProtocolError
 from protocols.ftms._codec import Param, decode_params, encode_params
 
 CHARACTERISTIC: Final = "2AD9 Fitness Machine Control Point"
@@ -97,7 +97,7 @@ class ControlPointRequest:
         return bytes((self.OPCODE,)) + encode_params(self.PARAMS, values)
 
     @classmethod
-    def parse(cls, data: bytes) -> Self:
+    def parse(cls, data: BytesLike) -> Self:
         """Read this request from ``data``; raises :class:`ControlPointError`."""
         data = bytes(data)
         if not data or data[0] != cls.OPCODE:
@@ -371,7 +371,7 @@ REQUEST_TYPES: Final[dict[int, type[ControlPointRequest]]] = {
 """Request class per op code."""
 
 
-def parse_control_point_request(data: bytes) -> ControlPointRequest:
+def parse_control_point_request(data: BytesLike) -> ControlPointRequest:
     """Read a control point write (FTMS v1.0.1 §4.16.1) as the matching request value.
 
     Raises :class:`ControlPointError` (a :class:`ProtocolError`) with
@@ -423,7 +423,7 @@ class ControlPointResponse:
         )
 
     @classmethod
-    def parse(cls, data: bytes) -> ControlPointResponse:
+    def parse(cls, data: BytesLike) -> ControlPointResponse:
         """Read a response indication (or notification); raises :class:`ProtocolError`."""
         data = bytes(data)
         if len(data) < 3 or data[0] != ControlPointOpCode.RESPONSE_CODE:
@@ -457,7 +457,7 @@ class ControlPointResponse:
         return low, high
 
 
-def parse_control_point_response(data: bytes) -> ControlPointResponse:
+def parse_control_point_response(data: BytesLike) -> ControlPointResponse:
     """Read a control point response; see :meth:`ControlPointResponse.parse`."""
     return ControlPointResponse.parse(data)
 

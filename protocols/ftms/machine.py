@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import construct
 
-from protocols import BuildError, ProtocolError
+from protocols import BuildError, BytesLike, ProtocolError
 from protocols.ftms._codec import to_raw
 
 
@@ -86,7 +86,7 @@ _INCLINATION_RANGE: Final[Any] = construct.Struct(
 ).compile()
 
 
-def _parse_fixed(layout: Any, size: int, data: bytes, characteristic: str) -> Any:
+def _parse_fixed(layout: Any, size: int, data: BytesLike, characteristic: str) -> Any:
     data = bytes(data)
     if len(data) < size:
         raise ProtocolError(
@@ -109,7 +109,7 @@ class FitnessMachineFeatures:
     target_setting: TargetSettingFeature
 
 
-def parse_features(data: bytes) -> FitnessMachineFeatures:
+def parse_features(data: BytesLike) -> FitnessMachineFeatures:
     """Read 0x2ACC (two uint32 bit fields); raises :class:`ProtocolError`."""
     c = _parse_fixed(_FEATURES, 8, data, "2ACC Fitness Machine Feature")
     return FitnessMachineFeatures(
@@ -136,7 +136,7 @@ class SpeedRange:
     increment_kmh: float
 
 
-def parse_speed_range(data: bytes) -> SpeedRange:
+def parse_speed_range(data: BytesLike) -> SpeedRange:
     """Read 0x2AD4 (three uint16 at 0.01 km/h); raises :class:`ProtocolError`."""
     c = _parse_fixed(_SPEED_RANGE, 6, data, "2AD4 Supported Speed Range")
     return SpeedRange(c.min / 100, c.max / 100, c.increment / 100)
@@ -164,7 +164,7 @@ class InclinationRange:
     increment_pct: float
 
 
-def parse_inclination_range(data: bytes) -> InclinationRange:
+def parse_inclination_range(data: BytesLike) -> InclinationRange:
     """Read 0x2AD5 (sint16 min, sint16 max, uint16 increment at 0.1 %)."""
     c = _parse_fixed(_INCLINATION_RANGE, 6, data, "2AD5 Supported Inclination Range")
     return InclinationRange(c.min / 10, c.max / 10, c.increment / 10)
@@ -197,7 +197,7 @@ class ServiceData:
         return bool(self.machine_types & FitnessMachineType.TREADMILL)
 
 
-def parse_service_data(data: bytes) -> ServiceData:
+def parse_service_data(data: BytesLike) -> ServiceData:
     """Read the Service Data for UUID 0x1826 (the value only, without the UUID).
 
     Some machines send the type bytes reversed or only one byte (ftms-notes §1); like pyftms we

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import ClassVar, Final, Self
 
-from protocols import BuildError, ProtocolError
+from protocols import BuildError, BytesLike, ProtocolError
 from protocols.ftms._codec import Param, decode_params, encode_params, pack_raw, to_raw
 from protocols.ftms.control_point import (
     IndoorBikeSimulation,
@@ -94,7 +94,7 @@ class MachineStatus:
         return bytes((self.OPCODE,)) + encode_params(self.PARAMS, values) + bytes(self.extra)
 
     @classmethod
-    def parse(cls, data: bytes) -> Self:
+    def parse(cls, data: BytesLike) -> Self:
         """Read this status from ``data``; raises :class:`ProtocolError`."""
         data = bytes(data)
         if not data or data[0] != cls.OPCODE:
@@ -169,7 +169,7 @@ class TargetResistanceChanged(MachineStatus):
     PARAMS = (Param("resistance_level", "h", 10),)
 
     @classmethod
-    def parse(cls, data: bytes) -> Self:
+    def parse(cls, data: BytesLike) -> Self:
         """Read the status, accepting a uint8 parameter as some devices send."""
         data = bytes(data)
         if len(data) == 2 and data[0] == cls.OPCODE:
@@ -344,7 +344,7 @@ class UnknownMachineStatus(MachineStatus):
         return pack_raw("B", to_raw("code", self.code, 1, "B")) + bytes(self.parameter)
 
     @classmethod
-    def parse(cls, data: bytes) -> Self:
+    def parse(cls, data: BytesLike) -> Self:
         """Keep an RFU status as op code + parameter bytes."""
         data = bytes(data)
         if not data:
@@ -382,7 +382,7 @@ STATUS_TYPES: Final[dict[int, type[MachineStatus]]] = {
 """Status class per op code."""
 
 
-def parse_machine_status(data: bytes) -> MachineStatus:
+def parse_machine_status(data: BytesLike) -> MachineStatus:
     """Read one Fitness Machine Status notification (FTMS v1.0.1 §4.17).
 
     Returns the matching :class:`MachineStatus` subclass, or :class:`UnknownMachineStatus` for an

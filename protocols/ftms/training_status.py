@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final
 
-from protocols import BuildError, ProtocolError
+from protocols import BuildError, BytesLike, ProtocolError
 
 CHARACTERISTIC: Final = "2AD3 Training Status"
 
@@ -85,7 +85,7 @@ class TrainingStatus:
             return f"Reserved ({self.code:#04x})"
 
 
-def parse_training_status(data: bytes) -> TrainingStatus:
+def parse_training_status(data: BytesLike) -> TrainingStatus:
     """Read a Training Status value (FTMS v1.0.1 §4.10); raises :class:`ProtocolError`.
 
     Text after the status byte is read as the string even if the flag does not announce it.

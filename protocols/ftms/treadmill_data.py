@@ -23,7 +23,7 @@ import struct
 from dataclasses import dataclass, fields
 from typing import Final
 
-from protocols import BuildError, ProtocolError
+from protocols import BuildError, BytesLike, ProtocolError
 from protocols.ftms._codec import pack_raw, to_raw
 
 CHARACTERISTIC: Final = "2ACD Treadmill Data"
@@ -231,7 +231,7 @@ def _convert(kw: dict[str, object], name: str, raw: int, div: int, na: frozenset
         kw[name] = 30.0 / raw  # seconds per 500 m -> km/min
 
 
-def parse_treadmill_data(data: bytes) -> TreadmillData:
+def parse_treadmill_data(data: BytesLike) -> TreadmillData:
     """Parse one Treadmill Data notification (FTMS v1.0.1 §4.9) into a :class:`TreadmillData`.
 
     Tolerant as described in the module docstring; raises only :class:`ProtocolError`, and only
@@ -240,7 +240,7 @@ def parse_treadmill_data(data: bytes) -> TreadmillData:
     n = len(data)
     if n < 2:
         raise ProtocolError(
-            "need at least the 2 flag bytes", characteristic=CHARACTERISTIC, data=data
+            "need at least the 2 flag bytes", characteristic=CHARACTERISTIC, data=bytes(data)
         )
     layout = _layout(data[0] | data[1] << 8)
     kw = _DEFAULTS.copy()
@@ -384,7 +384,7 @@ class TreadmillDataAssembler:
         """Whether a partial record (More Data fragments) is being held."""
         return self._pending is not None
 
-    def feed(self, data: bytes) -> TreadmillData | None:
+    def feed(self, data: BytesLike) -> TreadmillData | None:
         """Add one notification; returns the completed record or ``None`` while it is partial.
 
         Raises :class:`ProtocolError` for unreadable data and then drops any partial record.

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from protocols import BytesLike
 from protocols.ftms import (
     ControlPointRequest,
     ControlPointResponse,
@@ -112,15 +113,22 @@ def _check_treadmill(hex_: str, rec: TreadmillData, stated: dict[str, Any]) -> N
         assert (rec.inclination_pct, rec.ramp_angle_deg) == (0.0, 0.0)
     if "author_note" in stated:  # "0064 = 100 -> 1.0 kph"
         assert rec.speed_kmh == 1.0
-    if "flags" in stated:
+    notes: list[str] = stated.get("_notes", [])
+    for note in notes:
+        # "ramp_angle_deg = data-not-available sentinel 0x7FFF" and the like
+        if "data-not-available sentinel" in note or "used by devices as NA" in note:
+            attr = note.split(" ")[0]
+            assert getattr(rec, attr) is None, note
+    if "flags" in stated:  # only our own reading states flags and notes on truncation
+        assert rec.truncated == any(n.startswith("truncated") for n in notes)
         raw_flags = int(stated["flags"], 16)
         assert rec.more_data == bool(raw_flags & 1)
         if raw_flags & 0x2000:
             assert rec.step_count is not None
 
 
-def _parse(record: dict[str, Any]) -> object:
-    data = bytes.fromhex(record["hex"])
+def _parse(record: dict[str, Any], kind: type[BytesLike] = bytes) -> object:
+    data = kind(bytes.fromhex(record["hex"]))
     match record["characteristic"]:
         case "0x2ACD":
             return parse_treadmill_data(data)
@@ -214,6 +222,12 @@ def test_real_packet_parses_to_the_stated_values(record: dict[str, Any]) -> None
             assert ours["contact_supported"] is True
         case _:
             raise AssertionError(f"unexpected value {value!r}")
+
+
+@pytest.mark.parametrize("kind", [bytearray, memoryview])
+def test_parsers_take_what_bleak_hands_over(kind: type[BytesLike]) -> None:
+    for record in RECORDS:  # bleak delivers notifications as bytearray
+        assert _parse(record, kind) == _parse(record)
 
 
 def test_differences_from_sources_are_all_exercised() -> None:
