@@ -90,6 +90,10 @@ async def test_session_on_personality(
     assert [w.data.hex() for w in sim.writes] == ["00", "07", "02c800", "030a00", "0801"]
     assert [w.result for w in sim.writes] == [1, 1, 1, 1, 1]
     assert opcodes(sim) == [0x00, 0x07, 0x02, 0x03, 0x08]
+    # Write type from the characteristic's properties: the lenient (CITYSPORTS-like) treadmill
+    # declares Write Without Response only.
+    with_response = {w.data["with_response"] for w in client.audit.of_kind("write")}
+    assert with_response == {personality != "lenient"}
     if personality == "urevo-e1l":
         assert sim.incline_pct == 0.0  # accepted, not applied: no incline motor
         assert client.device.max_incline_pct is None  # the all-zero range is no range
