@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -415,3 +416,97 @@ def test_invariants_under_random_events(ops: list[tuple[str, object]]) -> None:
     # Everything not ended is still pending in the machine.
     if not m.busy:
         assert set(ended) == tickets
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["start", "speed", "incline", "stop", "pause", "wait"]),
+            st.floats(0.0, 1.0),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.floats(0.0, 0.5),
+    st.booleans(),
+    st.randoms(use_true_random=False),
+)
+def test_against_a_strict_server_model(
+    steps: list[tuple[str, float]], lose: float, enforce: bool, rnd: random.Random
+) -> None:
+    """A strict server (ATT 0xFE while a procedure is pending, control enforced or not,
+    responses delayed or lost): a Stop is written in the call that issues it, nothing submitted
+    before a Stop is written after it, and every ticket ends once time has passed."""
+    m = connected(control_point_timeout_s=1.0)
+    now = 0.0
+    pending: tuple[int, float] | None = None  # the server's pending procedure: (op, respond at)
+    control = False
+    submitted_at: dict[int, float] = {}
+    ended: set[int] = set()
+    last_stop: tuple[int, float] = (0, -1.0)  # (ticket, time) of the last Stop
+
+    def handle(actions: list[Action]) -> None:
+        nonlocal pending, control
+        for a in actions:
+            if isinstance(a, Finished):
+                assert a.ticket not in ended
+                ended.add(a.ticket)
+            elif isinstance(a, WriteRequest):
+                if a.command.kind not in (CommandKind.STOP, CommandKind.PAUSE) and not a.auxiliary:
+                    stop_ticket, stop_time = last_stop
+                    assert a.ticket > stop_ticket or submitted_at[a.ticket] > stop_time
+                if pending is not None:
+                    m.write_failed(a.procedure, 0xFE, now)
+                    handle(m.actions())
+                    continue
+                op = OPCODES[a.command.kind]
+                if op == 0x00:
+                    control = True
+                if rnd.random() >= lose:  # else: applied, never answered
+                    pending = (op, now + rnd.uniform(0.0, 0.4))
+
+    def respond() -> None:
+        nonlocal pending
+        assert pending is not None
+        op, pending = pending[0], None
+        m.receive_response(op, 0x01 if (control or not enforce or op == 0x00) else 0x05, now)
+        handle(m.actions())
+
+    for kind, dt in steps:
+        if kind == "wait":
+            now += dt
+        elif kind in ("stop", "pause"):
+            t = m.stop(now, pause=kind == "pause")
+            submitted_at[t] = now
+            acts = m.actions()
+            if kind == "stop":
+                assert STOP in writes(acts)
+                last_stop = (t, now)
+            handle(acts)
+        else:
+            cmd = {"start": START, "speed": speed(1.0 + dt), "incline": incline(dt)}[kind]
+            submitted_at[m.submit(cmd, now)] = now
+            handle(m.actions())
+        horizon = now + dt
+        while True:
+            due = [d for d in (m.next_deadline(), pending[1] if pending else None) if d is not None]
+            if not due or min(due) > horizon:
+                break
+            now = max(now, min(due))
+            if pending is not None and pending[1] <= now:
+                respond()
+            else:
+                m.tick(now)
+                handle(m.actions())
+    for _ in range(1000):
+        due = [d for d in (m.next_deadline(), pending[1] if pending else None) if d is not None]
+        if not due:
+            break
+        now = max(now, min(due))
+        if pending is not None and pending[1] <= now:
+            respond()
+        else:
+            m.tick(now)
+            handle(m.actions())
+    assert ended == set(submitted_at)
