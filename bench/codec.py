@@ -4,9 +4,10 @@ Run with ``make bench`` (``.venv/bin/python bench/codec.py``). Prints the median
 parse of a typical ``84 04`` record (speed, distance, energy, elapsed time; 14 bytes) and of a
 full 34-byte record, for :func:`protocols.ftms.parse_treadmill_data` and for pyftms's Treadmill
 Data serializer (what its ``DataUpdater`` calls per notification), and the throughput ratio.
+Rounds of ours and pyftms alternate so that the load of a shared machine hits both alike.
 
 pyftms needs Python >= 3.12, so it runs in its own venv (``bench/.venv-pyftms``, created on first
-use with ``pip install pyftms==0.4.15``) in a subprocess timing the same bytes. Set
+use with ``pip install pyftms==0.4.15``), a worker subprocess timing the same bytes. Set
 ``PYFTMS_PYTHON`` to choose the interpreter. When that cannot be set up the bench says why and
 still reports our numbers. Each figure is the median of several repeats.
 """
@@ -28,6 +29,8 @@ HERE = Path(__file__).resolve().parent
 PYFTMS_VENV = HERE / ".venv-pyftms"
 PYFTMS_VERSION = "0.4.15"
 REPEATS = 9
+OURS_NUMBER = 20_000  # parses per record and round: about 0.1 s
+PYFTMS_NUMBER = 2_000
 TARGET_RATIO = 3.0
 
 TYPICAL = bytes.fromhex("84 04 64 00 14 00 00 02 00 ff ff ff 3f 00")
@@ -55,41 +58,70 @@ FULL = build_treadmill_data(
 )
 RECORDS = {"typical 84 04 (14 B)": TYPICAL, "full (34 B)": FULL}
 
-# Runs inside the pyftms venv: argv = number, repeats, hex records; prints JSON.
-PYFTMS_TIMER = """
+# Runs inside the pyftms venv as a worker: argv = hex records. It first answers the speeds it
+# reads (a sanity check); then for every line "N" on stdin it times N parses of each record and
+# answers one JSON line of microseconds per parse.
+PYFTMS_WORKER = """
 import json, sys, timeit
 from pyftms.models import TreadmillData
 from pyftms.serializer import get_serializer
 serializer = get_serializer(TreadmillData)
-number, repeats = int(sys.argv[1]), int(sys.argv[2])
-out = {}
-for hex_ in sys.argv[3:]:
-    data = bytearray.fromhex(hex_)
-    decoded = serializer.deserialize(data)
-    times = timeit.repeat(lambda: serializer.deserialize(data), number=number, repeat=repeats)
-    out[hex_] = {"us": [t / number * 1e6 for t in times], "speed": decoded.speed_instant}
-print(json.dumps(out))
+records = [bytearray.fromhex(h) for h in sys.argv[1:]]
+print(json.dumps([serializer.deserialize(r).speed_instant for r in records]), flush=True)
+for line in sys.stdin:
+    number = int(line)
+    out = []
+    for data in records:
+        t = timeit.timeit(lambda: serializer.deserialize(data), number=number)
+        out.append(t / number * 1e6)
+    print(json.dumps(out), flush=True)
 """
 
 
-def _calibrated_number(func: object, budget_s: float = 0.15) -> int:
-    number, elapsed = timeit.Timer(func).autorange()  # type: ignore[arg-type]
-    return max(1, int(number * budget_s / max(elapsed, 1e-9)))
+class PyftmsWorker:
+    """pyftms timing in its own interpreter, driven round by round from this process."""
+
+    def __init__(self, python: Path) -> None:
+        cmd = [str(python), "-c", PYFTMS_WORKER, *(d.hex(" ") for d in RECORDS.values())]
+        self._proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        self.speeds: list[float | None] = json.loads(self._readline())
+
+    def _readline(self) -> str:
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line:
+            assert self._proc.stderr is not None
+            raise RuntimeError(f"pyftms worker failed: {self._proc.stderr.read().strip()[-300:]}")
+        return line
+
+    def time_round(self, number: int) -> list[float]:
+        """Microseconds per parse of each record, ``number`` parses each."""
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(f"{number}\n")
+        self._proc.stdin.flush()
+        result: list[float] = json.loads(self._readline())
+        return result
+
+    def close(self) -> None:
+        """Stop the worker."""
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        self._proc.wait(timeout=30)
 
 
-def time_ours(data: bytes) -> float:
-    """Median microseconds per ``parse_treadmill_data(data)`` over :data:`REPEATS` repeats.
-
-    The bytes are a ``bytearray``, as bleak delivers notifications (pyftms gets the same).
-    """
-    notification = bytearray(data)
+def _time_ours(data: bytes, number: int) -> float:
+    notification = bytearray(data)  # as bleak delivers it; pyftms gets the same
 
     def run() -> object:
         return parse_treadmill_data(notification)
 
-    number = _calibrated_number(run)
-    times = timeit.repeat(run, number=number, repeat=REPEATS)
-    return statistics.median(t / number * 1e6 for t in times)
+    return timeit.timeit(run, number=number) / number * 1e6
+
+
+def _ours_round(number: int) -> list[float]:
+    return [_time_ours(data, number) for data in RECORDS.values()]
 
 
 def _find_python312() -> tuple[str | None, str]:
@@ -141,44 +173,65 @@ def ensure_pyftms() -> tuple[Path | None, str]:
     return python, ""
 
 
-def time_pyftms(python: Path) -> tuple[dict[str, float] | None, str]:
-    """Median microseconds per pyftms parse for each record, or None and the reason."""
-    number = 4000
-    cmd = [str(python), "-c", PYFTMS_TIMER, str(number), str(REPEATS)]
-    cmd += [data.hex(" ") for data in RECORDS.values()]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
-    if done.returncode != 0:
-        return None, f"pyftms timing failed: {done.stderr.strip()[-300:]}"
-    raw = json.loads(done.stdout)
-    medians: dict[str, float] = {}
-    for label, data in RECORDS.items():
-        entry = raw[data.hex(" ")]
-        ours = parse_treadmill_data(data)
-        if entry["speed"] != ours.speed_kmh:  # same bytes must mean the same thing to both
-            return None, f"pyftms read {label} differently: speed {entry['speed']}"
-        medians[label] = statistics.median(entry["us"])
-    return medians, ""
+def measure(worker: PyftmsWorker | None) -> tuple[dict[str, float], dict[str, float] | None]:
+    """Median microseconds per parse, ours and pyftms's, from interleaved rounds.
+
+    Each round times ours and pyftms (in alternating order) on the same records right after each
+    other, so a change in machine load hits both sides of a ratio alike.
+    """
+    ours: list[list[float]] = []
+    theirs: list[list[float]] = []
+    for round_ in range(REPEATS):
+        if worker is not None and round_ % 2:
+            theirs.append(worker.time_round(PYFTMS_NUMBER))
+        ours.append(_ours_round(OURS_NUMBER))
+        if worker is not None and not round_ % 2:
+            theirs.append(worker.time_round(PYFTMS_NUMBER))
+    labels = list(RECORDS)
+    ours_median = {label: statistics.median(r[i] for r in ours) for i, label in enumerate(labels)}
+    if worker is None:
+        return ours_median, None
+    theirs_median = {
+        label: statistics.median(r[i] for r in theirs) for i, label in enumerate(labels)
+    }
+    return ours_median, theirs_median
+
+
+def _start_worker(python: Path) -> tuple[PyftmsWorker | None, str]:
+    try:
+        worker = PyftmsWorker(python)
+    except (OSError, RuntimeError, ValueError) as exc:
+        return None, str(exc)
+    for label, speed in zip(RECORDS, worker.speeds, strict=True):
+        if speed != parse_treadmill_data(RECORDS[label]).speed_kmh:
+            worker.close()  # the same bytes must mean the same thing to both
+            return None, f"pyftms read {label} differently (speed {speed})"
+    return worker, ""
 
 
 def main() -> int:
     """Run the benchmark and print the table; exit 1 when a ratio misses the target."""
-    print(f"Treadmill Data parse, median of {REPEATS} repeats, microseconds per parse")
+    print(f"Treadmill Data parse, median of {REPEATS} interleaved rounds, microseconds per parse")
     print(f"ours: protocols.ftms.parse_treadmill_data on Python {sys.version.split()[0]}")
-    ours = {label: time_ours(data) for label, data in RECORDS.items()}
     python, why = ensure_pyftms()
-    theirs: dict[str, float] | None = None
+    worker: PyftmsWorker | None = None
     if python is not None:
-        theirs, why = time_pyftms(python)
+        worker, why = _start_worker(python)
+    if python is not None and worker is not None:
         version = subprocess.run(
             [str(python), "-c", "import sys; print(sys.version.split()[0])"],
             capture_output=True,
             text=True,
             check=False,
         ).stdout.strip()
-        if theirs is not None:
-            print(f"pyftms {PYFTMS_VERSION}: serializer.deserialize on Python {version}")
-    if theirs is None:
+        print(f"pyftms {PYFTMS_VERSION}: serializer.deserialize on Python {version}")
+    else:
         print(f"pyftms {PYFTMS_VERSION}: NOT MEASURED - {why}")
+    try:
+        ours, theirs = measure(worker)
+    finally:
+        if worker is not None:
+            worker.close()
     print()
     print(f"{'record':<22} {'ours us':>9} {'pyftms us':>10} {'speed-up':>9}")
     missed = False
