@@ -2,7 +2,12 @@
 
 Nothing in this package performs IO, reads a clock or imports an async framework: it turns bytes
 into typed values and typed values into bytes. Every parser raises only :class:`ProtocolError`
-(a :class:`ValueError`) on malformed input.
+(a :class:`ValueError`) on malformed input; every builder raises :class:`BuildError` (also a
+:class:`ValueError`, but not a :class:`ProtocolError`) for a value it cannot encode, before
+producing any byte.
+
+* :mod:`protocols.ftms`: Fitness Machine Service (0x1826) characteristics and advertising data.
+* :mod:`protocols.heart_rate`: Heart Rate Measurement (0x2A37).
 """
 
 from __future__ import annotations

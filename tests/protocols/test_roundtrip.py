@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, replace
 
 import pytest
 from hypothesis import given
@@ -26,6 +27,7 @@ from protocols.ftms import (
     TrainingStatus,
     TrainingStatusCode,
     TreadmillData,
+    TreadmillDataAssembler,
     UnknownMachineStatus,
     build_features,
     build_inclination_range,
@@ -50,6 +52,8 @@ from protocols.heart_rate import (
     parse_heart_rate_measurement,
 )
 from tests.protocols.strategies import on_grid, request_of, status_of, treadmill_records
+
+_FLAGS = ("more_data", "truncated", "extra")
 
 
 @given(treadmill_records())
@@ -156,3 +160,25 @@ def test_heart_rate_round_trip(
 ) -> None:
     value = HeartRateMeasurement(bpm, contact, energy, rr)
     assert parse_heart_rate_measurement(build_heart_rate_measurement(value)) == value
+
+
+@given(treadmill_records(with_extra=False), st.data())
+def test_a_record_split_into_more_data_fragments_merges_back(
+    record: TreadmillData, data: st.DataObject
+) -> None:
+    """FTMS v1.0.1 §4.19: any partition of a record's fields over fragments merges back."""
+    record = replace(record, more_data=False, speed_kmh=record.speed_kmh or 0.0)
+    names = [n for n, v in asdict(record).items() if v is not None and n not in _FLAGS]
+    parts = data.draw(st.integers(1, 4))
+    owner = {n: data.draw(st.integers(0, parts - 1)) for n in names if n != "speed_kmh"}
+    assembler = TreadmillDataAssembler()
+    for index in range(parts):
+        last = index == parts - 1
+        fields = {n: getattr(record, n) for n, o in owner.items() if o == index}
+        fragment = TreadmillData(
+            more_data=not last, speed_kmh=record.speed_kmh if last else None, **fields
+        )
+        result = assembler.feed(build_treadmill_data(fragment))
+        assert (result is None) is not last
+    assert result == record
+    assert not assembler.pending
