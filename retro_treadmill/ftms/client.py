@@ -774,6 +774,12 @@ class FtmsClient:
         return request.build()
 
     async def _perform_write(self, action: WriteRequest, rest: list[Action] | None = None) -> None:
+        if not self.machine.should_write(action.procedure):
+            # Overtaken (by a Stop) between the decision and this task's turn: never write it.
+            self._audit("write-skipped", procedure=action.procedure, command=str(action.command))
+            if rest:
+                self._dispatch(rest)
+            return
         client, char = self._bleak, self._cp_char
         try:
             data = self._encode(action.command)

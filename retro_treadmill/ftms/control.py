@@ -399,6 +399,13 @@ class ControlPointMachine:
                 times.append(active.belt_deadline)
         return min(times) if times else None
 
+    def should_write(self, procedure: int) -> bool:
+        """Whether ``procedure`` is still the one to write. False once a Stop pre-empted it or it
+        ended otherwise: an IO shell that performs writes in separate tasks must check this just
+        before writing, so that nothing overtaken by a Stop reaches the treadmill after it."""
+        inflight = self._inflight
+        return inflight is not None and inflight.procedure == procedure and not inflight.refused
+
     @property
     def busy(self) -> bool:
         """True while a command is being worked on or waits in the queue."""

@@ -78,3 +78,26 @@ async def test_stop_soon_cancels_what_is_queued_before_it_returns(
     assert (await stop).outcome.accepted
     speeds = [w.data for w in sim.writes if w.opcode == 0x02]
     assert speeds == [bytes.fromhex("02 c8 00")]  # 2.2 km/h was never written
+
+
+async def test_a_speed_write_overtaken_before_its_turn_is_never_sent(
+    make_sim: MakeSim, make_client: MakeClient
+) -> None:
+    """The Set Target Speed is decided and its write task scheduled, then Stop comes before that
+    task runs: the speed change must not reach the treadmill after the Stop."""
+    sim = await make_sim("spec")
+    client = await make_client()
+    assert (await client.start()).outcome is Outcome.SUCCESS
+    before = len(sim.writes)
+    speed = asyncio.create_task(client.set_target_speed(2.0))
+    await asyncio.sleep(0)  # the speed task submits and schedules its write task
+    assert client.machine.busy
+    stop = await client.stop()
+    assert stop.outcome is Outcome.SUCCESS
+    assert (await speed).outcome is Outcome.PREEMPTED
+    settled = sim.elapsed + 2.0
+    await sim.wait_for(lambda s: s.elapsed >= settled, 5)
+    assert [w.opcode for w in sim.writes[before:]] == [0x08]
+    assert [r.data["command"] for r in client.audit.of_kind("write-skipped")] == [
+        "set-target-speed 2.00 km/h"
+    ]
