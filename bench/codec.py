@@ -8,8 +8,9 @@ Rounds of ours and pyftms alternate so that the load of a shared machine hits bo
 
 pyftms needs Python >= 3.12, so it runs in its own venv (``bench/.venv-pyftms``, created on first
 use with ``pip install pyftms==0.4.15``), a worker subprocess timing the same bytes. Set
-``PYFTMS_PYTHON`` to choose the interpreter. When that cannot be set up the bench says why and
-still reports our numbers. Each figure is the median of several repeats.
+``PYFTMS_PYTHON`` to choose the interpreter and ``PYFTMS_VENV`` to put the venv elsewhere. When
+that cannot be set up, the bench says why and still reports our numbers. Each figure is the
+median of several repeats.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 from protocols.ftms import TreadmillData, build_treadmill_data, parse_treadmill_data
 
 HERE = Path(__file__).resolve().parent
-PYFTMS_VENV = HERE / ".venv-pyftms"
+PYFTMS_VENV = Path(os.environ.get("PYFTMS_VENV", HERE / ".venv-pyftms"))
 PYFTMS_VERSION = "0.4.15"
 REPEATS = 9
 OURS_NUMBER = 20_000  # parses per record and round: about 0.1 s
@@ -128,14 +129,11 @@ def _find_python312() -> tuple[str | None, str]:
     candidates: list[str] = []
     if env := os.environ.get("PYFTMS_PYTHON"):
         candidates.append(env)
-    for name in ("python3.13", "python3.12"):
+    for name in ("python3.12", "python3.13"):
         if found := shutil.which(name):
             candidates.append(found)
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates += [
-        str(p)
-        for p in sorted((pyenv_root / "versions").glob("3.1[2-9]*/bin/python3"), reverse=True)
-    ]
+    candidates += [str(p) for p in sorted((pyenv_root / "versions").glob("3.1[2-9]*/bin/python3"))]
     for candidate in candidates:
         try:
             ok = subprocess.run(
@@ -161,7 +159,7 @@ def ensure_pyftms() -> tuple[Path | None, str]:
     base, why = _find_python312()
     if base is None:
         return None, why
-    print(f"setting up {PYFTMS_VENV.relative_to(HERE.parent)} with {base} ...", flush=True)
+    print(f"setting up {PYFTMS_VENV} with {base} ...", flush=True)
     steps = [
         [base, "-m", "venv", "--clear", str(PYFTMS_VENV)],
         [str(python), "-m", "pip", "install", "-q", f"pyftms=={PYFTMS_VERSION}"],
