@@ -279,6 +279,7 @@ async def run_plan(plan: RunPlan, *, stdin: Any = None, stdout: Any = None) -> E
                 profile_key=plan.profile_key,
                 mqtt=plan.mqtt,
                 event_log=log,
+                freeze_gc=True,
             )
             device_name = DEFAULT_NAME if plan.simulate is not None else (target or "")
             if plan.headless:

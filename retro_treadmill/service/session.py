@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import threading
@@ -203,6 +204,7 @@ class SessionService:
         stop_wait_s: float = 2.0,
         telemetry_wait_s: float = 10.0,
         handle_signals: bool = True,
+        freeze_gc: bool = False,
     ) -> None:
         self.adapter = adapter
         self.config = config or ClinicConfig()
@@ -223,6 +225,11 @@ class SessionService:
         self.stop_wait_s = stop_wait_s
         self.telemetry_wait_s = telemetry_wait_s
         self.handle_signals = handle_signals
+        self.freeze_gc = freeze_gc
+        """``gc.freeze()`` at start and once connected (a CLI process): the collector never walks
+        the start-up heap (bleak, bumble, textual) again, so its pauses on the control loop stay
+        short; they matter under ``--time-scale``, where 30 ms of wall time can be 3 s of session
+        time."""
 
         self.client: FtmsClient | None = None
         self.engine: SessionEngine | None = None
@@ -278,6 +285,8 @@ class SessionService:
         if self._serving:
             raise RuntimeError("SessionService.serve() runs once")
         self._serving = True
+        if self.freeze_gc:
+            gc.freeze()
         self._install_signals()
         self.log.write(
             "service",
@@ -519,6 +528,9 @@ class SessionService:
         self._apply(engine.handle(ranges, now))
         self._apply(engine.handle(sc.LinkUp(), now))
         self._apply(engine.prepare(now))
+        if self.freeze_gc:
+            gc.collect()
+            gc.freeze()
         scale = float(getattr(self.clock, "scale", 1.0)) or 1.0
         try:
             async with asyncio.timeout(max(1.0, self.telemetry_wait_s / scale)):
@@ -682,14 +694,15 @@ class SessionService:
                 self._writer_wake.set()
         self._record(out, request)
 
-    def _write_stop_now(self, *, pause: bool, reason: str) -> None:
-        """Hand Stop (or Pause) to the client at once; queued setpoints are dropped."""
+    def _write_stop_now(self, *, pause: bool, reason: str) -> asyncio.Task[Any] | None:
+        """Hand Stop (or Pause) to the client at once; queued setpoints are dropped. Returns the
+        client's task writing it (``None`` when there is no link to write to)."""
         self._generation += 1
         self._queue.clear()
         client = self.client
         if client is None or not client.connected:
             # Nothing to write to; on reconnect the client writes Stop before anything else.
-            return
+            return None
         try:
             task = (
                 client.stop_soon()
@@ -697,9 +710,15 @@ class SessionService:
                 else asyncio.get_running_loop().create_task(client.pause(), name="ftms-pause")
             )
         except RuntimeError:  # no running loop (interpreter shutting down)
-            return
+            return None
         self._stop_tasks.add(task)
         task.add_done_callback(self._stop_done)
+        return task
+
+    async def stops_settled(self) -> None:
+        """Wait until every Stop handed to the client has been answered (or has failed)."""
+        while self._stop_tasks:
+            await asyncio.wait(set(self._stop_tasks))
 
     def _stop_done(self, task: asyncio.Task[Any]) -> None:
         self._stop_tasks.discard(task)
@@ -937,19 +956,17 @@ class SessionService:
         origin = str(getattr(source, "value", source))
         engine = self.engine
         out: SessionOutput | None = None
+        task: asyncio.Task[Any] | None = None
         try:
             if engine is not None:
                 reason = f"stop ({origin}{': ' + detail if detail else ''})"
                 out = engine.stop(
                     self.clock.now(), _ENGINE_SOURCE.get(origin, sc.Source.OPERATOR), reason
                 )
-                if not any(isinstance(c, sc.Stop) for c in out.commands):
-                    self._write_stop_now(pause=False, reason=reason)
-                else:
-                    for command in out.commands:
-                        if isinstance(command, sc.Stop):
-                            self._write_stop_now(pause=False, reason=command.reason)
-                            break
+                stops = [c for c in out.commands if isinstance(c, sc.Stop)]
+                task = self._write_stop_now(
+                    pause=False, reason=stops[0].reason if stops else reason
+                )
         except Exception as exc:  # fail closed: the belt stops even if the engine breaks
             self._write_stop_now(pause=False, reason=f"stop ({origin})")
             with contextlib.suppress(Exception):
@@ -958,7 +975,14 @@ class SessionService:
             if self.stop_requested is None:
                 self.stop_requested = origin
             loop = asyncio.get_running_loop()
-            loop.call_soon(self._after_stop, origin, detail, out)
+            # Bookkeeping (log, snapshot, MQTT) waits until the Stop is on the wire (its task
+            # is done) or 20 ms have passed, so it never sits in the loop ahead of the write.
+            once = _Once(lambda: self._after_stop(origin, detail, out))
+            if task is not None:
+                task.add_done_callback(lambda _t: once())
+                loop.call_later(0.02, once)
+            else:
+                loop.call_soon(once)
         except RuntimeError:
             self._after_stop(origin, detail, out)
         if origin == StopSource.UI_EXCEPTION.value and self.error is None:
@@ -1084,6 +1108,18 @@ class SessionService:
                 wake.clear()
         finally:
             self._subscribers.discard(wake)
+
+
+class _Once:
+    """Calls ``body`` on the first call only."""
+
+    def __init__(self, body: Callable[[], None]) -> None:
+        self._body: Callable[[], None] | None = body
+
+    def __call__(self) -> None:
+        body, self._body = self._body, None
+        if body is not None:
+            body()
 
 
 def _describe_command_req(command: sc.Requestable) -> str:

@@ -27,13 +27,14 @@ time), ``source`` and ``kind``:
   response with result code and round trip, status and telemetry record; see
   :mod:`retro_treadmill.ftms.audit` for the kinds).
 
-Speeds are km/h and inclines percent (FTMS units). Writes are synchronous and flushed per line
-(a few microseconds; the log never holds the stop path: the Stop is written to the treadmill
-before its log line).
+Speeds are km/h and inclines percent (FTMS units). Records are taken synchronously and written in
+batches every 50 ms (and at close), so JSON encoding never sits on the stop path; a crash of the
+interpreter itself can lose the last 50 ms.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -45,7 +46,12 @@ from retro_treadmill.ftms.audit import AuditRecord, to_jsonable
 
 class EventLog:
     """A JSON-lines event log (see the module docstring). ``stream=None`` keeps records in memory
-    only (:attr:`records`, last ``keep``), which the tests and the TUI can read."""
+    only (:attr:`records`, the last ``keep``), which the tests and the TUI can read.
+
+    Records are taken synchronously (cheap: a dict or the audit record itself) and turned into
+    JSON in batches ``flush_s`` later (or at :meth:`close`), so that serialising never sits on the
+    stop path between ``stop()`` and the Stop write.
+    """
 
     def __init__(
         self,
@@ -54,12 +60,17 @@ class EventLog:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         keep: int = 2000,
+        flush_s: float = 0.05,
     ) -> None:
         self._stream = stream
         self._clock = clock
         self._wall = wall_clock
         self._keep = keep
-        self.records: list[dict[str, Any]] = []
+        self._flush_s = flush_s
+        self._records: list[dict[str, Any]] = []
+        self._raw: list[dict[str, Any] | AuditRecord] = []
+        self._unwritten: list[dict[str, Any]] = []
+        self._scheduled: asyncio.TimerHandle | None = None
         self.failed: str | None = None
         """Why writing stopped (disk full, ...); the session goes on without the file."""
 
@@ -70,38 +81,72 @@ class EventLog:
         target.parent.mkdir(parents=True, exist_ok=True)
         return cls(target.open("a", encoding="utf-8"), **kwargs)
 
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """The last ``keep`` records as JSON-ready dicts, oldest first."""
+        self._convert()
+        return self._records
+
     def write(self, kind: str, /, **data: Any) -> dict[str, Any]:
         """Append one ``source = "session"`` record now (session clock) and return it."""
-        record: dict[str, Any] = to_jsonable(data)
-        record = {
+        record: dict[str, Any] = {
             "t": round(self._clock(), 6),
             "wall": round(self._wall(), 6),
-            **record,
+            **data,
             "source": "session",
             "kind": kind,
         }
-        self._emit(record)
+        self._take(record)
         return record
 
     def audit(self, record: AuditRecord) -> None:
         """Audit-trail sink (``client.audit.add_sink(log.audit)``)."""
-        out = {"source": "ftms", **record.to_dict()}
-        self._emit(out)
+        self._take(record)
 
-    def _emit(self, record: dict[str, Any]) -> None:
-        self.records.append(record)
-        if len(self.records) > self._keep:
-            del self.records[: len(self.records) - self._keep]
-        if self._stream is None or self.failed is not None:
+    def _take(self, item: dict[str, Any] | AuditRecord) -> None:
+        self._raw.append(item)
+        if self._scheduled is not None:
             return
         try:
-            self._stream.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._scheduled = loop.call_later(self._flush_s, self.flush)
+
+    def _convert(self) -> None:
+        raw, self._raw = self._raw, []
+        for item in raw:
+            if isinstance(item, AuditRecord):
+                record = {"source": "ftms", **item.to_dict()}
+            else:
+                record = to_jsonable(item)
+            self._records.append(record)
+            if self._stream is not None:
+                self._unwritten.append(record)
+        if len(self._records) > self._keep:
+            del self._records[: len(self._records) - self._keep]
+
+    def flush(self) -> None:
+        """Write what has been taken so far (called by a timer, and by :meth:`close`)."""
+        if self._scheduled is not None:
+            self._scheduled.cancel()
+            self._scheduled = None
+        self._convert()
+        lines, self._unwritten = self._unwritten, []
+        if self._stream is None or self.failed is not None or not lines:
+            return
+        try:
+            self._stream.write(
+                "".join(json.dumps(r, separators=(",", ":"), default=str) + "\n" for r in lines)
+            )
             self._stream.flush()
         except (OSError, ValueError) as exc:
             self.failed = str(exc)
 
     def close(self) -> None:
         """Flush and close the file (records stay readable in memory)."""
+        self.flush()
         if self._stream is not None:
             try:
                 self._stream.close()

@@ -1,0 +1,100 @@
+"""The session service in-process: the virtual treadmill on a virtual radio, the real FTMS client
+through our bumble backend, a time-scaled clock, and a scripted front end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import pytest
+
+from retro_treadmill.ble.adapter import Adapter, open_adapter
+from retro_treadmill.ble.radio import VirtualRadio
+from retro_treadmill.clock import ScaledClock
+from retro_treadmill.profiles import load_profile
+from retro_treadmill.service import SessionService
+from retro_treadmill.sim import VirtualTreadmill
+from retro_treadmill.sim.server import DEFAULT_ADDRESS
+from retro_treadmill.telemetry.eventlog import EventLog
+from retro_treadmill.tui.model import VIRTUAL_TREADMILL, ProfileInfo
+from tests.mosquitto import mosquitto
+
+__all__ = ["Rig", "mosquitto", "rig"]
+
+TIME_SCALE = 10.0
+
+
+@dataclass
+class Rig:
+    """A virtual treadmill and what a service needs to reach it."""
+
+    clock: ScaledClock
+    radio: VirtualRadio
+    sim: VirtualTreadmill
+    adapter: Adapter
+
+    def service(self, **kwargs: object) -> SessionService:
+        """A service for the demo profile on this rig (signals left alone: pytest owns them)."""
+        profile = load_profile("demo")
+        options: dict[str, object] = {
+            "clock": self.clock,
+            "target": DEFAULT_ADDRESS,
+            "virtual_target": DEFAULT_ADDRESS,
+            "profile": profile,
+            "profile_key": "demo",
+            "event_log": EventLog(clock=self.clock.now),
+            "handle_signals": False,
+        }
+        options.update(kwargs)
+        return SessionService(self.adapter, **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    clock = ScaledClock(TIME_SCALE)
+    async with VirtualRadio() as radio:
+        sim = VirtualTreadmill.on_radio(radio, personality="spec", clock=clock)
+        await sim.start()
+        try:
+            async with open_adapter(radio) as adapter:
+                yield Rig(clock, radio, sim, adapter)
+        finally:
+            await sim.close()
+
+
+async def until(
+    service: SessionService,
+    predicate: Callable[[], bool],
+    timeout: float = 20.0,  # noqa: ASYNC109 - a test helper's bound, wall seconds
+) -> None:
+    """Wait (wall seconds) until ``predicate()`` holds, re-checking on every snapshot."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            service.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.05):
+                    await service.changed.wait()
+
+
+def walking(
+    then: Callable[[SessionService], Awaitable[None]],
+) -> Callable[[SessionService], Awaitable[None]]:
+    """A front end: connect, tick the checklist, start, wait for the belt to move, ``then``."""
+
+    async def frontend(service: SessionService) -> None:
+        profile = service.profile
+        assert profile is not None
+        await service.prepare(VIRTUAL_TREADMILL, ProfileInfo.from_profile(profile, "demo"))
+        service.start(["deck clear", "safety key", "rails"])
+        await until(
+            service,
+            lambda: (
+                (service.snapshot.speed_kmh or 0.0) > 1.0
+                and service.snapshot.state.value == "running"
+            ),
+        )
+        await then(service)
+
+    return frontend

@@ -1,0 +1,136 @@
+"""The session service in-process against the virtual treadmill: remote stop over a real broker,
+and failing closed on exceptions (issue 5, issue 7's remote stop through the service)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import aiomqtt
+
+from retro_treadmill.service import ExitCode, SessionService
+from retro_treadmill.telemetry.schema import Topics
+from retro_treadmill.telemetry.settings import MqttSettings
+from retro_treadmill.tui.model import StopSource
+from tests.mosquitto import MosquittoBroker
+from tests.service.conftest import Rig, until, walking
+
+STOP = b"\x08\x01"
+
+
+def stop_writes_after(rig: Rig, since: float) -> list[float]:
+    return [w.perf_counter for w in rig.sim.writes if w.data == STOP and w.perf_counter >= since]
+
+
+async def test_mqtt_command_stop_stops_the_belt_within_100_ms(
+    rig: Rig, mosquitto: MosquittoBroker
+) -> None:
+    settings = MqttSettings.from_url(
+        f"mqtt://{mosquitto.host}:{mosquitto.port}/retro-treadmill",
+        treadmill_id="tm1",
+        discovery=False,
+    )
+    service = rig.service(mqtt=settings)
+    sent: list[float] = []
+
+    async def remote_stop(service: SessionService) -> None:
+        assert service.mqtt is not None
+        async with asyncio.timeout(10):
+            await service.mqtt.wait_connected()
+        topic = Topics(settings.base_topic).command("stop")
+        payload = json.dumps({"reason": "dashboard drill", "sender": "desk-1"})
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as desk:
+            sent.append(time.perf_counter())
+            await desk.publish(topic, payload, qos=1)
+            await until(service, lambda: bool(stop_writes_after(rig, sent[0])), timeout=5)
+        await rig.sim.wait_for(lambda s: s.belt_speed_kmh == 0.0 and not s.running, timeout=30)
+        await until(service, service.session_over)
+
+    code = await service.serve(walking(remote_stop))
+
+    assert code is ExitCode.STOPPED
+    latency = stop_writes_after(rig, sent[0])[0] - sent[0]
+    assert latency < 0.100, f"publish -> Stop on the treadmill took {latency * 1000:.1f} ms"
+    assert rig.sim.belt_speed_kmh == 0.0
+    stops = [r for r in service.log.records if r["kind"] == "operator" and r["action"] == "stop"]
+    assert stops[0]["by"] == "mqtt"
+    assert "desk-1" in stops[0]["detail"]
+
+
+async def test_an_exception_inside_a_task_stops_the_belt(rig: Rig) -> None:
+    service = rig.service()
+
+    async def break_the_ticker(service: SessionService) -> None:
+        assert service.engine is not None
+
+        def boom(now: float) -> None:
+            raise RuntimeError("boom in the ticker")
+
+        service.engine.tick = boom  # type: ignore[assignment,method-assign]
+        await asyncio.sleep(30)  # cancelled when the ticker fails
+
+    started = time.perf_counter()
+    code = await service.serve(walking(break_the_ticker))
+
+    assert code is ExitCode.INTERNAL_ERROR
+    assert stop_writes_after(rig, started), "no Stop reached the treadmill"
+    assert rig.sim.writes[-1].data == STOP
+    await rig.sim.wait_for(lambda s: s.belt_speed_kmh == 0.0, timeout=30)
+    alarms = [r for r in service.log.records if r["kind"] == "alarm"]
+    assert alarms
+    assert alarms[0]["alarm"] == "internal_error"
+    assert "boom in the ticker" in alarms[0]["message"]
+    outcome = [r for r in service.log.records if r["kind"] == "outcome"]
+    assert outcome[-1]["exit_code"] == 1
+
+
+async def test_an_exception_in_the_front_end_stops_the_belt(rig: Rig) -> None:
+    service = rig.service()
+
+    async def crash(service: SessionService) -> None:
+        raise ValueError("the front end broke")
+
+    code = await service.serve(walking(crash))
+
+    assert code is ExitCode.INTERNAL_ERROR
+    assert rig.sim.writes[-1].data == STOP
+    await rig.sim.wait_for(lambda s: s.belt_speed_kmh == 0.0, timeout=30)
+    assert "the front end broke" in (service.error or "")
+
+
+async def test_a_ui_exception_stop_writes_stop_and_ends_with_an_internal_error(rig: Rig) -> None:
+    service = rig.service()
+
+    async def ui_crash(service: SessionService) -> None:
+        service.stop(StopSource.UI_EXCEPTION)  # what the TUI does in _handle_exception
+        await until(service, lambda: bool(stop_writes_after(rig, 0.0)), timeout=5)
+        await service.terminate.wait()
+
+    code = await service.serve(walking(ui_crash))
+
+    assert code is ExitCode.INTERNAL_ERROR
+    assert rig.sim.writes[-1].data == STOP
+    await rig.sim.wait_for(lambda s: s.belt_speed_kmh == 0.0, timeout=30)
+
+
+async def test_stop_is_written_at_once_while_a_setpoint_awaits_its_response(rig: Rig) -> None:
+    service = rig.service()
+    latencies: list[float] = []
+
+    async def stop_during_setpoint(service: SessionService) -> None:
+        # Responses now take 3 s (simulated): the next setpoint stays pending.
+        await rig.sim.inject("delay-responses:by=3s")
+        service.adjust_speed(0.16)
+        await until(service, lambda: rig.sim.writes[-1].data[:1] == b"\x02", timeout=10)
+        called = time.perf_counter()
+        service.stop(StopSource.KEYBOARD)
+        await until(service, lambda: bool(stop_writes_after(rig, called)), timeout=5)
+        latencies.append(stop_writes_after(rig, called)[0] - called)
+        await until(service, service.session_over, timeout=30)
+
+    code = await service.serve(walking(stop_during_setpoint))
+
+    assert code is ExitCode.STOPPED
+    # 3 s of simulated delay is 300 ms of wall time: the Stop did not wait for the response.
+    assert latencies[0] < 0.050, f"{latencies[0] * 1000:.1f} ms"
