@@ -55,6 +55,7 @@ pytest: venv
 ## bench: codec and emergency-stop benchmarks (ratios against a baseline from the same run)
 bench: venv
 	$(BIN)/python bench/codec.py
+	$(BIN)/python bench/estop.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist

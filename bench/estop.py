@@ -1,0 +1,240 @@
+"""Emergency-stop latency: ``SessionService.stop()`` to the Stop write arriving at the treadmill.
+
+Run with ``make bench`` (``.venv/bin/python bench/estop.py [--stops N]``). In one process: the
+virtual treadmill on an in-process virtual radio (bumble), the real session service with its FTMS
+client through our bleak backend, wall-clock time (no time scale).
+
+For each stop, the latency runs from just before the synchronous ``service.stop(...)`` call (the
+stop key, MQTT ``command/stop`` and the signal handlers all call it) to the moment the virtual
+treadmill's GATT server receives the ``08 01`` write (its ``time.perf_counter()`` on arrival).
+The floor is a plain bleak ``write_gatt_char`` of the same two bytes, awaited by a coroutine that
+is already running, through the same backend to the same treadmill (from a second host on the
+same virtual radio); its latency is measured the same way. Floor and service stops alternate, so
+both see the same conditions. Each path awaits its write's completion before the next step.
+
+Scenarios:
+
+- idle: the spec treadmill (Treadmill Data at 1 Hz), nothing pending;
+- load: Treadmill Data at 10 Hz through the whole service (engine, snapshots, event log in
+  memory) and, before every stop, a Set Target Speed procedure in flight whose response the
+  treadmill withholds (fault ``lose-responses:count=1``): the Stop must pre-empt it.
+
+Prints median, p99 and max in milliseconds and the service/floor ratios. Targets (issue 5): p99
+<= 5 ms under load, and within 2x of the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from protocols.ftms import FITNESS_MACHINE_CONTROL_POINT_UUID
+from retro_treadmill.ble.adapter import open_adapter
+from retro_treadmill.ble.radio import VirtualRadio
+from retro_treadmill.clock import MonotonicClock
+from retro_treadmill.profiles import load_profile
+from retro_treadmill.service import SessionService, StopOrigin
+from retro_treadmill.sim import VirtualTreadmill, get_personality
+from retro_treadmill.sim.server import DEFAULT_ADDRESS
+from retro_treadmill.telemetry.eventlog import EventLog
+from retro_treadmill.tui.model import VIRTUAL_TREADMILL, ProfileInfo
+
+STOP = b"\x08\x01"
+WARMUP = 20
+TARGET_P99_MS = 5.0
+TARGET_RATIO = 2.0
+
+
+@dataclass
+class Result:
+    """Latencies (seconds) of one scenario."""
+
+    name: str
+    service: list[float]
+    floor: list[float]
+    client: list[float]
+    other_host: list[float]
+
+
+def _stats(values: list[float]) -> tuple[float, float, float]:
+    ms = sorted(v * 1000 for v in values)
+    p99 = statistics.quantiles(ms, n=100, method="inclusive")[98]
+    return statistics.median(ms), p99, ms[-1]
+
+
+def _arrival(sim: VirtualTreadmill, since: int) -> float:
+    """When the first Stop written after index ``since`` arrived (both paths await the write's
+    completion first, so it has arrived)."""
+    return next(w.perf_counter for w in sim.writes[since:] if w.data == STOP)
+
+
+async def scenario(name: str, stops: int, *, load: bool) -> Result:
+    """Run ``stops`` measured stops (after a warm-up) in one scenario."""
+    clock = MonotonicClock()
+    personality = get_personality("spec")
+    if load:
+        personality = personality.with_changes(telemetry_interval_s=0.1)
+    service_lat: list[float] = []
+    floor_lat: list[float] = []
+    client_lat: list[float] = []
+    other_lat: list[float] = []
+    async with VirtualRadio() as radio:
+        sim = VirtualTreadmill.on_radio(radio, personality=personality, clock=clock)
+        await sim.start()
+        try:
+            async with open_adapter(radio) as adapter:
+                profile = load_profile("demo")
+                service = SessionService(
+                    adapter,
+                    clock=clock,
+                    target=DEFAULT_ADDRESS,
+                    virtual_target=DEFAULT_ADDRESS,
+                    profile=profile,
+                    profile_key="demo",
+                    event_log=EventLog(clock=clock.now),
+                    handle_signals=False,
+                )
+
+                async def frontend(svc: SessionService) -> None:
+                    await svc.prepare(VIRTUAL_TREADMILL, ProfileInfo.from_profile(profile, "demo"))
+                    client = svc.client
+                    assert client is not None
+                    # The floor's own central (a second host on the same virtual radio, same
+                    # backend): one host may hold only one link to the treadmill.
+                    async with open_adapter(radio) as other:
+                        device = await other.find_device_by_address(DEFAULT_ADDRESS, timeout=10)
+                        assert device is not None
+                        async with other.client(device) as plain:
+                            await measure(svc, client, plain)
+
+                async def pend(client: Any) -> asyncio.Task[Any] | None:
+                    """Under load: a Set Target Speed in flight whose response never comes."""
+                    if not load:
+                        return None
+                    await sim.inject("lose-responses:count=1")
+                    since = len(sim.writes)
+                    task = asyncio.create_task(client.set_target_speed(1.6))
+                    await sim.wait_for_write(0x02, after=since)
+                    return task
+
+                async def measure(svc: SessionService, client: Any, plain: Any) -> None:
+                    cp = plain.services.get_characteristic(FITNESS_MACHINE_CONTROL_POINT_UUID)
+                    assert cp is not None
+                    await plain.start_notify(cp, lambda _c, _d: None)
+                    if load:
+                        await client.request_control()  # so the lost response is the setpoint's
+                    # The client's own BleakClient and control point (private: the bench needs the
+                    # very same link for the floor).
+                    link, link_cp = client._bleak, client._cp_char
+                    gc.collect()
+                    for i in range(WARMUP + stops):
+                        # The floor: a plain bleak write of the same bytes on the same link, in
+                        # the same state (under load, behind the same pending setpoint).
+                        pending = await pend(client)
+                        since = len(sim.writes)
+                        t0 = time.perf_counter()
+                        await link.write_gatt_char(link_cp, STOP, response=True)
+                        floor = _arrival(sim, since) - t0
+                        await client.stop()  # retire the pending setpoint (not measured)
+                        if pending is not None:
+                            await pending
+                        # A plain write from another host (no shared link, no pending setpoint).
+                        since = len(sim.writes)
+                        t0 = time.perf_counter()
+                        await plain.write_gatt_char(cp, STOP, response=True)
+                        other_host = _arrival(sim, since) - t0
+                        # The service's stop path (what the keys, MQTT and signals call).
+                        pending = await pend(client)
+                        since = len(sim.writes)
+                        t0 = time.perf_counter()
+                        svc.stop(StopOrigin.KEYBOARD)
+                        await svc.stops_settled()  # the Stop's response is back
+                        latency = _arrival(sim, since) - t0
+                        if pending is not None:
+                            await pending  # ended PREEMPTED by the Stop
+                        # The FTMS client alone (no service, no governor).
+                        pending = await pend(client)
+                        since = len(sim.writes)
+                        t0 = time.perf_counter()
+                        await client.stop()
+                        direct = _arrival(sim, since) - t0
+                        if pending is not None:
+                            await pending
+                        if i >= WARMUP:
+                            floor_lat.append(floor)
+                            service_lat.append(latency)
+                            client_lat.append(direct)
+                            other_lat.append(other_host)
+
+                await service.serve(frontend)
+                if service.error is not None:
+                    raise RuntimeError(f"{name}: the service failed: {service.error}")
+        finally:
+            await sim.close()
+    return Result(name, service_lat, floor_lat, client_lat, other_lat)
+
+
+def report(results: list[Result]) -> bool:
+    """Print the table; returns whether the targets are met."""
+    print(f"{'scenario':<8} {'path':<26} {'n':>5} {'median ms':>10} {'p99 ms':>8} {'max ms':>8}")
+    ok = True
+    for r in results:
+        s_med, s_p99, s_max = _stats(r.service)
+        f_med, f_p99, f_max = _stats(r.floor)
+        c_med, c_p99, c_max = _stats(r.client)
+        o_med, o_p99, o_max = _stats(r.other_host)
+        print(
+            f"{r.name:<8} {'service.stop() -> 08 01':<26} {len(r.service):>5} "
+            f"{s_med:>10.3f} {s_p99:>8.3f} {s_max:>8.3f}"
+        )
+        print(
+            f"{r.name:<8} {'plain write_gatt_char':<26} {len(r.floor):>5} "
+            f"{f_med:>10.3f} {f_p99:>8.3f} {f_max:>8.3f}"
+        )
+        print(
+            f"{r.name:<8} {'(FtmsClient.stop() alone)':<26} {len(r.client):>5} "
+            f"{c_med:>10.3f} {c_p99:>8.3f} {c_max:>8.3f}"
+        )
+        print(
+            f"{r.name:<8} {'(plain write, other host)':<26} {len(r.other_host):>5} "
+            f"{o_med:>10.3f} {o_p99:>8.3f} {o_max:>8.3f}"
+        )
+        ratio_med, ratio_p99 = s_med / f_med, s_p99 / f_p99
+        print(f"{r.name:<8} ratio service/floor: median {ratio_med:.2f}x, p99 {ratio_p99:.2f}x")
+        if r.name == "load":
+            met = s_p99 <= TARGET_P99_MS and ratio_p99 <= TARGET_RATIO
+            ok = ok and met
+            print(
+                f"target (load): p99 <= {TARGET_P99_MS:g} ms and <= {TARGET_RATIO:g}x the floor: "
+                f"{'met' if met else 'NOT met'}"
+            )
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run both scenarios and print the comparison."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stops", type=int, default=1000, help="measured stops per scenario")
+    args = parser.parse_args(argv)
+    print(
+        f"e-stop latency: service.stop() -> Stop write at the virtual treadmill, "
+        f"{args.stops} stops per scenario (+{WARMUP} warm-up), Python {sys.version.split()[0]}"
+    )
+    started = time.monotonic()
+    results = [
+        asyncio.run(scenario("idle", args.stops, load=False)),
+        asyncio.run(scenario("load", args.stops, load=True)),
+    ]
+    ok = report(results)
+    print(f"({time.monotonic() - started:.0f} s)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
