@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from protocols import BuildError, ProtocolError
 from protocols.ftms import (
@@ -282,3 +284,44 @@ def test_assembler_keeps_truncation_and_extra_of_all_fragments() -> None:
     assert merged is not None
     assert merged.truncated
     assert merged.extra == b"\xee"
+
+
+# Which flag bit announces each field (bit 0 inverted; bit 13 the vendor step count).
+FIELD_BITS = {
+    "speed_kmh": 0,
+    "average_speed_kmh": 1,
+    "total_distance_m": 2,
+    "inclination_pct": 3,
+    "ramp_angle_deg": 3,
+    "positive_elevation_gain_m": 4,
+    "negative_elevation_gain_m": 4,
+    "instantaneous_pace_kmpmin": 5,
+    "average_pace_kmpmin": 6,
+    "total_energy_kcal": 7,
+    "energy_per_hour_kcal": 7,
+    "energy_per_minute_kcal": 7,
+    "heart_rate_bpm": 8,
+    "metabolic_equivalent": 9,
+    "elapsed_time_s": 10,
+    "remaining_time_s": 11,
+    "force_on_belt_n": 12,
+    "power_output_w": 12,
+    "step_count": 13,
+}
+
+
+@given(st.integers(0, 0xFFFF), st.binary(max_size=40))
+def test_no_value_without_its_flag(flags: int, body: bytes) -> None:
+    """Whatever arrives, a value is only ever read where the flags announce it."""
+    rec = parse_treadmill_data(flags.to_bytes(2, "little") + body)
+    present = flags ^ 1
+    assert set(FIELD_BITS) == {
+        name for name in asdict(rec) if name not in ("more_data", "truncated", "extra")
+    }
+    for name, bit in FIELD_BITS.items():
+        if getattr(rec, name) is not None:
+            assert present & (1 << bit), name
+    assert rec.more_data == bool(flags & 1)
+    assert len(rec.extra) <= len(body)
+    if rec.truncated:
+        assert rec.extra == b""
