@@ -9,6 +9,7 @@ humans; ``None`` when not supplied) and a ``kind``:
                        ``with_response``
 ``write-error``        the GATT write failed: ``procedure``, ``att_error``, ``error``
 ``write-skipped``      a write overtaken by a Stop before its turn came, never sent
+``pairing``            the control point wanted encryption: pairing ``ok`` (or ``error``)
 ``response``           a control-point response matched to its write: ``request_opcode``,
                        ``result_code``, ``latency_s`` (round trip), ``bytes``
 ``response-discarded`` a response for no live procedure (late after a pre-empting Stop or a

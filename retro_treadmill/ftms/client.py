@@ -105,6 +105,9 @@ logger = logging.getLogger(__name__)
 
 EventListener = Callable[[FtmsEvent], None]
 
+ATT_NEEDS_PAIRING = frozenset({0x05, 0x0F})
+"""ATT errors Insufficient Authentication (0x05) and Insufficient Encryption (0x0F)."""
+
 
 @dataclass(frozen=True, slots=True)
 class ReconnectPolicy:
@@ -261,6 +264,10 @@ class FtmsClient:
         self._link_generation = 0
         self._up = asyncio.Event()
         self._response_bytes = b""
+        self._pairing_tried = False
+        self._needs_pairing = False
+        """Set once a control-point write needed pairing: later links pair right after connecting,
+        so the Stop written first after a reconnect is not delayed by pairing."""
         self._attempts_used = 0
         """Reconnect attempts since telemetry last flowed (a reconnect that brings no Treadmill
         Data does not refill the budget)."""
@@ -424,6 +431,9 @@ class FtmsClient:
             await client.connect()
         except (BleakError, OSError, TimeoutError) as exc:
             raise DeviceError(f"could not connect to {target.address}: {exc}") from exc
+        self._pairing_tried = False
+        if self._needs_pairing:
+            await self._pair(client)
         self.quirks = self._quirks_for(target.name)
         self.machine.quirks = self.quirks
         self.monitor.unit_self_test = self.quirks.unit_self_test
@@ -802,22 +812,66 @@ class FtmsClient:
             attempt=action.attempt,
             with_response=self._cp_with_response,
         )
-        error: int | None = None
-        failed = False
-        message = ""
         try:
-            await client.write_gatt_char(char, data, response=self._cp_with_response)
-        except BleakGATTProtocolError as exc:
-            failed, error, message = True, int(exc.code), str(exc)
-        except (BleakError, OSError, TimeoutError, EOFError) as exc:
-            failed, message = True, str(exc) or type(exc).__name__
+            failed, error, message = await self._gatt_write(client, char, data)
+            if failed:
+                self._audit(
+                    "write-error", procedure=action.procedure, att_error=error, error=message
+                )
+            # FTMS §4.16: the control point may require encryption (ftms-notes §6): pair (Just
+            # Works) once per link and write again.
+            if (
+                failed
+                and error in ATT_NEEDS_PAIRING
+                and not self._pairing_tried
+                and await self._pair(client)
+                and self.machine.should_write(action.procedure)
+            ):
+                self._audit(
+                    "write",
+                    procedure=action.procedure,
+                    ticket=action.ticket,
+                    command=str(action.command),
+                    bytes=data,
+                    auxiliary=action.auxiliary,
+                    attempt=action.attempt,
+                    with_response=self._cp_with_response,
+                    after_pairing=True,
+                )
+                failed, error, message = await self._gatt_write(client, char, data)
+                if failed:
+                    self._audit(
+                        "write-error", procedure=action.procedure, att_error=error, error=message
+                    )
         finally:
             if rest:
                 self._dispatch(rest)
         if failed:
-            self._audit("write-error", procedure=action.procedure, att_error=error, error=message)
             self.machine.write_failed(action.procedure, error, self.clock.now())
             self._dispatch(self.machine.actions())
+
+    async def _gatt_write(
+        self, client: BleakClient, char: BleakGATTCharacteristic, data: bytes
+    ) -> tuple[bool, int | None, str]:
+        """One GATT write: (failed, ATT error code or None, message)."""
+        try:
+            await client.write_gatt_char(char, data, response=self._cp_with_response)
+        except BleakGATTProtocolError as exc:
+            return True, int(exc.code), str(exc)
+        except (BleakError, OSError, TimeoutError, EOFError) as exc:
+            return True, None, str(exc) or type(exc).__name__
+        return False, None, ""
+
+    async def _pair(self, client: BleakClient) -> bool:
+        self._pairing_tried = True
+        self._needs_pairing = True
+        try:
+            await client.pair()
+        except (BleakError, NotImplementedError, OSError, TimeoutError) as exc:
+            self._audit("pairing", ok=False, error=str(exc) or type(exc).__name__)
+            return False
+        self._audit("pairing", ok=True, error="")
+        return True
 
     # -- time and link supervision ---------------------------------------------------------------
 
