@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import ClassVar, Final, Self
+from typing import ClassVar, Final, Self, cast
 
 from protocols import BuildError, BytesLike, ProtocolError
 from protocols.ftms._codec import Param, decode_params, encode_params
@@ -98,7 +98,12 @@ class ControlPointRequest:
 
     @classmethod
     def parse(cls, data: BytesLike) -> Self:
-        """Read this request from ``data``; raises :class:`ControlPointError`."""
+        """Read this request from ``data``; raises :class:`ControlPointError`.
+
+        On the base class this dispatches on the op code like :func:`parse_control_point_request`.
+        """
+        if cls is ControlPointRequest:
+            return cast(Self, parse_control_point_request(data))
         data = bytes(data)
         if not data or data[0] != cls.OPCODE:
             raise ControlPointError(

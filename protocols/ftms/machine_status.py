@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import ClassVar, Final, Self
+from typing import ClassVar, Final, Self, cast
 
 from protocols import BuildError, BytesLike, ProtocolError
 from protocols.ftms._codec import Param, decode_params, encode_params, pack_raw, to_raw
@@ -95,7 +95,12 @@ class MachineStatus:
 
     @classmethod
     def parse(cls, data: BytesLike) -> Self:
-        """Read this status from ``data``; raises :class:`ProtocolError`."""
+        """Read this status from ``data``; raises :class:`ProtocolError`.
+
+        On the base class this dispatches on the op code like :func:`parse_machine_status`.
+        """
+        if cls is MachineStatus:
+            return cast(Self, parse_machine_status(data))
         data = bytes(data)
         if not data or data[0] != cls.OPCODE:
             raise ProtocolError(

@@ -21,7 +21,12 @@ from hypothesis import strategies as st
 
 from protocols import ProtocolError
 from protocols.ftms import (
+    REQUEST_TYPES,
+    STATUS_TYPES,
+    ControlPointRequest,
+    MachineStatus,
     TreadmillDataAssembler,
+    UnknownMachineStatus,
     parse_control_point_request,
     parse_control_point_response,
     parse_features,
@@ -70,6 +75,27 @@ def test_every_parser_raises_only_protocol_error(batch: list[bytes]) -> None:
             _calls[parse] += 1
             with contextlib.suppress(ProtocolError):
                 parse(data)
+
+
+_CLASSES: list[type[ControlPointRequest] | type[MachineStatus]] = [
+    ControlPointRequest,
+    *REQUEST_TYPES.values(),
+    MachineStatus,
+    *STATUS_TYPES.values(),
+    UnknownMachineStatus,
+]
+
+
+@settings(max_examples=3000, deadline=None, database=None)
+@given(cls=st.sampled_from(_CLASSES), opcode=st.integers(0, 0xFF), body=st.binary(max_size=24))
+def test_each_message_class_parses_its_own_op_code_or_raises_protocol_error(
+    cls: type[ControlPointRequest] | type[MachineStatus], opcode: int, body: bytes
+) -> None:
+    own = getattr(cls, "OPCODE", opcode)
+    for first in (own & 0xFF, opcode):  # mostly the class's own op code, to reach the params
+        with contextlib.suppress(ProtocolError):
+            value = cls.parse(bytes((first,)) + body)
+            assert isinstance(value, cls)
 
 
 def test_the_fuzz_run_reached_every_parser_with_every_string() -> None:

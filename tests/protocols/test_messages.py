@@ -19,6 +19,7 @@ from protocols.ftms import (
     InclinationRange,
     IndoorBikeSimulation,
     MachineReset,
+    MachineStatus,
     RequestControl,
     ResultCode,
     ServiceData,
@@ -135,6 +136,11 @@ def test_bad_writes_say_how_the_server_should_answer(
     assert excinfo.value.opcode == opcode
     assert excinfo.value.result is result
     assert isinstance(excinfo.value, ProtocolError)
+
+
+def test_the_base_classes_dispatch_on_the_op_code() -> None:
+    assert ControlPointRequest.parse(b"\x08\x02") == StopOrPause(StopControl.PAUSE)
+    assert MachineStatus.parse(b"\x03") == StoppedBySafetyKey()
 
 
 def test_a_request_class_parses_only_its_own_op_code() -> None:
