@@ -44,15 +44,15 @@ from protocols.ftms import (
 )
 from protocols.heart_rate import HeartRateMeasurement, parse_heart_rate_measurement
 
-VECTORS = Path(
+# A copy of ../shared/test-vectors/ftms_real_packets.json, so a fresh clone tests the same bytes;
+# test_the_copy_matches_the_shared_vectors notices when the shared file moves on.
+VECTORS = Path(__file__).resolve().parent / "vectors" / "ftms_real_packets.json"
+SHARED_VECTORS = Path(
     os.environ.get(
         "FTMS_REAL_PACKETS",
         Path(__file__).resolve().parents[3] / "shared" / "test-vectors" / "ftms_real_packets.json",
     )
 )
-
-if not VECTORS.exists():  # pragma: no cover - the vectors live beside the repository
-    pytest.skip(f"real packets not found at {VECTORS}", allow_module_level=True)
 
 RECORDS: list[dict[str, Any]] = json.loads(VECTORS.read_text())["records"]
 
@@ -149,6 +149,12 @@ def _parse(record: dict[str, Any], kind: type[BytesLike] = bytes) -> object:
         case "0x2A37":
             return parse_heart_rate_measurement(data)
     raise AssertionError(f"no parser for {record['characteristic']}")
+
+
+def test_the_copy_matches_the_shared_vectors() -> None:
+    if not SHARED_VECTORS.exists():
+        pytest.skip(f"no shared vectors at {SHARED_VECTORS} (a clone without ../shared)")
+    assert json.loads(SHARED_VECTORS.read_text()) == json.loads(VECTORS.read_text())
 
 
 def test_the_vector_file_covers_every_characteristic_we_parse() -> None:
