@@ -628,7 +628,10 @@ class VirtualTreadmill:
                         self._spawn(self._notify("2ACD", record, None), "treadmill-data")
                 next_telemetry = max(next_telemetry + p.telemetry_interval_s, now)
             self._notify_changed()
-            await self.clock.sleep(tick)
+            # Wake for the next Treadmill Data on time, not at the next coarse tick: at high
+            # time scales a tick is many sim-milliseconds and would stretch the data interval.
+            until_data = next_telemetry - self.elapsed
+            await self.clock.sleep(max(min(tick, until_data), 0.002 * scale))
 
     def _belt_note(self) -> str:
         model = self.core.model
