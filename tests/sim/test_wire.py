@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -151,3 +152,15 @@ async def test_pause_resume_and_reset(make_sim: MakeSim, connect: Connect) -> No
     assert b"\x01" in wire.values("2ADA")
     assert sim.controller is None  # Reset revokes control
     assert await wire.command(b"\x07") == bytes.fromhex("800705")
+
+
+@pytest.mark.parametrize(("personality", "interval"), [("spec", 1.0), ("urevo-e1l", 0.5)])
+async def test_treadmill_data_cadence(
+    make_sim: MakeSim, connect: Connect, personality: str, interval: float
+) -> None:
+    sim = await make_sim(personality)
+    wire = await connect(sim)
+    await wire.wait(lambda w: len(w.values("2ACD")) >= 12, within=20)
+    times = [r.sim_time for r in wire.received if r.short == "2ACD"]
+    gaps = sorted(b - a for a, b in itertools.pairwise(times))
+    assert gaps[len(gaps) // 2] == pytest.approx(interval, abs=0.1)
