@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Literal
 
 from protocols.ftms import (
@@ -20,6 +19,7 @@ from protocols.ftms import (
     MachineStatus,
     RequestControl,
     Reset,
+    ResultCode,
     SetTargetInclination,
     SetTargetSpeed,
     StartedOrResumedByUser,
@@ -42,16 +42,6 @@ ClientId = Hashable
 
 CONSOLE: ClientId = "console"
 """The pseudo-client that holds control after another client "took" it (fault take-control)."""
-
-
-class Result(IntEnum):
-    """Control point result codes (FTMS §4.16.2.22, Table 4.24)."""
-
-    SUCCESS = 0x01
-    OP_CODE_NOT_SUPPORTED = 0x02
-    INVALID_PARAMETER = 0x03
-    OPERATION_FAILED = 0x04
-    CONTROL_NOT_PERMITTED = 0x05
 
 
 @dataclass(frozen=True)
@@ -111,7 +101,7 @@ class TreadmillCore:
         response = ControlPointResponse(opcode, int(result)).build()
         return Outcome(opcode, int(result), tuple(sends), response)
 
-    def _apply(self, client: ClientId, data: bytes, now: float) -> tuple[Result, list[Send]]:
+    def _apply(self, client: ClientId, data: bytes, now: float) -> tuple[ResultCode, list[Send]]:
         p = self.personality
         try:
             request = parse_control_point_request(data)
@@ -119,16 +109,16 @@ class TreadmillCore:
             if not p.strict_results and exc.opcode == StopOrPause.OPCODE:
                 request = StopOrPause(StopControl.STOP)  # lenient: a bare 08 still stops
             else:
-                return Result(int(exc.result)), []
+                return ResultCode(int(exc.result)), []
         if isinstance(request, RequestControl):
-            return Result.SUCCESS, self.grant_control(client)
+            return ResultCode.SUCCESS, self.grant_control(client)
         if p.enforce_control and self.controller != client:
-            return Result.CONTROL_NOT_PERMITTED, []
+            return ResultCode.CONTROL_NOT_PERMITTED, []
         match request:
             case Reset():
                 self.model.reset(now)
                 self.controller = None
-                return Result.SUCCESS, [self._status(MachineReset()), *self._training(0x01)]
+                return ResultCode.SUCCESS, [self._status(MachineReset()), *self._training(0x01)]
             case SetTargetSpeed(speed_kmh=kmh):
                 return self._set_speed(kmh, now)
             case SetTargetInclination(inclination_pct=pct):
@@ -137,55 +127,55 @@ class TreadmillCore:
                 return self._start(now)
             case StopOrPause(control=control):
                 return self._stop(control == StopControl.PAUSE, now)
-        return Result.OP_CODE_NOT_SUPPORTED, []
+        return ResultCode.OP_CODE_NOT_SUPPORTED, []
 
-    def _set_speed(self, kmh: float, now: float) -> tuple[Result, list[Send]]:
+    def _set_speed(self, kmh: float, now: float) -> tuple[ResultCode, list[Send]]:
         p = self.personality
         if p.speed_param_unit == "mph":
             kmh = mph_to_kmh(kmh)
         if not self.model.speed_in_range(kmh):
             if p.strict_results:
-                return Result.INVALID_PARAMETER, []
+                return ResultCode.INVALID_PARAMETER, []
             kmh = self.model.clamp_speed(kmh)
         if p.ignores_speed:
-            return Result.SUCCESS, []
+            return ResultCode.SUCCESS, []
         value = self.model.set_target_speed(kmh, now)
-        return Result.SUCCESS, [self._status(TargetSpeedChanged(value))]
+        return ResultCode.SUCCESS, [self._status(TargetSpeedChanged(value))]
 
-    def _set_incline(self, pct: float, now: float) -> tuple[Result, list[Send]]:
+    def _set_incline(self, pct: float, now: float) -> tuple[ResultCode, list[Send]]:
         p = self.personality
         if not p.incline_supported:
-            return Result.SUCCESS, []
+            return ResultCode.SUCCESS, []
         if not self.model.incline_in_range(pct):
             if p.strict_results:
-                return Result.INVALID_PARAMETER, []
+                return ResultCode.INVALID_PARAMETER, []
             pct = self.model.clamp_incline(pct)
         value = self.model.set_target_incline(pct, now)
-        return Result.SUCCESS, [self._status(TargetInclinationChanged(value))]
+        return ResultCode.SUCCESS, [self._status(TargetInclinationChanged(value))]
 
-    def _start(self, now: float) -> tuple[Result, list[Send]]:
+    def _start(self, now: float) -> tuple[ResultCode, list[Send]]:
         if self.safety_key_out:
-            return Result.OPERATION_FAILED, []
+            return ResultCode.OPERATION_FAILED, []
         if self.model.state is RunState.RUNNING:
             if self.personality.strict_results:
-                return Result.OPERATION_FAILED, []
-            return Result.SUCCESS, []
+                return ResultCode.OPERATION_FAILED, []
+            return ResultCode.SUCCESS, []
         self.model.start(now)
-        return Result.SUCCESS, [
+        return ResultCode.SUCCESS, [
             self._status(StartedOrResumedByUser()),
             *self._training(self.personality.training_running),
         ]
 
-    def _stop(self, pause: bool, now: float) -> tuple[Result, list[Send]]:
+    def _stop(self, pause: bool, now: float) -> tuple[ResultCode, list[Send]]:
         p = self.personality
         state = self.model.state
         if state is not RunState.RUNNING and (pause or state is not RunState.PAUSED):
             if p.strict_results:
-                return Result.OPERATION_FAILED, []
-            return Result.SUCCESS, []
+                return ResultCode.OPERATION_FAILED, []
+            return ResultCode.SUCCESS, []
         self.model.stop(now, pause=pause)
         control = StopControl.PAUSE if pause else StopControl.STOP
-        return Result.SUCCESS, [
+        return ResultCode.SUCCESS, [
             self._status(StoppedOrPausedByUser(control)),
             *self._training(p.training_post),
         ]
@@ -323,7 +313,6 @@ __all__ = [
     "CONSOLE",
     "ClientId",
     "Outcome",
-    "Result",
     "Send",
     "Target",
     "TreadmillCore",
