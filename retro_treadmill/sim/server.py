@@ -70,7 +70,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-FTMS_SERVICE_UUID = "1826"
+# 16-bit SIG numbers as bumble's GATT server takes them (FTMS Table 4.1).
+UUID_FTMS = "1826"
 UUID_FEATURE = "2ACC"
 UUID_TREADMILL_DATA = "2ACD"
 UUID_TRAINING_STATUS = "2AD3"
@@ -253,7 +254,7 @@ class VirtualTreadmill:
             "2AD9": self._control_point,
         }
         ftms = gatt.Service(
-            FTMS_SERVICE_UUID,
+            UUID_FTMS,
             [
                 self._feature,
                 self._treadmill_data,
@@ -745,7 +746,6 @@ __all__ = [
     "ATT_CCCD_IMPROPERLY_CONFIGURED",
     "ATT_PROCEDURE_ALREADY_IN_PROGRESS",
     "DEFAULT_NAME",
-    "FTMS_SERVICE_UUID",
     "ControlPointWrite",
     "SentValue",
     "VirtualTreadmill",
