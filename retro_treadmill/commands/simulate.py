@@ -123,6 +123,8 @@ async def _serve(
         loop.add_signal_handler(sig, stop.set)
     try:
         async with VirtualRadio() as radio:
+            # Bind first: a taken port fails before anything advertises.
+            server = await radio.serve_hci_over_tcp(host, port)
             sim = VirtualTreadmill.on_radio(
                 radio,
                 personality=personality,
@@ -135,7 +137,6 @@ async def _serve(
             )
             await sim.start()
             try:
-                server = await radio.serve_hci_over_tcp(host, port)
                 say(f"listening: {server.transport_spec} (personality {personality})")
                 for fault in sim.scheduled_faults:
                     say(f"fault scheduled at {fault.at:.1f} s: {fault}")

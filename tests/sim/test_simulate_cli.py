@@ -123,6 +123,13 @@ async def test_a_client_in_another_process_scans_connects_and_drives_the_belt(
 
 async def test_sigterm_stops_cleanly_and_bad_options_are_refused() -> None:
     sim = await start_simulate("--personality", "urevo-e1l")
+    taken = sim.transport.removeprefix("tcp-client:")
+    code, out, err = await run(
+        sys.executable, "-m", "retro_treadmill", "simulate", "--listen", taken
+    )
+    assert code == 2
+    assert "address already in use" in err
+    assert "advertising" not in out  # refused before the treadmill started
     code, output = await sim.stop(signal.SIGTERM)
     assert code == 0
     assert "personality urevo-e1l" in output
