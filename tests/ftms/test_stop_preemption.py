@@ -11,11 +11,11 @@ import statistics
 import time
 
 from retro_treadmill.ftms.model import Outcome
-from tests.ftms.conftest import MakeClient, MakeSim
+from tests.ftms.conftest import TIME_SCALE, MakeClient, MakeSim
 from tests.ftms.helpers import until
 
-ROUNDS = 80
-HOLD_S = 0.5
+ROUNDS = 60
+HOLD_S = 1.0
 """How long (sim seconds) the treadmill holds each Set Target Speed response back."""
 
 
@@ -54,11 +54,12 @@ async def test_stop_reaches_the_treadmill_while_set_speed_awaits_its_response(
     print(
         f"\nstop pre-emption over {ROUNDS} rounds: median {median * 1e3:.2f} ms, "
         f"p99 {p99 * 1e3:.2f} ms, max {latencies[-1] * 1e3:.2f} ms "
-        f"(response held {HOLD_S / 10 * 1e3:.0f} ms wall)"
+        f"(response held {HOLD_S / TIME_SCALE * 1e3:.0f} ms wall)"
     )
-    # Typically median < 1 ms and p99 < 20 ms on 2 shared cores; the bounds leave room for load.
+    # Typically median < 1 ms and p99 10-40 ms on 2 cores shared with other busy processes
+    # (the outliers are scheduling, not waiting); the bounds leave room for that load.
     assert median < 0.010
-    assert p99 < 0.050
+    assert p99 < 0.100
 
 
 async def test_stop_soon_cancels_what_is_queued_before_it_returns(
