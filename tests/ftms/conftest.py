@@ -66,6 +66,9 @@ async def make_client(adapter: Adapter, clock: ScaledClock) -> AsyncIterator[Mak
         kwargs.setdefault("rng", random.Random(4))
         kwargs.setdefault("scan_timeout_s", 2.0)
         kwargs.setdefault("connect_timeout_s", 2.0)
+        # A dead-link verdict from 0.6 s of wall-clock silence would make tests flaky on busy
+        # shared cores; the tests of that verdict set it themselves.
+        kwargs.setdefault("link_silence_s", 30.0)
         client = FtmsClient(adapter, target, **kwargs)
         clients.append(client)
         await client.connect()

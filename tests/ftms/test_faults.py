@@ -164,7 +164,7 @@ async def test_control_permission_lost_is_reported_and_control_requested_again(
 async def test_delayed_notifications_report_silence_then_recover(
     make_sim: MakeSim, make_client: MakeClient
 ) -> None:
-    sim, client, stream = await _running(make_sim, make_client, "spec")
+    sim, client, stream = await _running(make_sim, make_client, "spec", link_silence_s=6.0)
     await until(sim, lambda: speed_near(client, 2.0))
     await sim.inject("delay-notifications:by=4s,for=8s")
     silence = await stream.next_of(TelemetrySilence, timeout=5)
@@ -178,7 +178,9 @@ async def test_delayed_notifications_report_silence_then_recover(
 async def test_telemetry_silence_while_moving_is_a_lost_link(
     make_sim: MakeSim, make_client: MakeClient
 ) -> None:
-    sim, client, stream = await _running(make_sim, make_client, "keeps-running-on-disconnect")
+    sim, client, stream = await _running(
+        make_sim, make_client, "keeps-running-on-disconnect", link_silence_s=6.0
+    )
     await until(sim, lambda: speed_near(client, 2.0))
     before = len(sim.writes)
     await sim.inject("drop-notifications:only=2ACD,for=15s")
