@@ -43,6 +43,9 @@ class Personality:
     """2ACC: speed and inclination targets (FTMS §4.3.1.2)."""
     enforce_control: bool = True
     """Every op but Request Control needs control (FTMS §4.16.2); cheap controllers skip it."""
+    require_encryption: bool = False
+    """2AD9 writes need an encrypted link (FTMS Table 4.1 "Security: Encryption"): ATT error
+    0x0F Insufficient Encryption until the client pairs. The cheap machines skip it."""
     require_cccd: bool = True
     """Refuse control-point writes with ATT 0xFD when responses cannot be delivered."""
     response_via: ResponseVia = "indicate"
@@ -86,6 +89,16 @@ SPEC = Personality(
     name="spec",
     description="Follows FTMS v1.0.1 strictly: control enforced, indications, result codes 02-05.",
 )
+
+ENCRYPTED = SPEC.with_changes(
+    name="encrypted",
+    description=(
+        "Spec plus the control point's Encryption requirement: writes fail with ATT 0x0F "
+        "Insufficient Encryption until the client pairs (Just Works)."
+    ),
+    require_encryption=True,
+)
+"""Not in :data:`PERSONALITIES` (not selectable by name yet): pass it as a Personality."""
 
 _URQ_MOTOR = MotorSpec(
     min_speed_kmh=0.96,
@@ -220,6 +233,7 @@ def get_personality(name: str) -> Personality:
 
 __all__ = [
     "DEFAULT_DATA_FIELDS",
+    "ENCRYPTED",
     "PERSONALITIES",
     "SPEC",
     "DisconnectAction",

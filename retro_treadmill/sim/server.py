@@ -199,10 +199,13 @@ class VirtualTreadmill:
         props: gatt.Characteristic.Properties,
         read: Callable[[Connection], bytes] | None = None,
         write: Callable[[Connection, bytes], Awaitable[None]] | None = None,
+        encrypted_writes: bool = False,
     ) -> gatt.Characteristic[bytes]:
         permissions = (gatt.Characteristic.READABLE if read else 0) | (
             gatt.Characteristic.WRITEABLE if write else 0
         )
+        if encrypted_writes:
+            permissions |= gatt.Characteristic.WRITE_REQUIRES_ENCRYPTION
         value: gatt.CharacteristicValue[bytes] | bytes = (
             gatt.CharacteristicValue(read=read, write=write) if (read or write) else b""
         )
@@ -244,7 +247,10 @@ class VirtualTreadmill:
             ),
         )
         self._control_point = self._characteristic(
-            UUID_CONTROL_POINT, cp_props, write=self._on_control_point_write
+            UUID_CONTROL_POINT,
+            cp_props,
+            write=self._on_control_point_write,
+            encrypted_writes=p.require_encryption,
         )
         self._status = self._characteristic(UUID_MACHINE_STATUS, P.NOTIFY)
         self._by_target: dict[Target, gatt.Characteristic[bytes]] = {

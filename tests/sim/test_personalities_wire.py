@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
+from bleak.exc import BleakGATTProtocolError
 
 from protocols.ftms import TreadmillDataAssembler, parse_treadmill_data
 from retro_treadmill.sim import PERSONALITIES, RunState, VirtualTreadmill
+from retro_treadmill.sim.personalities import ENCRYPTED
 from retro_treadmill.units import mph_to_kmh
 from tests.sim.conftest import Connect, Wire, uuid
 
@@ -155,3 +157,14 @@ async def test_what_the_belt_does_when_the_controller_disconnects(
         later = sim.elapsed + 10.0
         await sim.wait_for(lambda s: s.elapsed > later, 15)
         assert sim.belt_speed_kmh == pytest.approx(2.0)
+
+
+async def test_encrypted_control_point_needs_pairing(make_sim: MakeSim, connect: Connect) -> None:
+    sim = await make_sim(ENCRYPTED)
+    wire = await connect(sim)
+    with pytest.raises(BleakGATTProtocolError) as refused:
+        await wire.write(b"\x00")
+    assert refused.value.args[0] == 0x0F  # Insufficient Encryption
+    assert sim.writes == []  # refused by the ATT layer before the control point saw it
+    await wire.client.pair()
+    assert await wire.command(b"\x00") == bytes.fromhex("800001")
