@@ -12,6 +12,7 @@ from retro_treadmill.ble.adapter import Adapter, open_adapter
 from retro_treadmill.ble.radio import VirtualRadio
 from retro_treadmill.clock import ScaledClock
 from retro_treadmill.ftms.client import FtmsClient, ReconnectPolicy
+from retro_treadmill.ftms.quirks import load_quirks_table, merge_overrides
 from retro_treadmill.sim import VirtualTreadmill
 
 TIME_SCALE = 10.0
@@ -69,6 +70,12 @@ async def make_client(adapter: Adapter, clock: ScaledClock) -> AsyncIterator[Mak
         # A dead-link verdict from 0.6 s of wall-clock silence would make tests flaky on busy
         # shared cores; the tests of that verdict set it themselves.
         kwargs.setdefault("link_silence_s", 30.0)
+        if "quirks" not in kwargs:
+            # Likewise a 0.3 s wall-clock control-point timeout (3 s at TIME_SCALE 10): 1 s.
+            kwargs.setdefault(
+                "quirks_table",
+                merge_overrides(load_quirks_table(), {"*": {"control_point_timeout_s": 10.0}}),
+            )
         client = FtmsClient(adapter, target, **kwargs)
         clients.append(client)
         await client.connect()
