@@ -220,7 +220,7 @@ class MqttPublisher:
         self._closing = False
         self._failures = 0
         self._connected = asyncio.Event()
-        self._events_flushed = asyncio.Event()
+        self._idle = asyncio.Event()
         self._first_attempt = asyncio.Event()
         self._fatal: MqttBrokerError | None = None
         self._disconnected_since: float | None = None
@@ -257,24 +257,39 @@ class MqttPublisher:
             raise self._fatal
 
     async def aclose(self, flush_timeout_s: float = 2.0) -> None:
-        """Flush queued events (up to ``flush_timeout_s``), publish ``offline``, disconnect."""
+        """Send what is queued (events, the last state and telemetry sample; up to
+        ``flush_timeout_s``), publish ``offline``, disconnect. Bounded in time; never raises."""
         if self._closing:
             return
         self._closing = True
         client = self._client
         if client is not None and self._state is MqttConnectionState.CONNECTED:
+            if self._held_telemetry is not None:
+                self._enqueue_telemetry(self._held_telemetry, self._clock())
+                self._idle.clear()
+            self._wake.set()
             try:
                 async with asyncio.timeout(flush_timeout_s):
-                    await self._events_flushed.wait()
+                    await self._idle.wait()
                     await client.publish(
                         self.topics.availability, AVAILABILITY_OFFLINE, qos=1, retain=True
                     )
             except (TimeoutError, aiomqtt.MqttError) as exc:
                 self._log.warning("MQTT: could not say 'offline' before closing: %s", exc)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                # The disconnect waits at most connect_timeout_s for the broker's answer.
+                async with asyncio.timeout(self.settings.connect_timeout_s + 1.0):
+                    await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if not task.done():
+                    raise  # our caller is being cancelled (else: the task's own, as asked)
+            except TimeoutError:
+                self._log.warning("MQTT: the connection task did not end in time; left to close")
+            except Exception:
+                self._log.exception("MQTT: the connection task failed while closing")
         self._set_state(MqttConnectionState.CLOSED)
 
     async def wait_connected(self) -> None:
@@ -290,6 +305,7 @@ class MqttPublisher:
         payload = update.to_payload(self.settings.treadmill_id, self._wall_clock())
         self._state_payload = encode(payload)
         self._state_dirty = True
+        self._idle.clear()
         self._wake.set()
 
     def publish_telemetry(self, sample: TelemetrySample) -> None:
@@ -308,6 +324,7 @@ class MqttPublisher:
             self._enqueue_telemetry(payload, now)
         else:
             self._held_telemetry = payload
+        self._idle.clear()
         self._wake.set()
 
     def publish_event(self, event: Event) -> None:
@@ -331,7 +348,7 @@ class MqttPublisher:
             self._counters.events_dropped += 1
             self._counters.events_dropped_unreported += 1
         self._events.append(payload)
-        self._events_flushed.clear()
+        self._idle.clear()
         self._wake.set()
 
     def _enqueue_telemetry(self, payload: bytes, now: float) -> None:
@@ -404,6 +421,8 @@ class MqttPublisher:
                 self._set_state(MqttConnectionState.REFUSED)
                 return
             self._first_attempt.set()
+            if self._is_closing():
+                break
             delay = self._backoff(self._failures, permanent=fatal is not None)
             self._retry_in = delay
             self._set_state(
@@ -413,6 +432,9 @@ class MqttPublisher:
                 "MQTT %s: %s; retrying in %.2f s", self.settings.redacted_url, error, delay
             )
             await asyncio.sleep(delay)
+
+    def _is_closing(self) -> bool:
+        return self._closing
 
     def _backoff(self, failures: int, *, permanent: bool) -> float:
         s = self.settings
@@ -513,7 +535,8 @@ class MqttPublisher:
                 self._counters.telemetry_published += 1
             if self._events or (self._state_dirty and self._state_payload is not None):
                 continue
-            self._events_flushed.set()
+            if not self._telemetry:
+                self._idle.set()
             timeout = None
             if self._held_telemetry is not None:
                 timeout = max(0.0, self._next_telemetry_at - self._clock())

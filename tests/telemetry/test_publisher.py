@@ -267,3 +267,24 @@ async def test_an_async_command_callback_is_run_not_dropped(mosquitto: Mosquitto
         await desk.publish(T.command("stop"), command_payload("x", "desk-1"), qos=1)
         async with asyncio.timeout(2):
             await ran.wait()
+
+
+async def test_closing_sends_the_last_state_and_sample_before_offline(
+    mosquitto: MosquittoBroker,
+) -> None:
+    async with recording(client_for(mosquitto), f"{BASE}/#") as rec:
+        pub = MqttPublisher(fast_settings(mosquitto, discovery=False, telemetry_rate_hz=0.1))
+        await pub.start()
+        await pub.wait_connected()
+        pub.publish_telemetry(TelemetrySample(speed_kmh=1.5))
+        pub.publish_state(StateUpdate(state="stopping"))
+        # Inside the 10 s rate limit: this sample is held, and must still go out on close.
+        pub.publish_telemetry(TelemetrySample(speed_kmh=0.0))
+        pub.publish_state(StateUpdate(state="finished"))
+        await pub.aclose()
+        await rec.wait_for(lambda m: m.payload == b"offline")
+    topics = [(m.topic.rsplit("/", 1)[1], m.payload) for m in rec.messages]
+    offline_at = topics.index(("availability", b"offline"))
+    before = rec.messages[:offline_at]
+    assert [m.json()["state"] for m in before if m.topic == T.state][-1] == "finished"
+    assert [m.json()["speed_kmh"] for m in before if m.topic == T.telemetry][-1] == 0.0
