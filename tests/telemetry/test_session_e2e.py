@@ -17,7 +17,10 @@ from typing import Any
 
 import jsonschema
 import pytest
+from textual.pilot import Pilot
+from textual.widgets import Static
 
+from retro_treadmill.telemetry.monitor import MonitorApp, TreadmillCard
 from retro_treadmill.telemetry.schema import (
     EVENT_SCHEMA,
     STATE_SCHEMA,
@@ -25,6 +28,7 @@ from retro_treadmill.telemetry.schema import (
     Topics,
     command_payload,
 )
+from retro_treadmill.telemetry.settings import MqttSettings
 from tests.mosquitto import MosquittoBroker
 from tests.telemetry.helpers import Received, Recorder, client_for, recording
 
@@ -36,7 +40,7 @@ TIME_SCALE = 2  # the demo's 30 s warm-up lasts 15 s: no profile step during the
 
 @contextlib.asynccontextmanager
 async def headless_session(
-    broker: MosquittoBroker, event_log: Path
+    broker: MosquittoBroker, event_log: Path, treadmill_id: str = "bay1"
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """``run --profile demo --simulate --headless --yes-preflight --mqtt ...`` as a process."""
     proc = await asyncio.create_subprocess_exec(
@@ -54,7 +58,7 @@ async def headless_session(
         "--mqtt",
         f"mqtt://{broker.host}:{broker.port}/retro-treadmill",
         "--mqtt-id",
-        "bay1",
+        treadmill_id,
         "--event-log",
         str(event_log),
         cwd=REPO,
@@ -208,7 +212,8 @@ async def test_broker_killed_mid_session_does_not_disturb_it(
                 )
                 async with recording(dashboard(), T.event) as after:
                     paused = await after.wait_for(
-                        lambda m: m.json()["code"] == "state_paused", within=15
+                        lambda m: m.topic == T.event and m.json()["code"] == "state_paused",
+                        within=15,
                     )
                     async with client_for(broker) as desk:
                         published_at = time.time()
@@ -240,3 +245,48 @@ async def test_broker_killed_mid_session_does_not_disturb_it(
             f"\ne2e after a broker kill/restart: command/stop -> virtual treadmill "
             f"{(stop_at - published_at) * 1000:.1f} ms"
         )
+
+
+async def test_monitor_shows_two_virtual_treadmills_and_stops_one(
+    mosquitto: MosquittoBroker, tmp_path: Path
+) -> None:
+    url = f"mqtt://{mosquitto.host}:{mosquitto.port}/retro-treadmill"
+    app = MonitorApp(MqttSettings.from_url(url, treadmill_id="monitor"), sender="e2e-monitor")
+
+    def card(treadmill_id: str, part: str) -> str:
+        cards = app.query(f"#tm-{treadmill_id}")
+        if not cards:
+            return ""
+        return str(cards.first(TreadmillCard).query_one(f".{part}", Static).render())
+
+    async def until(pilot: Pilot[None], condition: Any, within: float = 60.0) -> None:
+        async with asyncio.timeout(within):
+            while not condition():
+                await pilot.pause(0.05)
+
+    logs = {name: tmp_path / f"{name}.jsonl" for name in ("bay1", "bay2")}
+    async with (
+        headless_session(mosquitto, logs["bay1"], "bay1") as bay1,
+        headless_session(mosquitto, logs["bay2"], "bay2") as bay2,
+        app.run_test(size=(150, 20)) as pilot,
+    ):
+        for name in ("bay1", "bay2"):
+            await until(pilot, lambda n=name: "RUNNING" in card(n, "state"))
+            await until(pilot, lambda n=name: "ONLINE" in card(n, "liveness"))
+        await pilot.click("#stop-bay1")
+        await until(pilot, lambda: app.stops_sent == ["bay1"], within=5)
+        async with asyncio.timeout(30):
+            code = await bay1.wait()
+        await until(pilot, lambda: "OFFLINE" in card("bay1", "liveness"), within=10)
+        assert bay2.returncode is None
+        assert "RUNNING" in card("bay2", "state")
+    assert code == 3
+    bay1_log = read_log(logs["bay1"])
+    stop = next(r for r in bay1_log if r.get("kind") == "operator" and r["action"] == "stop")
+    assert (stop["by"], stop["detail"]) == ("mqtt", "e2e-monitor: STOP pressed in the monitor")
+    simulator = next(r for r in bay1_log if r.get("kind") == "simulator")
+    assert simulator["writes"][-1] == "08 01"
+    assert simulator["belt_speed_kmh"] == 0.0
+    assert not any(
+        r.get("kind") == "operator" and r.get("action") == "stop" for r in read_log(logs["bay2"])
+    )
