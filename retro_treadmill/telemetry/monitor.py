@@ -158,7 +158,7 @@ class MonitorApp(App[None]):
                         raw = payload if isinstance(payload, bytes) else str(payload).encode()
                         if self.fleet.ingest(message.topic.value, raw, self._clock()):
                             self.refresh_fleet()
-            except aiomqtt.MqttError as exc:
+            except (aiomqtt.MqttError, ssl.SSLError, OSError) as exc:
                 self._client = None
                 status.update(f"MQTT {s.redacted_url}: {exc}; retrying in {delay:.1f} s")
             await asyncio.sleep(delay)
