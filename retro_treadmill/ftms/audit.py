@@ -34,10 +34,13 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
+
+logger = logging.getLogger(__name__)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -91,7 +94,11 @@ class AuditTrail:
 
     def __init__(self, keep: int = 10_000) -> None:
         self.records: deque[AuditRecord] = deque(maxlen=keep)
+        self.sink_errors = 0
+        """How many times a sink raised (each failure is logged; the first of a run with its
+        traceback)."""
         self._sinks: list[AuditSink] = []
+        self._failing: set[int] = set()
 
     def add_sink(self, sink: AuditSink) -> None:
         """Call ``sink(record)`` for every future record."""
@@ -102,11 +109,24 @@ class AuditTrail:
         self._sinks.remove(sink)
 
     def add(self, t: float, kind: str, wall: float | None = None, **data: Any) -> AuditRecord:
-        """Append a record and pass it to the sinks."""
+        """Append a record and pass it to the sinks.
+
+        Never raises: the caller may be about to write Stop or handling a lost link, and a sink
+        (an ``--event-log`` file on a full disk, a recorder) must not get in its way. A failing
+        sink is logged and counted in :attr:`sink_errors`, and keeps being called.
+        """
         record = AuditRecord(t, kind, data, wall)
         self.records.append(record)
         for sink in list(self._sinks):
-            sink(record)
+            try:
+                sink(record)
+            except Exception:
+                self.sink_errors += 1
+                if id(sink) not in self._failing:
+                    self._failing.add(id(sink))
+                    logger.exception("audit sink %r failed on a %r record", sink, kind)
+            else:
+                self._failing.discard(id(sink))
         return record
 
     def of_kind(self, kind: str) -> list[AuditRecord]:

@@ -1,0 +1,65 @@
+"""Things outside the FTMS client must not stop it from stopping the belt or noticing a lost link:
+a broken audit sink (the ``--event-log`` file on a full disk, a recorder that raises)."""
+
+from __future__ import annotations
+
+from retro_treadmill.ftms.audit import AuditRecord, AuditTrail
+from retro_treadmill.ftms.events import Connected, LinkLost
+from retro_treadmill.ftms.model import Outcome
+from tests.ftms.conftest import MakeClient, MakeSim
+from tests.ftms.helpers import opcodes, until
+
+STOP_OP = 0x08
+
+
+def _full_disk(record: AuditRecord) -> None:
+    raise OSError(28, "No space left on device")
+
+
+async def test_a_failing_audit_sink_never_blocks_the_stop(
+    make_sim: MakeSim, make_client: MakeClient
+) -> None:
+    sim = await make_sim("spec")
+    client = await make_client()
+    assert (await client.start()).outcome is Outcome.SUCCESS
+    assert (await client.set_target_speed(2.0)).outcome is Outcome.SUCCESS
+    await until(sim, lambda: sim.belt_speed_kmh > 0.5)
+    client.audit.add_sink(_full_disk)
+    before = len(sim.writes)
+    stop = await client.stop()
+    assert opcodes(sim, before) == [STOP_OP]
+    assert stop.outcome is Outcome.SUCCESS
+    await until(sim, lambda: sim.belt_speed_kmh == 0.0, 30)
+    # The records are still kept in memory for the recorder.
+    assert [r.data["command"] for r in client.audit.of_kind("command")][-1] == "stop"
+
+
+async def test_a_failing_audit_sink_does_not_hide_a_lost_link(
+    make_sim: MakeSim, make_client: MakeClient
+) -> None:
+    sim = await make_sim("keeps-running-on-disconnect")
+    client = await make_client()
+    stream = client.events()
+    assert (await client.start()).outcome is Outcome.SUCCESS
+    assert (await client.set_target_speed(2.0)).outcome is Outcome.SUCCESS
+    await until(sim, lambda: sim.belt_speed_kmh > 0.5)
+    client.audit.add_sink(_full_disk)
+    before = len(sim.writes)
+    await sim.drop_link()
+    lost = await stream.next_of(LinkLost, timeout=5)
+    assert lost.will_reconnect
+    assert (await stream.next_of(Connected, timeout=10)).reconnect
+    await until(sim, lambda: sim.belt_speed_kmh == 0.0, 30)
+    assert opcodes(sim, before)[0] == STOP_OP
+
+
+def test_a_failing_sink_does_not_starve_the_others() -> None:
+    trail = AuditTrail()
+    seen: list[str] = []
+    trail.add_sink(_full_disk)
+    trail.add_sink(lambda record: seen.append(record.kind))
+    trail.add(1.0, "write", command="stop")
+    trail.add(2.0, "response", result_code=1)
+    assert seen == ["write", "response"]
+    assert [r.kind for r in trail.records] == ["write", "response"]
+    assert trail.sink_errors == 2
