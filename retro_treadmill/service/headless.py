@@ -54,7 +54,7 @@ def progress_line(snap: SessionSnapshot) -> str:
     if snap.state is SessionState.COUNTDOWN and snap.countdown_s is not None:
         parts.append(f"starting in {snap.countdown_s:4.1f} s")
     if snap.segment_index is not None and snap.segment_count:
-        parts.append(f"{snap.segment_name} of {snap.segment_count}")
+        parts.append(f"{snap.segment_index + 1}/{snap.segment_count} {snap.segment_name}")
     parts.append(
         f"target {format_speed(snap.target_speed_kmh, units, 2)} "
         f"belt {format_speed(snap.speed_kmh, units, 2)}"

@@ -261,6 +261,7 @@ class SessionService:
         self._generation = 0
         self._stop_tasks: set[asyncio.Task[Any]] = set()
         self._snapshot = SessionSnapshot(units=units)
+        self._dirty = True
         self._subscribers: set[asyncio.Event] = set()
         self._closed = False
         self._rejection: Rejection | None = None
@@ -772,41 +773,20 @@ class SessionService:
 
     @property
     def snapshot(self) -> SessionSnapshot:
-        """The newest snapshot."""
+        """The newest snapshot (built on demand: the same object until something changes)."""
+        if self._dirty:
+            self._dirty = False
+            self._snapshot = self._build_snapshot()
         return self._snapshot
 
     def _publish(self) -> None:
+        """Something changed: log a state change, update MQTT's state, wake the readers. The
+        snapshot itself is built when somebody reads it (:attr:`snapshot`)."""
         engine = self.engine
-        now = self.clock.now()
-        if engine is None:
-            snap = SessionSnapshot(
-                state=UiState.IDLE,
-                time_s=now,
-                units=self.units,
-                device_name=self.device_name,
-                link=self.link,
-                control=self.control,
-                mqtt=self.mqtt_status,
-                message=self.no_device or self.error or "",
-            )
-        else:
-            status = engine.status(now)
-            link = self.link
-            if status.link_up and link is not LinkStatus.CONNECTED:
-                link = LinkStatus.CONNECTED
-            snap = snapshot_from_status(
-                status,
-                units=self.units,
-                device_name=self.device_name,
-                link=link,
-                control=self.control,
-                mqtt=self.mqtt_status,
-                distance_m=self._distance_m,
-                heart_rate_bpm=self._heart_rate,
-                rejection=self._rejection,
-            )
+        if engine is not None:
             state = engine.state
             if state is not self._last_state:
+                status = engine.status(self.clock.now())
                 previous = self._last_state
                 self._last_state = state
                 self.log.write(
@@ -824,10 +804,40 @@ class SessionService:
                     {"state": state.value, "previous": previous.value if previous else None},
                 )
             self._publish_mqtt_state()
-        self._snapshot = snap
+        self._dirty = True
         for event in self._subscribers:
             event.set()
         self.changed.set()
+
+    def _build_snapshot(self) -> SessionSnapshot:
+        engine = self.engine
+        now = self.clock.now()
+        if engine is None:
+            return SessionSnapshot(
+                state=UiState.IDLE,
+                time_s=now,
+                units=self.units,
+                device_name=self.device_name,
+                link=self.link,
+                control=self.control,
+                mqtt=self.mqtt_status,
+                message=self.no_device or self.error or "",
+            )
+        status = engine.status(now)
+        link = self.link
+        if status.link_up and link is not LinkStatus.CONNECTED:
+            link = LinkStatus.CONNECTED
+        return snapshot_from_status(
+            status,
+            units=self.units,
+            device_name=self.device_name,
+            link=link,
+            control=self.control,
+            mqtt=self.mqtt_status,
+            distance_m=self._distance_m,
+            heart_rate_bpm=self._heart_rate,
+            rejection=self._rejection,
+        )
 
     def _publish_mqtt_state(self, *, force: bool = False) -> None:
         mqtt, engine = self.mqtt, self.engine
@@ -1098,7 +1108,7 @@ class SessionService:
         last: SessionSnapshot | None = None
         try:
             while True:
-                snap = self._snapshot
+                snap = self.snapshot
                 if snap is not last:
                     last = snap
                     yield snap
