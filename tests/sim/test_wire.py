@@ -83,12 +83,12 @@ async def test_second_write_while_a_procedure_is_pending_gets_fe(
     sim = await make_sim("spec")
     wire = await connect(sim)
     await wire.command(b"\x00")
-    await sim.inject("delay-responses:by=5s,count=1")
-    await wire.write(b"\x07")  # answered 5 sim-seconds later
+    await sim.inject("delay-responses:by=20s,count=1")
+    await wire.write(b"\x07")  # answered 20 sim-seconds (1 s wall) later
     with pytest.raises(BleakGATTProtocolError) as refused:
         await wire.write(b"\x08\x01")
     assert refused.value.args[0] == ATT_PROCEDURE_ALREADY_IN_PROGRESS
-    await wire.wait(lambda w: bytes.fromhex("800701") in w.values("2AD9"))
+    await wire.wait(lambda w: bytes.fromhex("800701") in w.values("2AD9"), within=30)
     assert await wire.command(b"\x08\x01") == bytes.fromhex("800801")
 
 
