@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from protocols.ftms import parse_treadmill_data
 from retro_treadmill.errors import ConfigError
 from retro_treadmill.sim.core import CONSOLE, Send, TreadmillCore
 from retro_treadmill.sim.personalities import PERSONALITIES, get_personality
@@ -151,3 +154,46 @@ def test_ramp_statuses_survive_reads_that_advance_the_model() -> None:
         bytes.fromhex("05 20 00"),
         bytes.fromhex("05 30 00"),
     ]
+
+
+writes = st.lists(
+    st.tuples(
+        st.sampled_from([A, B]),
+        st.one_of(
+            st.binary(max_size=8),
+            st.sampled_from([b"\x00", b"\x01", b"\x07", b"\x08\x01", b"\x08\x02"]),
+            st.integers(0, 0xFFFF).map(lambda v: b"\x02" + v.to_bytes(2, "little")),
+            st.integers(-0x8000, 0x7FFF).map(
+                lambda v: b"\x03" + v.to_bytes(2, "little", signed=True)
+            ),
+        ),
+        st.floats(min_value=0.0, max_value=3.0),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(PERSONALITIES)), writes)
+def test_any_write_sequence_gets_a_well_formed_answer(
+    personality: str, script: list[tuple[str, bytes, float]]
+) -> None:
+    c = core(personality)
+    p = c.personality
+    now = 0.0
+    for client, data, wait in script:
+        now += wait
+        controller_before = c.controller
+        out = c.control_point(client, data, now)
+        assert out.response[0] == 0x80
+        assert out.response[1] == (data[0] if data else 0)
+        assert 0x01 <= out.result <= 0x05
+        if out.result == 0x01 and p.enforce_control and data[:1] != b"\x00":
+            assert controller_before == client
+        c.tick(now)
+        assert 0.0 <= c.model.belt_speed_kmh <= p.motor.max_speed_kmh + 1e-9
+        assert c.model.target_speed_kmh <= p.motor.max_speed_kmh + 1e-9
+        for send in out.sends:
+            assert send.target in ("2ADA", "2AD3")
+        for record in c.telemetry(now):
+            assert parse_treadmill_data(record).more_data in (True, False)
