@@ -88,6 +88,8 @@ class BeltModel:
         self.distance_m = 0.0
         self.energy_kcal = 0.0
         self.step_count = 0.0
+        self.elevation_gain_m = 0.0
+        self.elevation_loss_m = 0.0
         self._pending_speed_kmh: float | None = None
         self._unreported: list[float] = []
         self._last = now
@@ -204,6 +206,8 @@ class BeltModel:
         self.distance_m = 0.0
         self.energy_kcal = 0.0
         self.step_count = 0.0
+        self.elevation_gain_m = 0.0
+        self.elevation_loss_m = 0.0
 
     def halt(self, now: float) -> None:
         """Safety key pulled or power cut: the belt stops at once (no coasting)."""
@@ -228,6 +232,11 @@ class BeltModel:
         metres = v / 3.6 * dt
         self.distance_m += metres
         self.step_count += metres / self.spec.stride_m
+        climb = metres * self.incline_pct / 100.0
+        if climb > 0:
+            self.elevation_gain_m += climb
+        else:
+            self.elevation_loss_m -= climb
         self.energy_kcal += self.energy_per_hour_kcal * dt / 3600.0
         rate = self.spec.incline_rate_pct_per_s
         if rate > 0:

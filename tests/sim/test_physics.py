@@ -148,3 +148,14 @@ def test_belt_invariants_under_random_commands(
         coast = spec.max_speed_kmh / spec.decel_step_kmh * spec.decel_interval_s + 1.0
         belt.advance(now + coast)
         assert belt.belt_speed_kmh == 0.0
+
+
+def test_walking_uphill_gains_elevation() -> None:
+    belt = BeltModel(MotorSpec(accel_step_kmh=10.0, incline_rate_pct_per_s=100.0), now=0.0)
+    belt.set_target_incline(5.0, now=0.0)
+    belt.set_target_speed(3.6, now=0.0)
+    belt.start(now=0.0)
+    belt.advance(now=0.2)
+    belt.advance(now=200.2)
+    assert belt.elevation_gain_m == pytest.approx(10.0, abs=0.1)  # 200 m at 5 %
+    assert belt.elevation_loss_m == 0.0
