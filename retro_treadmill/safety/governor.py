@@ -338,6 +338,12 @@ class SafetyGovernor:
             return not self.standstill
         return False
 
+    def fault(self, kind: AlarmKind, message: str, now: float) -> Actions:
+        """A fault found outside the governor (the FTMS client's unit self-test, a heart-rate
+        limit, an exception in the service or the UI): fail closed exactly like the governor's own
+        alarms (latched halt, Stop, the alarm once per active kind)."""
+        return self._halt(kind, message, now)
+
     # ------------------------------------------------------------------ decide
 
     def decide(self, request: Request, now: float) -> Decision:

@@ -14,6 +14,7 @@ the alarms to raise. The service's whole job is::
     out = engine.stop(now, Source.KEYBOARD)           # Stop at once, in every state
     out = engine.pause(now, ...); engine.resume(now)  # resume / "turned around" confirmation
     out = engine.request(Request(SpeedChange(+0.16), Source.KEYBOARD), now)  # +/-, MQTT
+    out = engine.fault(AlarmKind.UNIT_MISMATCH, "...", now)  # a fault found by the service
     view = engine.status(now)                         # for the UI, MQTT, the progress line
     # for each call: send out.commands in order; show out.alarms; show out.rejection
 
@@ -47,6 +48,7 @@ from enum import StrEnum
 from retro_treadmill.safety.commands import (
     Actions,
     Alarm,
+    AlarmKind,
     Command,
     Decision,
     DeviceRanges,
@@ -324,6 +326,15 @@ class SessionEngine:
         elif self._state is SessionState.COUNTDOWN:
             self._state = SessionState.PREFLIGHT
         return self._output(decisions=(decision,))
+
+    def fault(self, kind: AlarmKind, message: str, now: float) -> SessionOutput:
+        """A fault found outside the engine (the FTMS client's unit self-test, an exception in
+        the service or the UI, a heart-rate limit): Stop, alarm, state ``alarm`` (fail closed).
+        Resuming needs the operator, as after any governor alarm."""
+        out = self._output(self.governor.fault(kind, message, now))
+        self._state = SessionState.ALARM  # also when the same kind was already active
+        self._message = message
+        return out
 
     def acknowledge(self, now: float) -> SessionOutput:
         """The operator saw the alarms: clear those whose cause is over. The belt stays stopped;

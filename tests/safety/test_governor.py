@@ -433,3 +433,66 @@ def test_reasons_use_the_display_unit() -> None:
     d = ask(gov, SetSpeed(3.0), 5.0)
     assert "km/h" in d.reason
     assert "mph" not in d.reason
+
+
+# ---------------------------------------------------------------- more fail-closed paths
+
+
+def test_setpoint_lost_after_confirmation_halts_after_10_s() -> None:
+    gov = started()  # confirmed at START at t=0
+    for t in range(1, 11):
+        gov.handle(Telemetry(START + 0.5), float(t))  # the belt drifts off the setpoint
+        assert not gov.tick(float(t))
+        assert not gov.setpoint_confirmed
+    actions = gov.tick(11.0)
+    assert is_stop(actions.commands)
+    assert [a.kind for a in actions.alarms] == [AlarmKind.SETPOINT_NOT_REACHED]
+
+
+def test_unit_mismatch_caught_after_the_belt_passed_through_the_target() -> None:
+    gov = connected()
+    gov.arm(0.0)
+    ask(gov, Start(), 5.0)
+    ask(gov, SetSpeed(START), 5.0)
+    t, v = 5.0, 0.0
+    kinds: list[AlarmKind] = []
+    while t < 12.0 and not kinds:
+        t += 0.5
+        v = min(START * 1.609344, v + 0.5)  # accelerates through 1.61 on its way to 2.59
+        kinds = [a.kind for a in gov.handle(Telemetry(v), t).alarms]
+    assert kinds == [AlarmKind.UNIT_MISMATCH]
+
+
+def test_an_exception_inside_the_governor_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    gov = started()
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(gov, "_decide_speed", broken)
+    d = ask(gov, SetSpeed(START), 1.0)
+    assert isinstance(d.command, Stop)
+    assert d.verdict is Verdict.REPLACED
+    assert [a.kind for a in gov.alarms] == [AlarmKind.INTERNAL_ERROR]
+    assert gov.state is GovernorState.HALTED
+
+
+def test_external_fault_halts_like_an_own_alarm() -> None:
+    gov = started()
+    actions = gov.fault(AlarmKind.UNIT_MISMATCH, "the FTMS client saw 1.6x", 1.0)
+    assert is_stop(actions.commands)
+    assert [a.kind for a in actions.alarms] == [AlarmKind.UNIT_MISMATCH]
+    assert ask(gov, SetSpeed(START), 2.0).command is None
+
+
+def test_lower_device_maximum_while_running_halts() -> None:
+    gov = started()
+    actions = gov.handle(DeviceRanges(min_speed_kmh=0.5, max_speed_kmh=1.0), 1.0)
+    assert is_stop(actions.commands)
+    assert gov.caps.max_speed_kmh == pytest.approx(1.0)
+
+
+def test_console_start_echo_while_running_is_ignored() -> None:
+    gov = started()
+    assert not gov.handle(ConsoleStarted(), 1.0)
+    assert gov.state is GovernorState.RUNNING

@@ -244,3 +244,15 @@ def test_status_reports_segment_and_countdown() -> None:
     status = engine.status(drive.now)
     assert status.segment_index == 1
     assert 0.0 < status.progress < 1.0
+
+
+def test_external_fault_moves_to_alarm_and_needs_the_operator() -> None:
+    engine = SessionEngine(profile(segment("hold", (ONE, ONE), 120.0)))
+    drive = started(engine)
+    drive.run(5.0)
+    out = drive.feed(engine.fault(AlarmKind.INTERNAL_ERROR, "the UI crashed", drive.now))
+    assert isinstance(out.commands[0], Stop)
+    assert state_of(engine) is SessionState.ALARM
+    drive.run(30.0)
+    assert drive.belt.speed == 0.0
+    assert state_of(engine) is SessionState.ALARM
