@@ -19,6 +19,11 @@ Scenarios:
   memory) and, before every stop, a Set Target Speed procedure in flight whose response the
   treadmill withholds (fault ``lose-responses:count=1``): the Stop must pre-empt it.
 
+- tui: the Textual app (headless, 80x24) on the session screen, redrawn by telemetry at 10 Hz;
+  a space key event posted to the app as the terminal driver does; latency from the post to the
+  Stop write
+  (issue 6), compared with the headless ``service.stop()`` under load.
+
 Prints median, p99 and max in milliseconds and the service/floor ratios. Targets (issue 5): p99
 <= 5 ms under load, and within 2x of the floor.
 """
@@ -180,6 +185,62 @@ async def scenario(name: str, stops: int, *, load: bool) -> Result:
     return Result(name, service_lat, floor_lat, client_lat, other_lat)
 
 
+async def tui_scenario(stops: int) -> list[float]:
+    """Key press (a space Key event, posted as the driver does) on the session screen to the Stop,
+    with Treadmill Data at 10 Hz redrawing the screen (issue 6)."""
+    from textual import events
+
+    from retro_treadmill.tui.app import RetroTreadmillApp
+    from retro_treadmill.tui.model import SessionState
+
+    clock = MonotonicClock()
+    personality = get_personality("spec").with_changes(telemetry_interval_s=0.1)
+    latencies: list[float] = []
+    async with VirtualRadio() as radio:
+        sim = VirtualTreadmill.on_radio(radio, personality=personality, clock=clock)
+        await sim.start()
+        try:
+            async with open_adapter(radio) as adapter:
+                profile = load_profile("demo")
+                service = SessionService(
+                    adapter,
+                    clock=clock,
+                    target=DEFAULT_ADDRESS,
+                    virtual_target=DEFAULT_ADDRESS,
+                    profile=profile,
+                    profile_key="demo",
+                    event_log=EventLog(clock=clock.now),
+                    handle_signals=False,
+                )
+
+                async def frontend(svc: SessionService) -> None:
+                    await svc.prepare(VIRTUAL_TREADMILL, ProfileInfo.from_profile(profile, "demo"))
+                    svc.start(["bench"])
+                    app = RetroTreadmillApp(svc, devices=[VIRTUAL_TREADMILL], units="mph")
+                    async with app.run_test(headless=True, size=(80, 24)) as pilot:
+                        await sim.wait_for(lambda s: s.belt_speed_kmh > 1.0, timeout=30)
+                        assert svc.snapshot.state is SessionState.RUNNING
+                        await pilot.pause(0.5)  # the session screen has drawn a few frames
+                        gc.collect()
+                        for i in range(WARMUP + stops):
+                            since = len(sim.writes)
+                            t0 = time.perf_counter()
+                            # What the terminal driver does with a key read from the terminal.
+                            app.post_message(events.Key("space", " "))
+                            await sim.wait_for_write(0x08, after=since, timeout=5)
+                            await svc.stops_settled()
+                            if i >= WARMUP:
+                                latencies.append(_arrival(sim, since) - t0)
+                            await asyncio.sleep(0.01)  # let a telemetry redraw happen between
+
+                await service.serve(frontend)
+                if service.error is not None:
+                    raise RuntimeError(f"tui: the service failed: {service.error}")
+        finally:
+            await sim.close()
+    return latencies
+
+
 def report(results: list[Result]) -> bool:
     """Print the table; returns whether the targets are met (printed too; ``make bench`` goes on
     either way, the figures are what matter)."""
@@ -222,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run both scenarios and print the comparison."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stops", type=int, default=1000, help="measured stops per scenario")
+    parser.add_argument("--tui-stops", type=int, default=300, help="measured key presses (TUI)")
     args = parser.parse_args(argv)
     print(
         f"e-stop latency: service.stop() -> Stop write at the virtual treadmill, "
@@ -233,6 +295,17 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(scenario("load", args.stops, load=True)),
     ]
     report(results)
+    tui = asyncio.run(tui_scenario(args.tui_stops))
+    t_med, t_p99, t_max = _stats(tui)
+    h_med, h_p99, _ = _stats(results[-1].service)
+    print(
+        f"{'tui':<8} {'space key -> 08 01':<26} {len(tui):>5} "
+        f"{t_med:>10.3f} {t_p99:>8.3f} {t_max:>8.3f}"
+    )
+    print(
+        f"tui      ratio TUI key/headless stop (load): median {t_med / h_med:.2f}x, "
+        f"p99 {t_p99 / h_p99:.2f}x (target: within 2x)"
+    )
     print(f"({time.monotonic() - started:.0f} s)")
     return 0
 
