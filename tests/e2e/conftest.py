@@ -111,27 +111,40 @@ def run_cli(
     timeout: float = 90.0,
     signal_when: str | None = None,
     send: signal.Signals = signal.SIGTERM,
+    stdin_text: str | None = None,
+    type_when: str | None = None,
+    type_text: str = "",
 ) -> CliRun:
     """Run the CLI to the end. ``signal_when``: send ``send`` once the event log has a ``state``
-    record with that state (e.g. ``"running"``)."""
+    record with that state (e.g. ``"running"``). ``stdin_text``: what the operator types at once
+    (preflight answers); ``type_text``: what they type once the state ``type_when`` is logged."""
     argv = cli_argv(*args, "--event-log", str(log_path))
     started = time.monotonic()
     proc = subprocess.Popen(
         argv,
         cwd=REPO,
         env=_env(),
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL if stdin_text is None else subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        if signal_when is not None:
+        if stdin_text is not None:
+            assert proc.stdin is not None
+            proc.stdin.write(stdin_text)
+            proc.stdin.flush()
+        when = signal_when or type_when
+        if when is not None:
             deadline = started + timeout
             while time.monotonic() < deadline and proc.poll() is None:
                 states = [r.get("state") for r in read_log(log_path) if r.get("kind") == "state"]
-                if signal_when in states:
-                    proc.send_signal(send)
+                if when in states:
+                    if signal_when is not None:
+                        proc.send_signal(send)
+                    if type_when is not None and proc.stdin is not None:
+                        proc.stdin.write(type_text)
+                        proc.stdin.flush()
                     break
                 time.sleep(0.05)
         stdout, stderr = proc.communicate(timeout=timeout)
