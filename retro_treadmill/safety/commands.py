@@ -226,6 +226,14 @@ class DeviceRanges:
     incline_increment_pct: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class HeartRate:
+    """A heart-rate sample (Heart Rate Measurement 0x2A37, or Treadmill Data's Heart Rate field),
+    beats per minute."""
+
+    bpm: float
+
+
 Event = (
     Telemetry
     | LinkUp
@@ -237,6 +245,7 @@ Event = (
     | TargetSpeedChanged
     | TargetInclineChanged
     | DeviceRanges
+    | HeartRate
 )
 """Everything ``SafetyGovernor.handle`` accepts."""
 
@@ -265,6 +274,8 @@ class AlarmKind(StrEnum):
     """No Treadmill Data for 3 s while moving."""
     SETPOINT_NOT_REACHED = "setpoint_not_reached"
     """Telemetry did not confirm a speed setpoint within 10 s (the device ignores commands)."""
+    HEART_RATE = "heart_rate"
+    """The heart rate stayed above the configured limit."""
     UNEXPECTED_MOTION = "unexpected_motion"
     """The belt moves while the governor is halted (started at the console, or a device fault)."""
     INTERNAL_ERROR = "internal_error"
@@ -325,6 +336,7 @@ __all__ = [
     "Decision",
     "DeviceRanges",
     "Event",
+    "HeartRate",
     "InclineChange",
     "LinkLost",
     "LinkUp",

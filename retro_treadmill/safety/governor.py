@@ -37,7 +37,8 @@ The rules implemented (DESIGN "Safety defaults"; the defaults are in :class:`Saf
   reconnect), overspeed (2 samples above cap + 0.2 mph), setpoint confirmation (within 0.1 mph
   or one device increment within 10 s), unit self-test (1.609x or 1/1.609x of the target),
   escalating stop (belt not below 0.1 km/h 10 s after Stop: "PULL THE SAFETY KEY"), safety key
-  (0x03) and control lost (0xFF): each halts with a Stop and an alarm.
+  (0x03) and control lost (0xFF), a heart rate above the clinic's limit (2 samples), a fault the
+  service reports (:meth:`SafetyGovernor.fault`): each halts with a Stop and an alarm.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from retro_treadmill.safety.commands import (
     Decision,
     DeviceRanges,
     Event,
+    HeartRate,
     InclineChange,
     LinkLost,
     LinkUp,
@@ -215,6 +217,7 @@ class SafetyGovernor:
         self._stop_alarm_raised = False
         self._setpoint_since: float | None = None
         self._overspeed_count = 0
+        self._heart_rate_count = 0
         self._alarms: list[Alarm] = []
 
     # ------------------------------------------------------------------ read-only views
@@ -580,6 +583,22 @@ class SafetyGovernor:
             return NO_ACTIONS
         if isinstance(event, TargetInclineChanged):
             return NO_ACTIONS
+        if isinstance(event, HeartRate):
+            limit = self.limits.max_heart_rate_bpm
+            if not math.isfinite(event.bpm) or event.bpm <= limit:
+                self._heart_rate_count = 0
+                return NO_ACTIONS
+            self._heart_rate_count += 1
+            if self._heart_rate_count < self.limits.heart_rate_samples:
+                return NO_ACTIONS
+            if self._state is GovernorState.HALTED and self.standstill:
+                return NO_ACTIONS  # already at rest: nothing to stop
+            return self._halt(
+                AlarmKind.HEART_RATE,
+                f"Heart rate {event.bpm:.0f} bpm is above the limit {limit:.0f} bpm. Stopped: "
+                "rest before continuing.",
+                now,
+            )
         # DeviceRanges
         self._device = event
         self._caps = self._compute_caps()

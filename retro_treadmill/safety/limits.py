@@ -7,6 +7,7 @@ one needs an explicit clinic config key (see :mod:`retro_treadmill.config`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -58,6 +59,11 @@ class SafetyLimits:
     """... within this many seconds, else "PULL THE SAFETY KEY"."""
     countdown_s: float = 5.0
     """Countdown between the preflight checklist and the first speed."""
+    max_heart_rate_bpm: float = math.inf
+    """Heart rate above this for ``heart_rate_samples`` samples in a row: alarm and stop
+    (no limit by default; a clinic config sets one per patient group)."""
+    heart_rate_samples: int = 2
+    """Consecutive heart-rate samples above the limit that halt the session."""
 
     def tightened_by(self, other: SafetyLimits) -> SafetyLimits:
         """The stricter of ``self`` and ``other`` for every limit."""

@@ -11,6 +11,7 @@ from retro_treadmill.safety.commands import (
     ConsoleStopped,
     ControlLost,
     DeviceRanges,
+    HeartRate,
     InclineChange,
     LinkLost,
     LinkUp,
@@ -496,3 +497,14 @@ def test_console_start_echo_while_running_is_ignored() -> None:
     gov = started()
     assert not gov.handle(ConsoleStarted(), 1.0)
     assert gov.state is GovernorState.RUNNING
+
+
+def test_heart_rate_above_the_clinic_limit_for_two_samples_stops() -> None:
+    gov = started(limits=SafetyLimits(max_heart_rate_bpm=120))
+    assert not gov.handle(HeartRate(125), 1.0)
+    assert not gov.handle(HeartRate(110), 2.0)
+    assert not gov.handle(HeartRate(125), 3.0)
+    actions = gov.handle(HeartRate(130), 4.0)
+    assert is_stop(actions.commands)
+    assert [a.kind for a in actions.alarms] == [AlarmKind.HEART_RATE]
+    assert not started().handle(HeartRate(220), 1.0)  # no limit by default
