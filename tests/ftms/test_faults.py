@@ -40,7 +40,8 @@ async def test_link_drop_mid_ramp_keeps_running_treadmill_gets_stop_first(
     make_sim: MakeSim, make_client: MakeClient
 ) -> None:
     sim, client, stream = await _running(make_sim, make_client, "keeps-running-on-disconnect")
-    await until(sim, lambda: 0.5 < sim.belt_speed_kmh < 1.9)  # mid-ramp
+    # Mid-ramp, and the client has seen the belt moving (so UNKNOWN below is news).
+    await until(sim, lambda: client.belt_state is BeltState.MOVING and sim.belt_speed_kmh < 1.9)
     # A speed change waiting for its response when the link drops.
     await sim.inject("delay-responses:by=5s,count=1")
     pending = asyncio.create_task(client.set_target_speed(2.4))
@@ -51,7 +52,8 @@ async def test_link_drop_mid_ramp_keeps_running_treadmill_gets_stop_first(
     lost = await stream.next_of(LinkLost, timeout=5)
     assert lost.reason == "disconnected"
     assert lost.will_reconnect
-    assert client.belt_state.value == "unknown"
+    assert client.belt_state is BeltState.UNKNOWN
+    assert client.belt_speed_kmh is None
     result = await asyncio.wait_for(pending, 5)
     assert result.outcome is Outcome.LINK_LOST
 
