@@ -382,6 +382,10 @@ class VirtualRadio:
         if device in self._devices:
             self._devices.remove(device)
 
+    def holds(self, device: Device) -> bool:
+        """Whether ``device``'s controller is on this radio (not removed, radio not closed)."""
+        return self._controller_of_or_none(device) is not None
+
     def _controller_of(self, device: Device) -> Any:
         controller = getattr(device.host, "hci_sink", None)
         controller = getattr(controller, "sink", controller)

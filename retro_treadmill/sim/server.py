@@ -48,7 +48,7 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -172,6 +172,7 @@ class VirtualTreadmill:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: asyncio.Task[None] | None = None
         self._advertising_paused = False
+        self._closing = False
         self._snoop = snoop
         self.radio: VirtualRadio | None = None
         self._build_gatt()
@@ -315,24 +316,34 @@ class VirtualTreadmill:
         )
 
     async def close(self) -> None:
-        """Stop the loop, drop the links and power off."""
+        """Stop the loop, drop the links and power off; every task it started has ended.
+
+        Each HCI step is bounded (1 s): a controller that no longer answers (taken off the
+        radio, transport gone) must not hold close() for bumble's 10 s command timeout.
+        """
+        self._closing = True
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
             self._runner = None
+        await self._cancel_tasks()
+        if self.radio is None or self.radio.holds(self.device):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.device.stop_advertising(), 1.0)
+            for connection in list(self._connections.values()):
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(connection.disconnect(), 1.0)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.device.power_off(), 1.0)
+        await self._cancel_tasks()
+
+    async def _cancel_tasks(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        with contextlib.suppress(Exception):
-            await self.device.stop_advertising()
-        for connection in list(self._connections.values()):
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(connection.disconnect(), 1.0)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.device.power_off(), 1.0)
 
     async def __aenter__(self) -> VirtualTreadmill:
         await self.start()
@@ -352,7 +363,11 @@ class VirtualTreadmill:
             advertising_interval_max=50.0,
         )
 
-    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        if self._closing:
+            coro.close()  # closed: nothing goes on the air any more
+            return
+
         async def guarded() -> None:
             try:
                 await coro

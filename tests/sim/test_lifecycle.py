@@ -1,0 +1,49 @@
+"""Starting and closing the virtual treadmill: bounded in wall time, nothing left running."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from retro_treadmill.ble.radio import VirtualRadio
+from retro_treadmill.sim import VirtualTreadmill
+from tests.sim.conftest import Connect
+
+MakeSim = Callable[..., Awaitable[VirtualTreadmill]]
+
+
+def _sim_tasks() -> set[asyncio.Task[object]]:
+    return {
+        t
+        for t in asyncio.all_tasks()
+        if not t.done() and t is not asyncio.current_task() and "VirtualTreadmill" in repr(t)
+    }
+
+
+async def test_closing_a_treadmill_taken_off_the_air_is_prompt(
+    make_sim: MakeSim, radio: VirtualRadio
+) -> None:
+    """Power loss (radio.remove_device) and then close(): its controller no longer answers
+    HCI commands, so close() must not wait for bumble's 10 s command timeout."""
+    sim = await make_sim("spec")
+    radio.remove_device(sim.device)
+    started = time.perf_counter()
+    await sim.close()
+    assert time.perf_counter() - started < 2.0
+    assert not _sim_tasks()
+
+
+async def test_close_with_a_client_connected_ends_the_link_and_every_task(
+    make_sim: MakeSim, connect: Connect
+) -> None:
+    sim = await make_sim("spec")
+    wire = await connect(sim)
+    await wire.command(b"\x00")
+    await wire.command(b"\x07")
+    started = time.perf_counter()
+    await sim.close()
+    assert time.perf_counter() - started < 2.0
+    async with asyncio.timeout(2):
+        await wire.disconnected.wait()
+    assert not _sim_tasks()
