@@ -353,7 +353,10 @@ class SafetyGovernor:
         """Approve, reject or replace one requested command (see the module docstring)."""
         command = request.command
         if isinstance(command, Stop):
-            self._enter_halt(now, command.reason or f"stop requested ({request.source})")
+            try:
+                self._enter_halt(now, command.reason or f"stop requested ({request.source})")
+            except Exception:  # the Stop goes out whatever happens to the bookkeeping
+                self._state = GovernorState.HALTED
             return Decision(Verdict.APPROVED, request, command)
         try:
             return self._decide(request, now)

@@ -302,20 +302,24 @@ class SessionEngine:
     def stop(self, now: float, source: Source = Source.OPERATOR, reason: str = "") -> SessionOutput:
         """Stop the belt now (FTMS Stop), in every state; the session ends (nothing resumes).
         Before the first start it only cancels the countdown."""
-        decision = self.governor.decide(
-            Request(Stop(reason or f"stop ({source})"), source=source), now
-        )
-        if self._state in (SessionState.IDLE, SessionState.PREFLIGHT) or (
-            self._state is SessionState.COUNTDOWN and not self._started_once
-        ):
-            if self._state is SessionState.COUNTDOWN:
-                self._state = SessionState.PREFLIGHT
-            self._message = "Stopped."
-        elif self._state is not SessionState.FINISHED:
-            self._finish_with_stop(Outcome.ALARM if self._state is SessionState.ALARM else None)
-            self._message = "Stop sent; waiting for the belt to stop."
-            self._check_stopped()
-        return self._output(decisions=(decision,))
+        stop = Stop(reason or f"stop ({source})")
+        decision = self.governor.decide(Request(stop, source=source), now)
+        try:
+            if self._state in (SessionState.IDLE, SessionState.PREFLIGHT) or (
+                self._state is SessionState.COUNTDOWN and not self._started_once
+            ):
+                if self._state is SessionState.COUNTDOWN:
+                    self._state = SessionState.PREFLIGHT
+                self._message = "Stopped."
+            elif self._state is not SessionState.FINISHED:
+                outcome = Outcome.ALARM if self._state is SessionState.ALARM else None
+                self._finish_with_stop(outcome)
+                self._message = "Stop sent; waiting for the belt to stop."
+                self._check_stopped()
+        except Exception as exc:  # the Stop goes out whatever happens to the bookkeeping
+            self._state = SessionState.ALARM
+            self._message = f"internal error after Stop: {exc!r}"
+        return SessionOutput(commands=(stop,), decisions=(decision,))
 
     def pause(self, now: float, source: Source = Source.OPERATOR) -> SessionOutput:
         """Pause (FTMS Stop or Pause, 0x02): the belt stops; :meth:`resume` continues."""

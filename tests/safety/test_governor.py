@@ -508,3 +508,15 @@ def test_heart_rate_above_the_clinic_limit_for_two_samples_stops() -> None:
     assert is_stop(actions.commands)
     assert [a.kind for a in actions.alarms] == [AlarmKind.HEART_RATE]
     assert not started().handle(HeartRate(220), 1.0)  # no limit by default
+
+
+def test_stop_goes_out_even_when_the_bookkeeping_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    gov = started()
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(gov, "_enter_halt", broken)
+    assert ask(gov, Stop("space"), 1.0).command == Stop("space")
+    assert gov.state is GovernorState.HALTED
+    assert ask(gov, SetSpeed(START), 2.0).command is None

@@ -256,3 +256,18 @@ def test_external_fault_moves_to_alarm_and_needs_the_operator() -> None:
     drive.run(30.0)
     assert drive.belt.speed == 0.0
     assert state_of(engine) is SessionState.ALARM
+
+
+def test_stop_goes_out_even_when_the_engine_bookkeeping_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = SessionEngine(profile(segment("hold", (ONE, ONE), 120.0)))
+    drive = started(engine)
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(engine, "_finish_with_stop", broken)
+    out = drive.feed(engine.stop(drive.now, Source.KEYBOARD))
+    assert out.commands == (Stop("stop (keyboard)"),)
+    assert state_of(engine) is SessionState.ALARM
