@@ -79,6 +79,10 @@ def free_port(host: str = LOOPBACK) -> int:
         return port
 
 
+class _PortTaken(Exception):
+    """mosquitto could not bind its port."""
+
+
 @dataclass(frozen=True)
 class TlsFiles:
     """PEM files of a test CA, a server certificate and a client certificate."""
@@ -225,13 +229,16 @@ class MosquittoBroker:
         self.binary = binary
         self.workdir = workdir
         self.host = host
+        self._auto_port = port is None
+        self._started = False
         self.port = port if port is not None else free_port(host)
         self.tls = tls
         self.log_path = workdir / "mosquitto.log"
         self.config_path = workdir / "mosquitto.conf"
         self.process: subprocess.Popen[bytes] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
-        self._write_config(users, acl, tls, require_client_cert, persistent, tcp_nodelay)
+        self._config = (users, acl, tls, require_client_cert, persistent, tcp_nodelay)
+        self._write_config(*self._config)
 
     def _write_config(
         self,
@@ -299,9 +306,38 @@ class MosquittoBroker:
         return self.process is not None and self.process.poll() is None
 
     def start(self, timeout: float = 10.0) -> None:
-        """Start mosquitto and wait until it accepts TCP connections on its port."""
+        """Start mosquitto and wait until it listens on its port.
+
+        A port picked automatically that another process took in the meantime is replaced by a
+        new free one (only before the first successful start: a restart keeps its port).
+        """
         if self.running:
             raise RuntimeError("mosquitto is already running")
+        for _ in range(3):
+            try:
+                self._start_once(timeout)
+            except _PortTaken:
+                if not self._auto_port or self._started:
+                    raise RuntimeError(
+                        f"port {self.port} is taken by another process:\n{self.log()}"
+                    ) from None
+                self.port = free_port(self.host)
+                self._write_config(*self._config)
+                continue
+            self._started = True
+            return
+        raise RuntimeError("mosquitto found no free port in 3 attempts")
+
+    def _log_since(self, offset: int) -> str:
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
+
+    def _start_once(self, timeout: float) -> None:
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        listening = f"listen socket on port {self.port}."
         self.process = subprocess.Popen(
             [self.binary, "-c", str(self.config_path)],
             stdin=subprocess.DEVNULL,
@@ -311,19 +347,25 @@ class MosquittoBroker:
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
+                self._close_pipes()
+                if "Address already in use" in self._log_since(offset):
+                    raise _PortTaken
                 raise RuntimeError(
                     f"mosquitto exited with {self.process.returncode} at start:\n{self.log()}"
                 )
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.5):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.kill()
-                    raise RuntimeError(
-                        f"mosquitto did not listen on {self.host}:{self.port}:\n{self.log()}"
-                    ) from None
-                time.sleep(0.02)
+            # Our broker has bound the port (the log says so) and accepts connections on it.
+            if listening in self._log_since(offset):
+                try:
+                    with socket.create_connection((self.host, self.port), timeout=0.5):
+                        return
+                except OSError:
+                    pass
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(
+                    f"mosquitto did not listen on {self.host}:{self.port}:\n{self.log()}"
+                )
+            time.sleep(0.02)
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM and check that mosquitto exited cleanly (exit status 0)."""
