@@ -21,7 +21,7 @@ from retro_treadmill.telemetry.eventlog import EventLog
 from retro_treadmill.tui.model import VIRTUAL_TREADMILL, ProfileInfo
 from tests.mosquitto import mosquitto
 
-__all__ = ["Rig", "mosquitto", "rig"]
+__all__ = ["Rig", "make_rig", "mosquitto", "rig", "ui_rig"]
 
 TIME_SCALE = 10.0
 
@@ -51,9 +51,10 @@ class Rig:
         return SessionService(self.adapter, **options)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def rig() -> AsyncIterator[Rig]:
-    clock = ScaledClock(TIME_SCALE)
+@contextlib.asynccontextmanager
+async def make_rig(scale: float = TIME_SCALE) -> AsyncIterator[Rig]:
+    """A virtual treadmill at ``scale`` session seconds per wall second, and an adapter to it."""
+    clock = ScaledClock(scale)
     async with VirtualRadio() as radio:
         sim = VirtualTreadmill.on_radio(radio, personality="spec", clock=clock)
         await sim.start()
@@ -62,6 +63,20 @@ async def rig() -> AsyncIterator[Rig]:
                 yield Rig(clock, radio, sim, adapter)
         finally:
             await sim.close()
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    async with make_rig() as made:
+        yield made
+
+
+@pytest.fixture
+async def ui_rig() -> AsyncIterator[Rig]:
+    """x3: the UI shares the event loop, and building a screen can hold it for a few hundred
+    milliseconds; at x10 that is seconds of session time, past the 3 s telemetry watchdog."""
+    async with make_rig(3.0) as made:
+        yield made
 
 
 async def until(
