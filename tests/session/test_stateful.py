@@ -32,6 +32,7 @@ from retro_treadmill.safety.commands import (
     ControlLost,
     DeviceRanges,
     Event,
+    HeartRate,
     InclineChange,
     LinkLost,
     LinkUp,
@@ -55,7 +56,7 @@ from retro_treadmill.units import KMH_PER_MPH, mph_to_kmh
 
 from .belt import Belt, segment
 
-LIMITS = SafetyLimits()
+LIMITS = SafetyLimits(max_heart_rate_bpm=150.0)
 EPS = 1e-6
 ONE = mph_to_kmh(1.0)
 CAP = mph_to_kmh(1.5)
@@ -303,13 +304,25 @@ class SessionMachine(RuleBasedStateMachine):
                 "console-speed-up",
                 "link-drop",
                 "status",
+                "heart-rate",
+                "service-fault",
             ]
         ),
         value=st.floats(min_value=0.0, max_value=10.0),
         status=statuses,
     )
     def fault(self, kind: str, value: float, status: Event) -> None:
-        if kind == "link-drop":
+        if kind == "heart-rate":
+            self._event(HeartRate(120.0 + 10 * value))
+        elif kind == "service-fault":
+            assert self.engine is not None
+            out = self.engine.fault(AlarmKind.INTERNAL_ERROR, "an exception in the UI", self.now)
+            assert out.commands, "no Stop on a fault"
+            assert isinstance(out.commands[0], Stop)
+            self.permitted = False
+            self.started = False
+            self._apply(out)
+        elif kind == "link-drop":
             self._event(LinkLost())
             self.link_up = False
         elif kind == "status":
