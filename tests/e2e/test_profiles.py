@@ -9,6 +9,7 @@ import pytest
 from tests.e2e.conftest import SHIPPED, CliRun
 
 
+@pytest.mark.timeout(400)  # waits for its run in the shared two-lane pool
 @pytest.mark.parametrize("profile", SHIPPED)
 def test_shipped_profile_completes_and_leaves_the_belt_stopped(
     profile: str, profile_runs: dict[str, Future[CliRun]]
