@@ -64,6 +64,9 @@ _log = logging.getLogger(__name__)
 # 0x87, 0x8C bad authentication method).
 _AUTH_REFUSED = frozenset({4, 5, 0x86, 0x87, 0x8C})
 
+REJECTIONS_PER_S = 5
+"""Most ``remote_command_rejected`` events (and log lines) per second; more are only counted."""
+
 
 class MqttBrokerError(RetroTreadmillError):
     """The MQTT broker refused us for a reason that retrying will not fix."""
@@ -223,6 +226,9 @@ class MqttPublisher:
         self._idle = asyncio.Event()
         self._first_attempt = asyncio.Event()
         self._fatal: MqttBrokerError | None = None
+        self._rejection_window_start = float("-inf")
+        self._rejections_in_window = 0
+        self._rejections_suppressed = 0
         self._disconnected_since: float | None = None
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -586,6 +592,17 @@ class MqttPublisher:
         )
         if isinstance(result, CommandRejection):
             self._counters.commands_rejected += 1
+            # A flood of junk on command/# must not push real events out of the queue: at most
+            # REJECTIONS_PER_S rejection events (and log lines) per second; the rest are counted.
+            now = result.received_at
+            if now - self._rejection_window_start >= 1.0:
+                self._rejection_window_start = now
+                self._rejections_in_window = 0
+            self._rejections_in_window += 1
+            if self._rejections_in_window > REJECTIONS_PER_S:
+                self._rejections_suppressed += 1
+                return
+            suppressed, self._rejections_suppressed = self._rejections_suppressed, 0
             self._log.warning(
                 "MQTT: rejected remote command %r from %s: %s",
                 result.command,
@@ -598,7 +615,12 @@ class MqttPublisher:
                     "remote_command_rejected",
                     f"Remote command {result.command!r} rejected: {result.why}",
                     Severity.WARNING,
-                    {"command": result.command, "sender": result.sender, "why": result.why},
+                    {
+                        "command": result.command,
+                        "sender": result.sender,
+                        "why": result.why,
+                        "suppressed_before": suppressed,
+                    },
                 )
             )
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import statistics
 import time
 
@@ -165,7 +166,10 @@ async def test_start_speed_and_bad_payloads_do_nothing_but_yield_events(
     ):
         # A retained stop left on the broker is stale: refused when the publisher subscribes.
         await desk.publish(T.command("stop"), command_payload("old", "desk-0"), qos=1, retain=True)
-        async with MqttPublisher(fast_settings(mosquitto), on_command=commands.append) as pub:
+        ticks = itertools.count()  # 1 s per clock read: below the rejection-event rate limit
+        async with MqttPublisher(
+            fast_settings(mosquitto), on_command=commands.append, clock=lambda: float(next(ticks))
+        ) as pub:
             await pub.wait_connected()
             await rec.wait_for(lambda m: True)
             refused = [
@@ -288,3 +292,33 @@ async def test_closing_sends_the_last_state_and_sample_before_offline(
     before = rec.messages[:offline_at]
     assert [m.json()["state"] for m in before if m.topic == T.state][-1] == "finished"
     assert [m.json()["speed_kmh"] for m in before if m.topic == T.telemetry][-1] == 0.0
+
+
+async def test_a_flood_of_junk_commands_is_counted_but_cannot_flood_events(
+    mosquitto: MosquittoBroker,
+) -> None:
+    commands: list[RemoteCommand] = []
+    now = [100.0]
+    async with (
+        recording(client_for(mosquitto), T.event) as rec,
+        MqttPublisher(
+            fast_settings(mosquitto, discovery=False),
+            on_command=commands.append,
+            clock=lambda: now[0],
+        ) as pub,
+        client_for(mosquitto) as desk,
+    ):
+        await pub.wait_connected()
+        for i in range(40):
+            await desk.publish(T.command("speed"), f"junk {i}".encode(), qos=1)
+        await desk.publish(T.command("stop"), command_payload("real", "desk-1"), qos=1)
+        await rec.wait_for(lambda m: m.json()["code"] == "remote_command_accepted")
+        now[0] += 1.0  # a second later (injected clock): rejections are reported again
+        await desk.publish(T.command("start"), b"junk", qos=1)
+        last = await rec.wait_for(lambda m: m.json()["data"].get("command") == "start")
+        status = pub.status
+    rejected = [m for m in rec.messages if m.json()["code"] == "remote_command_rejected"]
+    assert len(rejected) == 5 + 1
+    assert last.json()["data"]["suppressed_before"] == 35
+    assert status.commands_rejected == 41
+    assert [c.reason for c in commands] == ["real"]
