@@ -866,7 +866,9 @@ class FtmsClient:
         self._pairing_tried = True
         self._needs_pairing = True
         try:
-            await client.pair()
+            # Bounded: bumble's SMP has no timeout, and after a reconnect the Stop waits for this.
+            async with asyncio.timeout(self._connect_timeout_s):
+                await client.pair()
         except (BleakError, NotImplementedError, OSError, TimeoutError) as exc:
             self._audit("pairing", ok=False, error=str(exc) or type(exc).__name__)
             return False
