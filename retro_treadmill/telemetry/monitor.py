@@ -205,7 +205,24 @@ class MonitorApp(App[None]):
             self.notify(f"STOP for {treadmill_id} failed: {exc}", severity="error", timeout=10)
             return False
         self.stops_sent.append(treadmill_id)
-        self.notify(f"STOP sent to {treadmill_id}", severity="warning")
+        liveness = next(
+            (
+                r.liveness
+                for r in self.fleet.rows(self._clock())
+                if r.view.treadmill_id == treadmill_id
+            ),
+            Liveness.UNKNOWN,
+        )
+        if liveness is Liveness.ONLINE:
+            self.notify(f"STOP sent to {treadmill_id}", severity="warning")
+        else:
+            # The broker accepted it, but a treadmill that is offline (or silent) may never read it.
+            self.notify(
+                f"STOP published, but {treadmill_id} is {liveness.value.upper()}: it may not "
+                "receive it. Use the treadmill's safety key.",
+                severity="error",
+                timeout=15,
+            )
         return True
 
     async def on_unmount(self) -> None:
