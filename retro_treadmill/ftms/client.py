@@ -439,6 +439,10 @@ class FtmsClient:
         self.monitor.unit_self_test = self.quirks.unit_self_test
         self.device = await self._describe(client, target)
         await self._subscribe(client)
+        if not client.is_connected:
+            # Dropped while setting up: bleak's callback came before connection_made() and was
+            # ignored, so no later one will tell us. Fail this attempt (the next one stops).
+            raise DeviceError(f"the link to {target.address} dropped while it was being set up")
         now = self.clock.now()
         self._assembler.reset()
         for event in self.monitor.reset(now):

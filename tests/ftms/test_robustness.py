@@ -3,7 +3,13 @@ a broken audit sink (the ``--event-log`` file on a full disk, a recorder that ra
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+from bleak import BleakClient
+
 from retro_treadmill.ftms.audit import AuditRecord, AuditTrail
+from retro_treadmill.ftms.client import FtmsClient
 from retro_treadmill.ftms.events import Connected, LinkLost
 from retro_treadmill.ftms.model import Outcome
 from tests.ftms.conftest import MakeClient, MakeSim
@@ -63,3 +69,43 @@ def test_a_failing_sink_does_not_starve_the_others() -> None:
     assert seen == ["write", "response"]
     assert [r.kind for r in trail.records] == ["write", "response"]
     assert trail.sink_errors == 2
+
+
+async def test_a_link_that_drops_while_being_set_up_is_not_taken_for_up(
+    make_sim: MakeSim, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disconnect arrives while the reconnect is still subscribing (real links often drop
+    during set-up): that attempt fails and the next one writes the Stop; the client must not
+    report Connected on a dead link and wait there for ever."""
+    sim = await make_sim("keeps-running-on-disconnect")
+    client = await make_client()
+    stream = client.events()
+    assert (await client.start()).outcome is Outcome.SUCCESS
+    assert (await client.set_target_speed(2.0)).outcome is Outcome.SUCCESS
+    await until(sim, lambda: sim.belt_speed_kmh > 0.5)
+
+    subscribe, on_disconnected = FtmsClient._subscribe, FtmsClient._on_disconnected
+    link_down = asyncio.Event()
+    dropped_during_setup: list[bool] = []
+
+    def noting_the_disconnect(self: FtmsClient, generation: int) -> None:
+        on_disconnected(self, generation)
+        link_down.set()
+
+    async def subscribe_then_lose_the_link(self: FtmsClient, bleak_client: BleakClient) -> None:
+        await subscribe(self, bleak_client)
+        if not dropped_during_setup:
+            dropped_during_setup.append(True)
+            link_down.clear()
+            await sim.drop_link()
+            await asyncio.wait_for(link_down.wait(), 5)  # bleak's callback has run
+
+    monkeypatch.setattr(FtmsClient, "_subscribe", subscribe_then_lose_the_link)
+    monkeypatch.setattr(FtmsClient, "_on_disconnected", noting_the_disconnect)
+    before = len(sim.writes)
+    await sim.drop_link()
+    await stream.next_of(LinkLost, timeout=5)
+    await until(sim, lambda: sim.belt_speed_kmh == 0.0, 30)
+    assert dropped_during_setup
+    assert opcodes(sim, before)[0] == STOP_OP
+    assert client.connected
