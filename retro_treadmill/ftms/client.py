@@ -369,15 +369,7 @@ class FtmsClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reconnector
             self._reconnector = None
-        if self.machine.connected:
-            self.machine.connection_lost(self.clock.now())
-            self._dispatch(self.machine.actions())
-        await self._teardown_link()
-        if self._timer is not None:
-            self._timer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._timer
-            self._timer = None
+        await self._abandon_connect()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -387,15 +379,20 @@ class FtmsClient:
             stream.close()
 
     async def _abandon_connect(self) -> None:
-        if self.machine.connected:
-            self.machine.connection_lost(self.clock.now())
-            self._dispatch(self.machine.actions())
-        await self._teardown_link()
+        """End the link and the timer, without reconnecting (a failed connect, or close)."""
+        await self._end_link()
         if self._timer is not None:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
             self._timer = None
+
+    async def _end_link(self) -> None:
+        """Pending commands end LINK_LOST, then disconnect (no LinkLost event, no reconnect)."""
+        if self.machine.connected:
+            self.machine.connection_lost(self.clock.now())
+            self._dispatch(self.machine.actions())
+        await self._teardown_link()
 
     async def _teardown_link(self) -> None:
         client, self._bleak = self._bleak, None
@@ -959,10 +956,7 @@ class FtmsClient:
                 except (DeviceError, BleakError, OSError, TimeoutError, EOFError) as exc:
                     last_error = str(exc) or type(exc).__name__
                     logger.info("reconnect attempt %d failed: %s", attempt, last_error)
-                    if self.machine.connected:
-                        self.machine.connection_lost(self.clock.now())
-                        self._dispatch(self.machine.actions())
-                    await self._teardown_link()
+                    await self._end_link()
             self._emit(ReconnectFailed(self.clock.now(), policy.max_attempts, last_error))
         finally:
             self._reconnector = None
