@@ -260,7 +260,7 @@ class HeadlessConsole:
             await self._wait_input(service, step)
         snap = service.snapshot
         self._events(snap)
-        self._progress(snap, float("inf"))
+        self._progress(snap, loop.time())
         self.say(self._summary(service))
 
     def _auto_confirm(self, service: SessionService) -> None:
