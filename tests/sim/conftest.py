@@ -66,15 +66,18 @@ class Wire:
     async def write(self, data: bytes) -> None:
         await self.client.write_gatt_char(uuid("2AD9"), data, response=True)
 
-    async def command(self, data: bytes, within: float = 5.0) -> bytes:
+    async def command(self, data: bytes, within: float = 60.0) -> bytes:
         """Write to 2AD9 and wait for its ``80 op ..`` response."""
         before = len(self.values("2AD9"))
         await self.write(data)
         await self.wait(lambda w: len(w.values("2AD9")) > before, within)
         return self.values("2AD9")[before]
 
-    async def wait(self, predicate: Callable[[Wire], bool], within: float = 10.0) -> None:
-        """Wait ``within`` sim seconds for ``predicate`` (wall seconds without a local sim)."""
+    async def wait(self, predicate: Callable[[Wire], bool], within: float = 60.0) -> None:
+        """Wait ``within`` sim seconds for ``predicate`` (wall seconds without a local sim).
+
+        The defaults only catch a hang (60 sim s = 3 s wall at x20): a round trip through two
+        bumble hosts must not fail a test because the shared cores stalled for 250 ms."""
         if self.sim is not None:
             await self.sim.wait_for(lambda _s: predicate(self), within)
             return

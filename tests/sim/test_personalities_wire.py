@@ -53,6 +53,8 @@ async def test_spec_rejects_commands_without_control(make_sim: MakeSim, connect:
     assert await wire.command(b"\x07") == bytes.fromhex("800701")
     assert await wire.command(b"\x07") == bytes.fromhex("800704")
     assert await wire.command(b"\x02\x10\x27") == bytes.fromhex("800203")  # 100 km/h
+    assert await wire.command(b"\x02\x01") == bytes.fromhex("800203")  # parameter cut short
+    assert await wire.command(b"\x05\x10\x00") == bytes.fromhex("800502")  # target resistance
 
 
 async def test_lenient_runs_without_control(make_sim: MakeSim, connect: Connect) -> None:

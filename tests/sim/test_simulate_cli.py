@@ -144,3 +144,38 @@ async def test_sigterm_stops_cleanly_and_bad_options_are_refused() -> None:
     assert code == 2
     assert "only loopback addresses" in err
     assert "advertising" not in out  # refused before anything started
+
+
+async def test_personality_and_faults_from_the_command_line_act_on_the_wire() -> None:
+    """``--personality urevo-e1l --fault safety-key@20s`` in the simulate process: the client in
+    this process sees notify-only responses and, once the key is out, Start refused (0x04)."""
+    sim = await start_simulate(
+        "--time-scale", "10", "--personality", "urevo-e1l", "--fault", "safety-key@20s"
+    )
+    try:
+        async with open_adapter(f"bumble:{sim.transport}") as adapter:
+            device = await adapter.find_device_by_filter(lambda _d, ad: FTMS in ad.service_data, 10)
+            assert device is not None
+            async with adapter.client(device) as client:
+                control_point = client.services.get_characteristic(uuid("2AD9"))
+                assert control_point is not None
+                assert "notify" in control_point.properties
+                assert "indicate" not in control_point.properties
+                wire = Wire(client, None)
+                await wire.subscribe()
+                # The key comes out 2 s (wall) after the start, maybe before we subscribed.
+                if await client.read_gatt_char(uuid("2AD3")) != bytes.fromhex("000f"):
+                    # 03 Stopped by Safety Key, with the Urevo's zero padding; then Post-Workout
+                    await wire.wait(
+                        lambda w: (
+                            bytes.fromhex("030000") in w.values("2ADA")
+                            and bytes.fromhex("000f") in w.values("2AD3")
+                        ),
+                        20,
+                    )
+                assert await wire.command(b"\x07") == bytes.fromhex("800704")
+    finally:
+        code, output = await sim.stop()
+    assert code == 0
+    assert "fault scheduled at 20.0 s: safety-key@20s" in output
+    assert "fault at 20." in output
