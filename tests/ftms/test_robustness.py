@@ -8,9 +8,10 @@ import asyncio
 import pytest
 from bleak import BleakClient
 
+from protocols.ftms import TreadmillData, build_treadmill_data
 from retro_treadmill.ftms.audit import AuditRecord, AuditTrail
 from retro_treadmill.ftms.client import FtmsClient
-from retro_treadmill.ftms.events import Connected, LinkLost
+from retro_treadmill.ftms.events import Connected, LinkLost, TreadmillDataEvent
 from retro_treadmill.ftms.model import Outcome
 from tests.ftms.conftest import MakeClient, MakeSim
 from tests.ftms.helpers import opcodes, until
@@ -109,3 +110,22 @@ async def test_a_link_that_drops_while_being_set_up_is_not_taken_for_up(
     assert dropped_during_setup
     assert opcodes(sim, before)[0] == STOP_OP
     assert client.connected
+
+
+async def test_a_partial_split_record_does_not_survive_a_reconnect(
+    make_sim: MakeSim, make_client: MakeClient
+) -> None:
+    """FTMS §4.18: a split record cut by a link loss is discarded; its first fragment must not be
+    merged into the first record of the next connection (ftms-notes §3.2)."""
+    sim = await make_sim("spec")  # sends no Remaining Time
+    client = await make_client()
+    stream = client.events()
+    # The first fragment of a split record arrives (as bleak would deliver it), then the link
+    # drops before the rest.
+    fragment = build_treadmill_data(TreadmillData(more_data=True, remaining_time_s=77))
+    client._on_treadmill_data(fragment)
+    await sim.drop_link()
+    assert (await stream.next_of(Connected, timeout=10)).reconnect
+    first = await stream.next_of(TreadmillDataEvent, timeout=10)
+    assert first.record.speed_kmh is not None
+    assert first.record.remaining_time_s is None
