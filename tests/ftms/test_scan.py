@@ -91,6 +91,15 @@ async def test_scan_lists_the_virtual_treadmill(simulate: str) -> None:
     assert "Scan Me FTMS" in out
     assert "treadmill, available" in out
 
+    # What a user does next: `run --device ADDRESS` with the address scan printed.
+    async with (
+        open_adapter(simulate) as adapter,
+        FtmsClient(adapter, entry["address"], scan_timeout_s=5.0) as client,
+    ):
+        assert client.device is not None
+        assert client.device.name == "Scan Me FTMS"
+        assert (await client.request_control()).outcome is Outcome.SUCCESS
+
 
 async def test_client_connects_by_name_across_processes(simulate: str) -> None:
     async with open_adapter(simulate) as adapter:
