@@ -351,9 +351,10 @@ class FtmsClient:
             self._timer = asyncio.create_task(self._timer_loop(), name="ftms-timer")
         try:
             await self._establish(reconnect=False)
-        except BleakError as exc:
+        except (BleakError, OSError, TimeoutError, EOFError) as exc:
             await self._abandon_connect()
-            raise DeviceError(f"could not set up the treadmill: {exc}") from exc
+            reason = str(exc) or type(exc).__name__
+            raise DeviceError(f"could not set up the treadmill: {reason}") from exc
         except BaseException:
             await self._abandon_connect()
             raise

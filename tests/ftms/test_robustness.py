@@ -4,11 +4,13 @@ a broken audit sink (the ``--event-log`` file on a full disk, a recorder that ra
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from bleak import BleakClient
 
 from protocols.ftms import TreadmillData, build_treadmill_data
+from retro_treadmill.errors import DeviceError
 from retro_treadmill.ftms.audit import AuditRecord, AuditTrail
 from retro_treadmill.ftms.client import FtmsClient
 from retro_treadmill.ftms.events import Connected, LinkLost, TreadmillDataEvent
@@ -129,3 +131,17 @@ async def test_a_partial_split_record_does_not_survive_a_reconnect(
     first = await stream.next_of(TreadmillDataEvent, timeout=10)
     assert first.record.speed_kmh is not None
     assert first.record.remaining_time_s is None
+
+
+async def test_a_gatt_timeout_while_setting_up_is_a_device_error(
+    make_sim: MakeSim, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """connect() promises DeviceError (which the CLI reports in one line), whatever fails."""
+    await make_sim("spec")
+
+    async def times_out(*_args: Any, **_kwargs: Any) -> None:
+        raise TimeoutError("GATT request to F0:F1:F2:F3:F4:F5 timed out")
+
+    monkeypatch.setattr(BleakClient, "start_notify", times_out)
+    with pytest.raises(DeviceError, match="timed out"):
+        await make_client()
