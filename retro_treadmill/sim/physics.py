@@ -84,12 +84,7 @@ class BeltModel:
         self.target_speed_kmh = 0.0
         self.incline_pct = 0.0
         self.target_incline_pct = 0.0
-        self.elapsed_s = 0.0
-        self.distance_m = 0.0
-        self.energy_kcal = 0.0
-        self.step_count = 0.0
-        self.elevation_gain_m = 0.0
-        self.elevation_loss_m = 0.0
+        self._zero_counters()
         self._pending_speed_kmh: float | None = None
         self._unreported: list[float] = []
         self._last = now
@@ -202,6 +197,10 @@ class BeltModel:
         self.stop(now)
         self.state = RunState.IDLE
         self.target_incline_pct = 0.0
+        self._zero_counters()
+
+    def _zero_counters(self) -> None:
+        """The workout counters a Reset clears (FTMS §4.16.2.2): one list for both uses."""
         self.elapsed_s = 0.0
         self.distance_m = 0.0
         self.energy_kcal = 0.0

@@ -159,3 +159,19 @@ def test_walking_uphill_gains_elevation() -> None:
     belt.advance(now=200.2)
     assert belt.elevation_gain_m == pytest.approx(10.0, abs=0.1)  # 200 m at 5 %
     assert belt.elevation_loss_m == 0.0
+
+
+def test_reset_clears_every_workout_counter() -> None:
+    belt = BeltModel(MotorSpec(accel_step_kmh=10.0, incline_rate_pct_per_s=100.0), now=0.0)
+    belt.set_target_incline(5.0, now=0.0)
+    belt.set_target_speed(3.6, now=0.0)
+    belt.start(now=0.0)
+    belt.advance(now=60.0)
+    fresh = BeltModel(belt.spec, now=60.0)
+    counters = ("elapsed_s", "distance_m", "energy_kcal", "step_count", "elevation_gain_m")
+    assert all(getattr(belt, name) > 0 for name in counters)
+    belt.reset(now=60.0)
+    assert belt.state is RunState.IDLE
+    assert belt.target_incline_pct == 0.0
+    for name in (*counters, "elevation_loss_m"):
+        assert getattr(belt, name) == getattr(fresh, name) == 0.0, name

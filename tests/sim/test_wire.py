@@ -64,6 +64,27 @@ async def test_a_session_over_bleak_ramps_the_belt_up_and_coasts_it_down(
     assert [w.opcode for w in sim.writes] == [0x00, 0x02, 0x07, 0x08]
 
 
+async def test_gatt_database_ftms_characteristics_and_device_information(
+    make_sim: MakeSim, connect: Connect
+) -> None:
+    """FTMS Table 4.1 properties as a client discovers them, and the Device Information."""
+    wire = await connect(await make_sim("spec"), subscribe=False)
+    ftms = wire.client.services.get_service(uuid("1826"))
+    assert ftms is not None
+    assert {c.uuid[4:8].upper(): sorted(c.properties) for c in ftms.characteristics} == {
+        "2ACC": ["read"],
+        "2ACD": ["notify"],
+        "2AD3": ["notify", "read"],
+        "2AD4": ["read"],
+        "2AD5": ["read"],
+        "2AD9": ["indicate", "write"],
+        "2ADA": ["notify"],
+    }
+    assert wire.client.services.get_service(uuid("180A")) is not None
+    assert await wire.client.read_gatt_char(uuid("2A29")) == b"retro-treadmill"
+    assert await wire.client.read_gatt_char(uuid("2A28")) == b"personality spec"
+
+
 async def test_control_point_refused_with_fd_until_indications_are_enabled(
     make_sim: MakeSim, connect: Connect
 ) -> None:
