@@ -350,7 +350,7 @@ class SessionService:
         first = self.error is None
         if first:
             self.error = message
-        self._write_stop_now(pause=False, reason=f"internal error: {message}")
+        self._write_stop_now(pause=False)
         tb = "".join(traceback.format_exception(exc)) if exc is not None else ""
         self.log.write("error", task=task, error=message, traceback=tb)
         self.log.write("alarm", alarm=sc.AlarmKind.INTERNAL_ERROR.value, message=message)
@@ -510,6 +510,10 @@ class SessionService:
         assert desc is not None
         self.device_name = desc.name or desc.address
         self.link = LinkStatus.CONNECTED
+        if self.stop_requested is not None:
+            # Stop was asked for while connecting (nothing to write to then): write it now.
+            self._write_stop_now(pause=False)
+            self.log.write("command", command="Stop", reason="stop asked for while connecting")
         self.log.write("connected", device=desc)
         if self.profile_key and desc.min_speed_kmh is not None and desc.max_speed_kmh is not None:
             # Profiles outside the treadmill's range are rejected, never clamped (DESIGN).
@@ -688,16 +692,15 @@ class SessionService:
         """Send ``out.commands`` in order (a Stop at once), then record and publish."""
         for command in out.commands:
             if isinstance(command, sc.Stop | sc.Pause):
-                reason = command.reason
-                self._write_stop_now(pause=isinstance(command, sc.Pause), reason=reason)
+                self._write_stop_now(pause=isinstance(command, sc.Pause))
             else:
                 self._queue.append((self._generation, command))
                 self._writer_wake.set()
         self._record(out, request)
 
-    def _write_stop_now(self, *, pause: bool, reason: str) -> asyncio.Task[Any] | None:
+    def _write_stop_now(self, *, pause: bool) -> asyncio.Task[Any] | None:
         """Hand Stop (or Pause) to the client at once; queued setpoints are dropped. Returns the
-        client's task writing it (``None`` when there is no link to write to)."""
+        client's task writing it (``None`` when there is no link to write to). Never raises."""
         self._generation += 1
         self._queue.clear()
         client = self.client
@@ -711,6 +714,11 @@ class SessionService:
                 else asyncio.get_running_loop().create_task(client.pause(), name="ftms-pause")
             )
         except RuntimeError:  # no running loop (interpreter shutting down)
+            return None
+        except Exception as exc:  # the client broke: the closing Stop is retried in _shutdown
+            with contextlib.suppress(Exception):
+                self.log.write("error", task="stop", error=repr(exc))
+            self.terminate.set()
             return None
         self._stop_tasks.add(task)
         task.add_done_callback(self._stop_done)
@@ -966,21 +974,21 @@ class SessionService:
         origin = str(getattr(source, "value", source))
         engine = self.engine
         out: SessionOutput | None = None
-        task: asyncio.Task[Any] | None = None
-        try:
-            if engine is not None:
+        failure: Exception | None = None
+        if engine is not None:
+            try:
                 reason = f"stop ({origin}{': ' + detail if detail else ''})"
                 out = engine.stop(
                     self.clock.now(), _ENGINE_SOURCE.get(origin, sc.Source.OPERATOR), reason
                 )
-                stops = [c for c in out.commands if isinstance(c, sc.Stop)]
-                task = self._write_stop_now(
-                    pause=False, reason=stops[0].reason if stops else reason
-                )
-        except Exception as exc:  # fail closed: the belt stops even if the engine breaks
-            self._write_stop_now(pause=False, reason=f"stop ({origin})")
+            except Exception as exc:  # fail closed: the belt stops even if the engine breaks
+                failure = exc
+        # Written whatever the engine said or whether there is a session at all: a treadmill
+        # that is connected gets its Stop (its belt may have been started from the console).
+        task = self._write_stop_now(pause=False)
+        if failure is not None:
             with contextlib.suppress(Exception):
-                self._fail(f"{type(exc).__name__} in stop: {exc}", exc, task="stop")
+                self._fail(f"{type(failure).__name__} in stop: {failure}", failure, task="stop")
         try:
             if self.stop_requested is None:
                 self.stop_requested = origin

@@ -134,3 +134,52 @@ async def test_stop_is_written_at_once_while_a_setpoint_awaits_its_response(rig:
     assert code is ExitCode.STOPPED
     # 3 s of simulated delay is 300 ms of wall time: the Stop did not wait for the response.
     assert latencies[0] < 0.050, f"{latencies[0] * 1000:.1f} ms"
+
+
+async def test_stop_with_a_treadmill_connected_but_no_session_writes_stop(rig: Rig) -> None:
+    # The belt may have been started from the console: Stop is written whatever the engine
+    # state, also before any session (engine) exists.
+    from retro_treadmill.ftms.client import FtmsClient
+    from retro_treadmill.sim.server import DEFAULT_ADDRESS
+
+    service = rig.service()
+
+    async def stop_before_a_session(service: SessionService) -> None:
+        client = FtmsClient(rig.adapter, DEFAULT_ADDRESS, clock=rig.clock)
+        await client.connect()
+        service.client = client
+        assert service.engine is None
+        called = time.perf_counter()
+        service.stop(StopSource.KEYBOARD)
+        await until(service, lambda: bool(stop_writes_after(rig, called)), timeout=5)
+        await service.stops_settled()
+
+    code = await service.serve(stop_before_a_session)
+
+    assert code is ExitCode.STOPPED
+    assert rig.sim.writes[-1].data == STOP
+
+
+async def test_a_stop_asked_for_while_connecting_is_written_once_connected(rig: Rig) -> None:
+    service = rig.service()
+
+    async def stop_while_connecting(service: SessionService) -> None:
+        profile = service.profile
+        assert profile is not None
+        from retro_treadmill.tui.model import VIRTUAL_TREADMILL, ProfileInfo
+
+        preparing = asyncio.create_task(
+            service.prepare(VIRTUAL_TREADMILL, ProfileInfo.from_profile(profile, "demo"))
+        )
+        await asyncio.sleep(0)  # the connect has begun; the link is not up yet
+        assert service.client is None or not service.client.connected
+        service.stop(StopSource.KEYBOARD)
+        await preparing
+        await until(service, lambda: bool(stop_writes_after(rig, 0.0)), timeout=5)
+        await service.stops_settled()
+
+    code = await service.serve(stop_while_connecting)
+
+    assert code is ExitCode.STOPPED
+    assert STOP in [w.data for w in rig.sim.writes]
+    assert not [w for w in rig.sim.writes if w.data[:1] in (b"\x02", b"\x07")]
