@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
+from bleak.exc import BleakError
 
 from protocols import ProtocolError
 from protocols.ftms import FTMS_SERVICE_UUID, FitnessMachineType, parse_service_data
@@ -98,12 +99,24 @@ async def scan(adapter: Adapter, timeout: float = 5.0) -> list[DiscoveredDevice]
         if entry is not None:
             found[device.address] = entry
 
-    async with adapter.scanner(detection_callback=on_advertisement):
-        await asyncio.sleep(timeout)
+    try:
+        async with adapter.scanner(detection_callback=on_advertisement):
+            await asyncio.sleep(timeout)
+    except (BleakError, OSError) as exc:
+        raise _unusable(adapter, exc) from exc
     order = {"treadmill": 0, "fitness-machine": 1, "heart-rate": 2}
     return sorted(
         found.values(),
         key=lambda d: (order.get(d.kind, 3), -(d.rssi if d.rssi is not None else -999)),
+    )
+
+
+def _unusable(adapter: Adapter, exc: BaseException) -> DeviceError:
+    return DeviceError(
+        f"cannot scan with the {adapter.description} Bluetooth adapter "
+        f"({str(exc) or type(exc).__name__}). Is Bluetooth on, with an adapter present and "
+        "bluetoothd running? Or choose another adapter: --adapter bumble:usb:0 for a USB "
+        "dongle, --adapter bumble:tcp-client:HOST:PORT for `retro-treadmill simulate`"
     )
 
 
@@ -142,7 +155,10 @@ async def resolve_device(
             return entry is not None and entry.kind == "treadmill"
 
         what = "any FTMS treadmill"
-    device = await adapter.find_device_by_filter(match, timeout=timeout)
+    try:
+        device = await adapter.find_device_by_filter(match, timeout=timeout)
+    except (BleakError, OSError) as exc:
+        raise _unusable(adapter, exc) from exc
     if device is None:
         raise DeviceError(
             f"no BLE device with {what} answered within {timeout:g} s; is the treadmill on and "

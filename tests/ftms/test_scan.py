@@ -11,6 +11,8 @@ import sys
 from collections.abc import AsyncIterator
 
 import pytest
+from bleak import BleakScanner
+from bleak.exc import BleakError
 
 from retro_treadmill.ble.adapter import open_adapter
 from retro_treadmill.ble.discovery import looks_like_address
@@ -118,3 +120,26 @@ def test_scan_refuses_a_bad_timeout(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert main(["scan", "--timeout", "0"]) == 2
     assert "--timeout must be > 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        FileNotFoundError(2, "No such file or directory"),  # no D-Bus system bus (no BlueZ)
+        BleakError("No Bluetooth adapters found."),
+    ],
+)
+def test_scan_without_a_usable_system_adapter_says_what_to_do(
+    failure: Exception, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from retro_treadmill.cli import main
+
+    async def unusable(self: BleakScanner) -> None:
+        raise failure
+
+    monkeypatch.setattr(BleakScanner, "start", unusable)
+    assert main(["scan", "--timeout", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("retro-treadmill: error: ")
+    assert "Traceback" not in err
+    assert "--adapter" in err  # the way out: another adapter, e.g. the virtual treadmill's
