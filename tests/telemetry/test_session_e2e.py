@@ -29,6 +29,7 @@ from retro_treadmill.telemetry.schema import (
     command_payload,
 )
 from retro_treadmill.telemetry.settings import MqttSettings
+from retro_treadmill.units import mph_to_kmh
 from tests.mosquitto import MosquittoBroker
 from tests.telemetry.helpers import Received, Recorder, client_for, recording
 
@@ -136,7 +137,12 @@ async def test_remote_stop_stops_the_virtual_belt_and_start_or_speed_do_nothing(
         if r.get("kind") == "simulator-log" and r["message"].startswith("control point from")
     ]
     after_remote = [cp for wall, cp in received if wall >= remote_start_at]
-    assert after_remote == ["08 01"]  # only the Stop: start/speed over MQTT did nothing
+    # start/speed over MQTT did nothing: no Start (07) was written, and the only speed writes are
+    # the profile's own (the warm-up's 1.0 mph), never the 3 mph asked for remotely.
+    assert "07" not in after_remote
+    speeds = [int(cp[6:8] + cp[3:5], 16) / 100 for cp in after_remote if cp.startswith("02 ")]
+    assert all(kmh <= mph_to_kmh(1.0) + 0.01 for kmh in speeds), speeds
+    assert "08 01" in after_remote
     stop_received_at = next(wall for wall, cp in received if cp == "08 01")
     latency = stop_received_at - published_at
     final = next(r for r in records if r.get("kind") == "simulator")
