@@ -81,7 +81,8 @@ def _split_listen(text: str) -> tuple[str, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the virtual treadmill until SIGINT/SIGTERM; exit code 0 on a clean stop."""
+    """Run the virtual treadmill until SIGINT/SIGTERM; exit code 0 on a clean stop, 1 when the
+    treadmill's loop failed (the error is printed)."""
     from retro_treadmill.sim.faults import parse_fault
     from retro_treadmill.sim.personalities import PERSONALITIES, get_personality
 
@@ -140,7 +141,13 @@ async def _serve(
                 say(f"listening: {server.transport_spec} (personality {personality})")
                 for fault in sim.scheduled_faults:
                     say(f"fault scheduled at {fault.at:.1f} s: {fault}")
-                await stop.wait()
+                stopping = asyncio.ensure_future(stop.wait())
+                failing = asyncio.ensure_future(sim.failed.wait())
+                try:
+                    await asyncio.wait({stopping, failing}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    stopping.cancel()
+                    failing.cancel()
                 say("stopping")
             finally:
                 await sim.close()
@@ -148,4 +155,4 @@ async def _serve(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     sys.stdout.flush()
-    return 0
+    return 1 if sim.failure is not None else 0

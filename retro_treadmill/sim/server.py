@@ -173,6 +173,9 @@ class VirtualTreadmill:
         self._runner: asyncio.Task[None] | None = None
         self._advertising_paused = False
         self._closing = False
+        self.failed = asyncio.Event()
+        """Set when the tick/telemetry loop died of an error (logged; see :attr:`failure`)."""
+        self.failure: BaseException | None = None
         self._snoop = snoop
         self.radio: VirtualRadio | None = None
         self._build_gatt()
@@ -309,7 +312,7 @@ class VirtualTreadmill:
         self._t0 = self.clock.now()
         self.core = TreadmillCore(self.personality, 0.0)
         await self._advertise()
-        self._runner = asyncio.create_task(self._run(), name="virtual-treadmill")
+        self._runner = asyncio.create_task(self._run_reporting(), name="virtual-treadmill")
         self._log(
             f"virtual treadmill {self.name!r} ({self.personality.name}) advertising as "
             f"{self.device.random_address}"
@@ -629,6 +632,17 @@ class VirtualTreadmill:
 
     # -- the loop -------------------------------------------------------------------------------
 
+    async def _run_reporting(self) -> None:
+        try:
+            await self._run()
+        except Exception as exc:
+            # A dead loop is a treadmill that still takes connections but never sends data
+            # again: say so loudly instead of going quiet (simulate exits on it).
+            self.failure = exc
+            self._log(f"virtual treadmill loop failed: {type(exc).__name__}: {exc}")
+            logger.error("virtual treadmill loop failed", exc_info=exc)
+            self.failed.set()
+
     async def _run(self) -> None:
         p = self.personality
         tick = max(0.05, min(p.telemetry_interval_s, p.motor.accel_interval_s) / 2)
@@ -725,7 +739,8 @@ class VirtualTreadmill:
     async def drop_link(self) -> None:
         """Drop every connection (as a radio dropout would); advertising resumes."""
         if self.radio is not None:
-            self.radio.drop_links(self.device)
+            if self.radio.holds(self.device):  # off the radio (power loss): no link left
+                self.radio.drop_links(self.device)
             return
         for connection in list(self._connections.values()):
             with contextlib.suppress(Exception):

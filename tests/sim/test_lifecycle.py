@@ -6,6 +6,8 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+import pytest
+
 from retro_treadmill.ble.radio import VirtualRadio
 from retro_treadmill.sim import VirtualTreadmill
 from tests.sim.conftest import Connect
@@ -47,3 +49,41 @@ async def test_close_with_a_client_connected_ends_the_link_and_every_task(
     async with asyncio.timeout(2):
         await wire.disconnected.wait()
     assert not _sim_tasks()
+
+
+async def test_a_link_drop_after_power_loss_is_a_no_op(
+    make_sim: MakeSim, radio: VirtualRadio
+) -> None:
+    """drop-link scheduled for a treadmill that lost power (taken off the radio): there is no
+    link to drop; the loop carries on and close() is clean."""
+    sim = await make_sim("spec")
+    sim.schedule(f"drop-link@{sim.elapsed + 1.0:.2f}s")
+    radio.remove_device(sim.device)
+    await sim.wait_for(lambda s: not s.scheduled_faults and s.elapsed > 2.0, 10)
+    assert not _loop_done(sim)
+    await sim.close()
+    assert not _sim_tasks()
+
+
+async def test_a_failing_loop_is_reported_and_close_still_cleans_up(
+    make_sim: MakeSim, connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines: list[str] = []
+    sim = await make_sim("spec", log=lines.append)
+    wire = await connect(sim)
+
+    def broken(now: float) -> list[object]:
+        raise RuntimeError("model exploded")
+
+    monkeypatch.setattr(sim.core, "tick", broken)
+    await sim.wait_for(lambda s: _loop_done(s), 5)
+    assert any("loop failed: RuntimeError: model exploded" in line for line in lines)
+    await sim.close()
+    async with asyncio.timeout(2):
+        await wire.disconnected.wait()
+    assert not _sim_tasks()
+
+
+def _loop_done(sim: VirtualTreadmill) -> bool:
+    runner = sim._runner  # the tick/telemetry task: private, but what this test is about
+    return runner is not None and runner.done()
