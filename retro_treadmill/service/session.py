@@ -246,9 +246,9 @@ class SessionService:
         self.signalled: str | None = None
         self.link_failed = False
         """Every reconnect attempt failed: the session cannot go on."""
-        self.fault: str | None = None
-        """A fault the service detected outside the governor (e.g. the client's units self-test)."""
         self.alarm_seen = False
+        """An alarm halted the session and it has not walked again since (an acknowledged alarm
+        the operator did not resume from still ends with exit code 4)."""
         self.terminate = asyncio.Event()
         """Set when the front end should end (a second signal, a fatal error)."""
         self.changed = asyncio.Event()
@@ -432,18 +432,18 @@ class SessionService:
             return ExitCode.NO_DEVICE
         if engine is None:
             return ExitCode.STOPPED if self.stop_requested else ExitCode.NO_DEVICE
-        if engine.outcome is Outcome.COMPLETED and not self.fault:
+        if engine.outcome is Outcome.COMPLETED:
             return ExitCode.COMPLETED
         if (
-            self.fault
-            or self.link_failed
+            self.link_failed
+            or self.alarm_seen
             or engine.state is SessionState.ALARM
             or engine.outcome is Outcome.ALARM
         ):
             return ExitCode.ALARM
         if engine.outcome is Outcome.STOPPED or self.stop_requested:
             return ExitCode.STOPPED
-        return ExitCode.ALARM if self.alarm_seen else ExitCode.STOPPED
+        return ExitCode.STOPPED
 
     def session_over(self) -> bool:
         """Whether a headless session has nothing more to do: finished, halted by an alarm with
@@ -457,7 +457,7 @@ class SessionService:
         if state is SessionState.FINISHED:
             return True
         gov = engine.governor
-        if (state is SessionState.ALARM or self.fault) and gov.standstill and gov.status().link_up:
+        if state is SessionState.ALARM and gov.standstill and gov.status().link_up:
             return True
         return state in (SessionState.IDLE, SessionState.PREFLIGHT) and bool(self.stop_requested)
 
@@ -654,16 +654,14 @@ class SessionService:
             self.control = ControlStatus.GRANTED if event.granted else ControlStatus.LOST
         elif isinstance(event, UnitMismatch):
             self.log.write("ftms", event=event)
-            if engine.state is not SessionState.ALARM:
-                message = (
-                    f"Unit mismatch: target {event.target_kmh:.2f} km/h, belt "
-                    f"{event.reported_kmh:.2f} km/h (ratio {event.ratio:.2f}); the treadmill "
-                    "mixes up km/h and mph. Stopped."
-                )
-                self.fault = message
-                self.alarm_seen = True
-                self.log.write("alarm", alarm=sc.AlarmKind.UNIT_MISMATCH.value, message=message)
-                out = engine.stop(now, sc.Source.GOVERNOR, message)
+            message = (
+                f"Unit mismatch: target {event.target_kmh:.2f} km/h, belt "
+                f"{event.reported_kmh:.2f} km/h (ratio {event.ratio:.2f}); the treadmill "
+                "mixes up km/h and mph. Stopped."
+            )
+            # A fault found outside the governor: Stop and a latched alarm in the session (the
+            # UI's alarm screen); resuming needs the operator (DESIGN: units self-test).
+            out = engine.fault(sc.AlarmKind.UNIT_MISMATCH, message, now)
         if out is not None:
             self._apply(out)
         else:
@@ -797,6 +795,8 @@ class SessionService:
                 status = engine.status(self.clock.now())
                 previous = self._last_state
                 self._last_state = state
+                if state is SessionState.RUNNING:
+                    self.alarm_seen = False  # the operator resumed after the alarm
                 self.log.write(
                     "state",
                     state=state.value,

@@ -52,11 +52,11 @@ class Rig:
 
 
 @contextlib.asynccontextmanager
-async def make_rig(scale: float = TIME_SCALE) -> AsyncIterator[Rig]:
+async def make_rig(scale: float = TIME_SCALE, personality: str = "spec") -> AsyncIterator[Rig]:
     """A virtual treadmill at ``scale`` session seconds per wall second, and an adapter to it."""
     clock = ScaledClock(scale)
     async with VirtualRadio() as radio:
-        sim = VirtualTreadmill.on_radio(radio, personality="spec", clock=clock)
+        sim = VirtualTreadmill.on_radio(radio, personality=personality, clock=clock)
         await sim.start()
         try:
             async with open_adapter(radio) as adapter:

@@ -9,10 +9,18 @@ import time
 
 import aiomqtt
 
+from retro_treadmill.ftms.events import UnitMismatch
 from retro_treadmill.service import ExitCode, SessionService
 from retro_treadmill.telemetry.schema import Topics
 from retro_treadmill.telemetry.settings import MqttSettings
-from retro_treadmill.tui.model import StopSource
+from retro_treadmill.tui.model import (
+    VIRTUAL_TREADMILL,
+    AlarmKind,
+    ProfileInfo,
+    SessionSnapshot,
+    SessionState,
+    StopSource,
+)
 from tests.mosquitto import MosquittoBroker
 from tests.service.conftest import Rig, until, walking
 
@@ -183,3 +191,41 @@ async def test_a_stop_asked_for_while_connecting_is_written_once_connected(rig: 
     assert code is ExitCode.STOPPED
     assert STOP in [w.data for w in rig.sim.writes]
     assert not [w for w in rig.sim.writes if w.data[:1] in (b"\x02", b"\x07")]
+
+
+async def test_the_clients_unit_self_test_is_a_full_alarm_only_the_operator_clears(
+    rig: Rig,
+) -> None:
+    # The FTMS client's units self-test (UnitMismatch event) halts the session like a governor
+    # alarm: state alarm, the alarm in the snapshot (the UI's full-screen alarm), belt stopped,
+    # nothing moves it again by itself; acknowledge + resume is the operator's decision.
+    service = rig.service()
+    seen: list[SessionSnapshot] = []
+
+    async def confused(service: SessionService) -> None:
+        client = service.client
+        assert client is not None
+        now = rig.clock.now()
+        client._emit(UnitMismatch(now, target_kmh=1.61, reported_kmh=2.59, ratio=1.609))
+        await until(service, lambda: service.snapshot.alarm is not None, timeout=10)
+        await until(service, service.session_over, timeout=30)
+        seen.append(service.snapshot)
+        halted_at = len(rig.sim.writes)
+        await rig.clock.sleep(10.0)  # 10 s of session time: nothing restarts by itself
+        moving = [w for w in rig.sim.writes[halted_at:] if w.data[:1] in (b"\x02", b"\x07")]
+        assert moving == []
+        service.acknowledge_alarm()
+        seen.append(service.snapshot)
+
+    code = await service.serve(walking(confused))
+
+    halted = seen[0]
+    assert halted.state is SessionState.ALARM
+    assert halted.alarm is not None
+    assert halted.alarm.kind is AlarmKind.UNIT_MISMATCH
+    assert "mixes up km/h and mph" in halted.alarm.message
+    assert rig.sim.belt_speed_kmh == 0.0
+    assert STOP in [w.data for w in rig.sim.writes]
+    # Acknowledged with the belt stopped: the session waits for the operator's resume.
+    assert seen[1].state is SessionState.PAUSED
+    assert code is ExitCode.ALARM
