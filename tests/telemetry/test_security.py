@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import aiomqtt
@@ -32,8 +33,9 @@ def auth_url(broker: MosquittoBroker, user: str, password: str) -> str:
 
 
 async def test_wrong_password_is_refused_with_a_clear_error(
-    mosquitto_auth: MosquittoBroker,
+    mosquitto_auth: MosquittoBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger, paho's included
     settings = MqttSettings.from_url(
         auth_url(mosquitto_auth, "treadmill", "not-the-password"), treadmill_id="tm1"
     )
@@ -45,6 +47,9 @@ async def test_wrong_password_is_refused_with_a_clear_error(
     assert "refused the login for user 'treadmill'" in message
     assert "not authorised" in message
     assert "not-the-password" not in message
+    assert "not-the-password" not in caplog.text
+    assert "refused the login" in caplog.text
+    assert "Sending CONNECT" in caplog.text  # paho logged the CONNECT: and not its password
     assert publisher.status.state is MqttConnectionState.CLOSED
     assert publisher._task is not None
     assert publisher._task.done()
