@@ -174,7 +174,6 @@ async def test_a_stop_asked_for_while_connecting_is_written_once_connected(rig: 
     async def stop_while_connecting(service: SessionService) -> None:
         profile = service.profile
         assert profile is not None
-        from retro_treadmill.tui.model import VIRTUAL_TREADMILL, ProfileInfo
 
         preparing = asyncio.create_task(
             service.prepare(VIRTUAL_TREADMILL, ProfileInfo.from_profile(profile, "demo"))
