@@ -470,6 +470,7 @@ class FtmsClient:
         self._cp_with_response = "write" in cp.properties or (
             "write-without-response" not in cp.properties
         )
+        self.machine.writes_acknowledged = self._cp_with_response
         desc = DeviceDescription(name=device.name, address=device.address)
         raw = await self._read_optional(client, FITNESS_MACHINE_FEATURE_UUID)
         if raw is not None:

@@ -17,7 +17,8 @@ Rules it implements (ftms-notes §6 and §11):
 - **Stop pre-empts**: it is written at once, even while another procedure awaits its response.
   The overtaken procedure ends PREEMPTED, its late response is recognised and dropped, queued
   commands are CANCELLED. When a strict server refuses the early Stop with ATT 0xFE, the Stop is
-  rewritten the moment the overtaken response arrives (or after ``busy_retry_s``). A Stop never
+  rewritten the moment the overtaken response arrives (or after ``busy_retry_s``); so is a Stop
+  sent as a Write Command, which a busy server may drop without a word. A Stop never
   waits for a backoff and is retried when its response does not come;
 - 0x04 after Start means "already running", after Stop "already stopped";
 - timeouts per procedure (``control_point_timeout_s``);
@@ -176,6 +177,9 @@ class ControlPointMachine:
     """One device's control-point procedures (see the module docstring for the rules)."""
 
     quirks: DeviceQuirks = field(default_factory=DeviceQuirks)
+    writes_acknowledged: bool = True
+    """False when the control point is written with Write Command (no ATT response): a busy
+    server then cannot refuse an overtaking Stop with 0xFE, it may drop it unseen."""
     connected: bool = False
     has_control: bool = False
     belt_moving: bool = False
@@ -265,8 +269,10 @@ class ControlPointMachine:
                     )
                 )
                 inflight = self._inflight
-                if inflight is not None and inflight.refused:
-                    # The server is free now: rewrite the Stop (or whatever it refused) at once.
+                if inflight is not None and (inflight.refused or not self.writes_acknowledged):
+                    # The server is free now: rewrite the Stop (or whatever it refused, or may
+                    # have dropped without a word) at once. A second Stop is harmless.
+                    inflight.refused = True
                     inflight.rewrite_at = now
                     self._advance(now)
                 return

@@ -122,6 +122,36 @@ def test_stop_refused_as_busy_is_rewritten_when_the_overtaken_response_arrives()
     assert done.attempts == 2
 
 
+def test_unacknowledged_stop_is_rewritten_when_the_overtaken_response_arrives() -> None:
+    """Written without response (Write Command), a Stop that overtook a pending procedure may
+    have been dropped by the busy server, which cannot answer 0xFE to a Write Command: it is
+    written again as soon as the server is free, not after the control-point timeout."""
+    m = connected()
+    m.writes_acknowledged = False
+    m.has_control = True
+    m.submit(speed(2.0), 0.0)
+    m.actions()
+    m.stop(0.01)
+    assert writes(m.actions()) == [STOP]
+    acts = answer(m, speed(2.0), 0x01, 0.1)
+    assert writes(acts) == [STOP]
+    [done] = finished(answer(m, STOP, 0x01, 0.15))
+    assert done.outcome is Outcome.SUCCESS
+    assert done.attempts == 2
+    # Had the server taken the first Stop after all, its second answer is just discarded.
+    assert [type(a) for a in answer(m, STOP, 0x04, 0.16)] == [ResponseDiscarded]
+
+
+def test_acknowledged_stop_is_not_rewritten_when_the_overtaken_response_arrives() -> None:
+    m = connected()
+    m.has_control = True
+    m.submit(speed(2.0), 0.0)
+    m.actions()
+    m.stop(0.01)
+    m.actions()
+    assert writes(answer(m, speed(2.0), 0x01, 0.1)) == []
+
+
 def test_busy_stop_is_also_retried_on_a_timer() -> None:
     m = connected()
     m.has_control = True
@@ -430,15 +460,22 @@ def test_invariants_under_random_events(ops: list[tuple[str, object]]) -> None:
     ),
     st.floats(0.0, 0.5),
     st.booleans(),
+    st.booleans(),
     st.randoms(use_true_random=False),
 )
 def test_against_a_strict_server_model(
-    steps: list[tuple[str, float]], lose: float, enforce: bool, rnd: random.Random
+    steps: list[tuple[str, float]],
+    lose: float,
+    enforce: bool,
+    acknowledged: bool,
+    rnd: random.Random,
 ) -> None:
-    """A strict server (ATT 0xFE while a procedure is pending, control enforced or not,
-    responses delayed or lost): a Stop is written in the call that issues it, nothing submitted
-    before a Stop is written after it, and every ticket ends once time has passed."""
+    """A strict server (ATT 0xFE while a procedure is pending - or, for Write Commands, the write
+    silently dropped -, control enforced or not, responses delayed or lost): a Stop is written in
+    the call that issues it, nothing submitted before a Stop is written after it, and every
+    ticket ends once time has passed."""
     m = connected(control_point_timeout_s=1.0)
+    m.writes_acknowledged = acknowledged
     now = 0.0
     pending: tuple[int, float] | None = None  # the server's pending procedure: (op, respond at)
     control = False
@@ -457,8 +494,9 @@ def test_against_a_strict_server_model(
                     stop_ticket, stop_time = last_stop
                     assert a.ticket > stop_ticket or submitted_at[a.ticket] > stop_time
                 if pending is not None:
-                    m.write_failed(a.procedure, 0xFE, now)
-                    handle(m.actions())
+                    if acknowledged:
+                        m.write_failed(a.procedure, 0xFE, now)
+                        handle(m.actions())
                     continue
                 op = OPCODES[a.command.kind]
                 if op == 0x00:

@@ -113,3 +113,29 @@ async def test_a_speed_write_overtaken_before_its_turn_is_never_sent(
     assert [r.data["command"] for r in client.audit.of_kind("write-skipped")] == [
         "set-target-speed 2.00 km/h"
     ]
+
+
+async def test_stop_over_a_write_without_response_control_point_is_not_held_to_the_timeout(
+    make_sim: MakeSim, make_client: MakeClient
+) -> None:
+    """The lenient (CITYSPORTS-like) control point takes Write Commands: a treadmill busy with a
+    procedure drops the early Stop and cannot say so (no 0xFE for a Write Command). The client
+    writes the Stop again as soon as the held response shows the treadmill is free, instead of
+    waiting out the control-point timeout (1 s wall here)."""
+    sim = await make_sim("lenient")
+    client = await make_client()
+    assert (await client.start()).outcome is Outcome.SUCCESS
+    gaps: list[float] = []
+    for i in range(5):
+        await sim.inject(f"delay-responses:by={HOLD_S}s,count=1")
+        before = len(sim.writes)
+        pending = asyncio.create_task(client.set_target_speed(1.5 + 0.01 * i))
+        await until(sim, lambda before=before: len(sim.writes) > before, 5)  # type: ignore[misc]
+        stop = await client.stop()
+        assert stop.outcome.accepted
+        assert (await pending).outcome is Outcome.PREEMPTED
+        held = [s for s in sim.sent if s.target == "2AD9" and s.value[:2] == b"\x80\x02"][-1]
+        accepted = [w for w in sim.writes[before:] if w.opcode == 0x08 and w.result is not None]
+        gaps.append(accepted[0].perf_counter - held.perf_counter)
+    print(f"\nlenient: accepted Stop after the held response, max {max(gaps) * 1e3:.1f} ms")
+    assert max(gaps) < 0.3  # the control-point timeout is 1 s wall
