@@ -363,8 +363,11 @@ class BumbleBleakClient(BaseBleakClient):
                 logger.exception("error in disconnected_callback")
 
     def _on_disconnection(self, reason: int) -> None:
+        # bumble reports every link of a lost transport with reason 0 ("success"); to the
+        # application the link timed out, as when a dongle is pulled (HCI 0x08).
+        reason = int(reason) or hci.HCI_CONNECTION_TIMEOUT_ERROR
         logger.info("%s disconnected, reason 0x%02X", self.address, reason)
-        self._mark_disconnected(int(reason))
+        self._mark_disconnected(reason)
 
     def _on_transport_lost(self) -> None:
         self._mark_disconnected(0x08)

@@ -209,6 +209,8 @@ async def test_peripheral_in_another_process(
             async with asyncio.timeout(0.5):
                 await lost.wait()
             assert not client.is_connected
+            # reported as a link that timed out, not bumble's flush reason 0 ("success")
+            assert getattr(client._backend, "disconnect_reason", None) == 0x08
 
 
 async def test_snoop_file_opens_in_tshark_with_att_traffic(
