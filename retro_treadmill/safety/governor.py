@@ -68,6 +68,7 @@ from retro_treadmill.safety.commands import (
     SafetyKeyStop,
     SetIncline,
     SetSpeed,
+    Source,
     SpeedChange,
     Start,
     Stop,
@@ -134,6 +135,10 @@ class Caps:
     max_incline_pct: float
     max_incline_source: str
     min_incline_pct: float
+    speed_step_kmh: float = 0.01
+    """The step every commanded speed is rounded DOWN to: the treadmill's minimum increment
+    (0x2AD4), at least the 0.01 km/h the Set Target Speed parameter carries. A treadmill rounds a
+    target to its increment, possibly up; a speed on its grid is run as sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,8 +287,17 @@ class SafetyGovernor:
         if self._state is not GovernorState.RUNNING:
             return 0.0
         if self._start_step_pending:
-            return self._caps.max_start_speed_kmh
-        return min(self._caps.max_speed_kmh, self._rate_allowance(now))
+            return self._floor_step(self._caps.max_start_speed_kmh)
+        return self._floor_step(min(self._caps.max_speed_kmh, self._rate_allowance(now)))
+
+    def speed_on_grid(self, kmh: float) -> float:
+        """``kmh`` as :meth:`decide` would send it: rounded down to the speed step
+        (:attr:`Caps.speed_step_kmh`), or up to the first step at or above the minimum running
+        speed when rounding down would go below it."""
+        value = self._floor_step(kmh)
+        if value < self._caps.min_running_speed_kmh - _EPS and kmh > 0:
+            value = self._ceil_step(self._caps.min_running_speed_kmh)
+        return value
 
     def incline_allowance_pct(self, now: float) -> tuple[float, float]:
         """The lowest and highest incline :meth:`decide` would approve unchanged at ``now``."""
@@ -439,18 +453,34 @@ class SafetyGovernor:
         if caps.max_speed_kmh < allowed:
             allowed = caps.max_speed_kmh
             why = f"{caps.max_speed_source} {self._fmt(allowed)}"
+        # What the treadmill runs is the value on its grid: round down (a treadmill rounds to its
+        # increment, possibly up: an off-grid speed could end above the cap or the rate limit).
         if kmh <= allowed + _EPS:
-            return self._approve_speed(request, kmh, now, Verdict.APPROVED, "")
+            value = self.speed_on_grid(kmh)
+            if value <= allowed + _EPS:
+                return self._approve_speed(request, value, now, Verdict.APPROVED, "")
+            return self._reject(
+                request,
+                f"no speed the treadmill can run (steps of {caps.speed_step_kmh:g} km/h) lies "
+                f"between the minimum running speed {self._fmt(caps.min_running_speed_kmh)} and "
+                f"{why}",
+            )
         # Too fast: go as far towards it as allowed, if that is an increase at all.
-        if allowed > self._target_speed + 0.01 and allowed >= caps.min_running_speed_kmh - _EPS:
+        limited = self._floor_step(allowed)
+        if limited > self._target_speed + _EPS and limited >= caps.min_running_speed_kmh - _EPS:
             return self._approve_speed(
                 request,
-                allowed,
+                limited,
                 now,
                 Verdict.REPLACED,
-                f"{self._fmt(kmh)} requested; limited to {self._fmt(allowed)} by {why}",
+                f"{self._fmt(kmh)} requested; limited to {self._fmt(limited)} by {why}",
             )
         reason = f"{self._fmt(kmh)} exceeds {why}"
+        if allowed > self._target_speed + 0.01 and limited <= self._target_speed + _EPS:
+            reason += (
+                f"; the treadmill changes speed in steps of {caps.speed_step_kmh:g} km/h, larger "
+                "than the increase allowed, so it cannot speed up from here"
+            )
         if not self._start_step_pending and caps.max_speed_kmh > self._target_speed + 0.01:
             wait = self._next_increase_in(now)
             if wait > 0:
@@ -478,6 +508,12 @@ class SafetyGovernor:
         if self._state is not GovernorState.RUNNING:
             return self._reject(request, self._not_allowed(SetIncline))
         caps = self._caps
+        if caps.max_incline_pct < caps.min_incline_pct - _EPS:
+            return self._reject(
+                request,
+                f"no incline is allowed: {caps.max_incline_source} {caps.max_incline_pct:g} % is "
+                f"below the minimum incline {caps.min_incline_pct:g} %",
+            )
         low, high = self.incline_allowance_pct(now)
         value, why = pct, ""
         if pct > high + _EPS:
@@ -612,16 +648,34 @@ class SafetyGovernor:
                 f"{self._fmt(self._caps.max_speed_kmh)}. Stopped.",
                 now,
             )
+        if self._state is GovernorState.RUNNING and self._target_speed > 0:
+            # A coarser increment: the treadmill may round the running target up; go down to
+            # the new grid (a decrease) or stop when no step is left above the minimum.
+            on_grid = self._floor_step(self._target_speed)
+            if on_grid < self._target_speed - _EPS:
+                if on_grid < self._caps.min_running_speed_kmh - _EPS:
+                    return self._halt(
+                        AlarmKind.SETPOINT_NOT_REACHED,
+                        f"The treadmill's new speed steps ({self._caps.speed_step_kmh:g} km/h) "
+                        f"leave no speed at or below {self._fmt(self._target_speed)}. Stopped.",
+                        now,
+                    )
+                request = Request(SetSpeed(on_grid), Source.GOVERNOR)
+                decision = self._approve_speed(
+                    request, on_grid, now, Verdict.REPLACED, "new treadmill speed steps"
+                )
+                return Actions(commands=decision.commands)
         return NO_ACTIONS
 
     def _on_telemetry(self, event: Telemetry, now: float) -> Actions:
-        self._last_rx = now
         if event.incline_pct is not None and math.isfinite(event.incline_pct):
             self._incline = event.incline_pct
         speed = event.speed_kmh
-        if speed is None or not math.isfinite(speed):
+        # A record without a usable speed (absent, NaN, infinite, negative) tells nothing about
+        # the belt: it neither confirms a standstill nor feeds the telemetry watchdog.
+        if speed is None or not math.isfinite(speed) or speed < 0:
             return NO_ACTIONS
-        speed = max(0.0, speed)
+        self._last_rx = now
         self._speed = speed
         self._samples.append((now, speed))
         cutoff = now - 2 * _UNIT_SETTLE_S
@@ -797,6 +851,24 @@ class SafetyGovernor:
             return 0.0
         return max(0.0, history[last + 1][0] + self.limits.speed_increase_window_s - now)
 
+    def _step_centi(self) -> int:
+        step = self._caps.speed_step_kmh
+        return max(1, round(step * 100))
+
+    def _floor_step(self, kmh: float) -> float:
+        """``kmh`` rounded down to the speed step (never below 0)."""
+        if kmh <= 0:
+            return 0.0
+        step = self._step_centi()
+        centi = math.floor(kmh * 100 + 1e-6)
+        return (centi // step) * step / 100
+
+    def _ceil_step(self, kmh: float) -> float:
+        """``kmh`` rounded up to the speed step."""
+        step = self._step_centi()
+        centi = math.ceil(kmh * 100 - 1e-6)
+        return -(-centi // step) * step / 100
+
     def _tolerance(self) -> float:
         return max(self.limits.setpoint_tolerance_kmh, self._device.speed_increment_kmh or 0.0)
 
@@ -842,6 +914,10 @@ class SafetyGovernor:
             incline_caps.append(("the device maximum", dev.max_incline_pct))
         incline_source, max_incline = min(incline_caps, key=lambda c: c[1])
         min_incline = max(lim.min_incline_pct, dev.min_incline_pct or lim.min_incline_pct)
+        increment = dev.speed_increment_kmh
+        step = 0.01
+        if increment is not None and math.isfinite(increment) and increment > step:
+            step = round(increment, 2)
         return Caps(
             max_speed_kmh=max(0.0, max_speed),
             max_speed_source=speed_source,
@@ -849,7 +925,10 @@ class SafetyGovernor:
             max_start_speed_kmh=min(lim.max_start_speed_kmh, max(0.0, max_speed)),
             max_incline_pct=max_incline,
             max_incline_source=incline_source,
-            min_incline_pct=min(min_incline, max_incline),
+            # A cap below the floor (a profile's [limits] max_incline = -2, a device range below
+            # 0 %) leaves no allowed incline; it never lowers the floor.
+            min_incline_pct=min_incline,
+            speed_step_kmh=step,
         )
 
     def _fmt(self, kmh: float) -> str:

@@ -67,7 +67,7 @@ from retro_treadmill.safety.commands import (
 from retro_treadmill.safety.governor import GovernorState, SafetyGovernor
 from retro_treadmill.safety.limits import DEFAULT_LIMITS, SafetyLimits
 from retro_treadmill.session.profile import Profile, Segment
-from retro_treadmill.units import SpeedUnit
+from retro_treadmill.units import SpeedUnit, format_speed
 
 _EPS = 1e-6
 _SPEED_EXACT_KMH = 0.005
@@ -292,6 +292,9 @@ class SessionEngine:
         return self._arm(now, "Resuming")
 
     def _arm(self, now: float, verb: str) -> SessionOutput:
+        coarse = self._coarse_steps_block()
+        if coarse:
+            return SessionOutput(rejection=f"cannot start: {coarse}")
         result = self.governor.arm(now)
         if not result.armed:
             return SessionOutput(rejection=f"cannot start: {result.reason}")
@@ -389,6 +392,12 @@ class SessionEngine:
         actions = self.governor.handle(event, now)
         out = self._output(actions)
         self._sync(out.alarms)
+        if isinstance(event, DeviceRanges) and self._state is SessionState.RUNNING:
+            coarse = self._coarse_steps_block()
+            if coarse:  # learnt while running: halt now rather than stall at the next ramp
+                paused = self.pause(now, Source.SERVICE)
+                self._message = f"Paused: {coarse}."
+                return self._merge(out, paused)
         return self._merge(out, self._advance(now))
 
     def tick(self, now: float) -> SessionOutput:
@@ -466,7 +475,9 @@ class SessionEngine:
         if gov.state is not GovernorState.RUNNING:
             return SessionOutput()
         if wanted and abs(gap) > _SPEED_EXACT_KMH:
-            ask = min(speed, allowance) if gap > 0 else speed
+            # As the governor will send it (on the treadmill's grid), so that a setpoint off the
+            # grid is not asked for again at every tick.
+            ask = gov.speed_on_grid(min(speed, allowance) if gap > 0 else speed)
             if target <= 0 or abs(ask - target) > _SPEED_EXACT_KMH:
                 decisions.append(gov.decide(Request(SetSpeed(ask), Source.PROFILE), now))
         if gov.state is GovernorState.RUNNING:  # a speed decision may have halted it
@@ -506,11 +517,40 @@ class SessionEngine:
         if not gov.setpoint_confirmed:
             return False
         speed, incline = self._desired()
-        if abs(speed - gov.target_speed_kmh) > gov.limits.speed_increase_kmh + _EPS:
+        reach = max(gov.limits.speed_increase_kmh, gov.caps.speed_step_kmh)
+        if abs(speed - gov.target_speed_kmh) > reach + _EPS:
             return False
         current = gov.target_incline_pct
         base = current if current is not None else (gov.status().incline_pct or 0.0)
         return abs(incline - base) <= gov.limits.incline_change_pct + _EPS
+
+    def _coarse_steps_block(self) -> str:
+        """Why the rest of the profile cannot run on this treadmill (``""`` when it can): its
+        speed steps (0x2AD4 minimum increment) are larger than the speed increase limit, so no
+        increase is ever allowed, and the profile still has one to make (it would stall)."""
+        gov = self.governor
+        step, limit = gov.caps.speed_step_kmh, gov.limits.speed_increase_kmh
+        if step <= limit + _EPS:
+            return ""
+        cap = gov.caps.max_speed_kmh
+        segments = self.profile.segments[self._index :]
+        previous: Segment | None = None
+        for seg in segments:
+            low = gov.speed_on_grid(min(seg.speed_from_kmh, cap))
+            high = gov.speed_on_grid(min(seg.speed_to_kmh, cap))
+            rising = high > low + _EPS
+            if previous is not None and previous.direction == seg.direction:
+                rising = rising or low > gov.speed_on_grid(min(previous.speed_to_kmh, cap)) + _EPS
+            if rising:
+                return (
+                    f"the treadmill changes speed in steps of {step:g} km/h, more than the speed "
+                    f"increase limit {format_speed(limit, gov.units, 2)} per "
+                    f"{gov.limits.speed_increase_window_s:g} s, and {seg.label} of this profile "
+                    "speeds up; it would stall there. Use a profile at one speed on this "
+                    "treadmill"
+                )
+            previous = seg
+        return ""
 
     def _prompt(self) -> str:
         if self._profile_done:

@@ -48,13 +48,14 @@ def connected(
 
 
 def started(now: float = 0.0, start_kmh: float = START, **kwargs: Any) -> SafetyGovernor:
-    """A running governor: armed at ``now - 5``, started and at ``start_kmh``, confirmed by
-    telemetry at ``now``."""
+    """A running governor: armed at ``now - 5``, started and at ``start_kmh`` (on the speed
+    grid), confirmed by telemetry at ``now``."""
     gov = connected(now - 5.0, **kwargs)
     assert gov.arm(now - 5.0).armed
     assert ask(gov, Start(), now).command == Start()
-    assert ask(gov, SetSpeed(start_kmh), now, Source.PROFILE).command == SetSpeed(start_kmh)
-    gov.handle(Telemetry(start_kmh, 0.0), now)
+    sent = ask(gov, SetSpeed(start_kmh), now, Source.PROFILE).command
+    assert sent == SetSpeed(gov.speed_on_grid(start_kmh))  # rounded down to the wire's 0.01
+    gov.handle(Telemetry(sent.kmh, 0.0), now)
     assert gov.setpoint_confirmed
     return gov
 

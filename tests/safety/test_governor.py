@@ -37,8 +37,9 @@ STEP = mph_to_kmh(0.1)
 
 
 def ramp_to(gov: SafetyGovernor, kmh: float, now: float) -> float:
-    """Raise the speed in allowed steps (one per 5 s, telemetry following) up to ``kmh``."""
-    while gov.target_speed_kmh < kmh - 1e-9:
+    """Raise the speed in allowed steps (one per 5 s, telemetry following) up to ``kmh`` (as far as
+    the 0.01 km/h wire resolution goes: speeds are rounded down to it)."""
+    while gov.target_speed_kmh < gov.speed_on_grid(kmh) - 1e-9:
         now += 5.0
         d = ask(gov, SetSpeed(kmh), now, Source.PROFILE)
         assert d.command is not None, d.reason
@@ -64,7 +65,8 @@ def test_speed_cap_lowest_of_device_clinic_and_profile_wins() -> None:
 def test_speed_above_cap_is_clamped_then_rejected_at_the_cap() -> None:
     gov = started()
     now = ramp_to(gov, CAP, 0.0)
-    assert gov.target_speed_kmh == pytest.approx(CAP)
+    assert gov.target_speed_kmh == pytest.approx(CAP, abs=0.02)
+    assert gov.target_speed_kmh <= CAP
     d = ask(gov, SetSpeed(CAP + STEP), now + 10)
     assert d.verdict is Verdict.REJECTED
     assert "exceeds the safety cap 1.50 mph" in d.reason
@@ -76,7 +78,7 @@ def test_speed_request_above_cap_is_replaced_by_the_cap_when_rate_allows() -> No
     gov = started(profile_max_speed_kmh=START + 0.1)
     d = ask(gov, SetSpeed(CAP), 5.0)
     assert d.verdict is Verdict.REPLACED
-    assert kmh(d) == pytest.approx(START + 0.1)
+    assert kmh(d) == pytest.approx(START + 0.1, abs=0.02)
     assert "profile cap" in d.reason
 
 
@@ -134,14 +136,14 @@ def test_speed_increase_rate_limited_to_a_tenth_mph_per_5_s() -> None:
     gov = started()
     d = ask(gov, SetSpeed(CAP), 1.0)
     assert d.verdict is Verdict.REPLACED
-    assert kmh(d) == pytest.approx(START + STEP)
+    assert kmh(d) == pytest.approx(START + STEP, abs=0.02)
     assert "speed increase limit" in d.reason
     gov.handle(Telemetry(START + STEP), 2.0)
     d = ask(gov, SetSpeed(CAP), 5.5)
     assert d.verdict is Verdict.REJECTED
     assert "next increase is possible in 0.5 s" in d.reason
     d = ask(gov, SetSpeed(CAP), 6.0)
-    assert kmh(d) == pytest.approx(START + 2 * STEP)
+    assert kmh(d) == pytest.approx(START + 2 * STEP, abs=0.02)
 
 
 def test_speed_decrease_is_not_rate_limited() -> None:
@@ -151,7 +153,7 @@ def test_speed_decrease_is_not_rate_limited() -> None:
     assert d.verdict is Verdict.APPROVED
     # and going back up is limited from the lowest value in the window
     d = ask(gov, SetSpeed(CAP), now + 0.2)
-    assert kmh(d) == pytest.approx(mph_to_kmh(0.6))
+    assert kmh(d) == pytest.approx(mph_to_kmh(0.6), abs=0.02)
 
 
 def test_incline_change_rate_limited_both_ways() -> None:
@@ -197,10 +199,10 @@ def test_start_speed_up_to_1_mph_is_exempt_from_the_rate_limit() -> None:
     ask(gov, Start(), 5.0)
     d = ask(gov, SetSpeed(CAP), 5.0, Source.PROFILE)
     assert d.verdict is Verdict.REPLACED
-    assert kmh(d) == pytest.approx(START)
+    assert kmh(d) == pytest.approx(START, abs=0.02)
     assert "start speed limit" in d.reason
     # after the start step the rate limit applies again
-    assert kmh(ask(gov, SetSpeed(CAP), 5.1)) == pytest.approx(START + STEP)
+    assert kmh(ask(gov, SetSpeed(CAP), 5.1)) == pytest.approx(START + STEP, abs=0.02)
 
 
 # ---------------------------------------------------------------- stop and latch
