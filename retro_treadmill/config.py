@@ -7,7 +7,8 @@ environment variable; ``config.toml`` in the platformdirs user config directory 
 The ``[safety]`` table may tighten any limit it names. Loosening a cap beyond DESIGN's default
 (a higher speed, start speed or incline, or a decline) needs ``allow_above_default_caps = true``
 in the same table as well as the new value; the other limits (rate limits, timeouts, minimum
-running speed, countdown) can only be tightened. Nothing else can loosen a limit.
+running speed, countdown, the heart-rate limit ``max_heart_rate_bpm``, none by default) can only
+be tightened. Nothing else can loosen a limit.
 
 Errors are :class:`retro_treadmill.errors.ConfigError` naming the file, the table and key, and the
 line where it can be found. Paths in the file are relative to the file's folder.
@@ -83,6 +84,8 @@ SAFETY_KEYS: Mapping[str, SafetyKey] = MappingProxyType(
         "telemetry_timeout_s": SafetyKey("telemetry_timeout_s", "", "lower", False),
         "stop_confirm_timeout_s": SafetyKey("stop_confirm_timeout_s", "", "lower", False),
         "countdown_s": SafetyKey("countdown_s", "", "higher", False),
+        # No limit by default (infinite): any value is a tightening.
+        "max_heart_rate_bpm": SafetyKey("max_heart_rate_bpm", "", "lower", False),
     }
 )
 """Every key the ``[safety]`` table accepts besides ``allow_above_default_caps``."""
@@ -94,10 +97,12 @@ SANITY_BOUNDS: Mapping[str, tuple[float, float]] = MappingProxyType(
         "max_incline_pct": (0.0, 15.0),
         "min_incline_pct": (-6.0, 15.0),
         "countdown_s": (0.0, 60.0),
+        "max_heart_rate_bpm": (30.0, 250.0),
     }
 )
 """Bounds no config may leave even with ``allow_above_default_caps`` (they catch typos such as
-``max_speed_mph = 15`` for 1.5): at most 10 mph, 15 % incline, a 6 % decline, 60 s countdown."""
+``max_speed_mph = 15`` for 1.5): at most 10 mph, 15 % incline, a 6 % decline, 60 s countdown,
+a heart-rate limit between 30 and 250 bpm."""
 
 MQTT_KEYS: Mapping[str, type | tuple[type, ...]] = MappingProxyType(
     {
@@ -328,6 +333,14 @@ class _ConfigParser:
             key = seen.get("min_running_speed_kmh") or seen.get("max_speed_kmh", "")
             raise self.fail(
                 "the minimum running speed is not below the maximum speed: no speed is left",
+                "safety",
+                key,
+            )
+        start_cap = min(limits.max_start_speed_kmh, limits.max_speed_kmh)
+        if limits.min_running_speed_kmh > start_cap + 1e-9:
+            key = seen.get("min_running_speed_kmh") or seen.get("max_start_speed_kmh", "")
+            raise self.fail(
+                "the minimum running speed is above the start speed cap: no session could start",
                 "safety",
                 key,
             )

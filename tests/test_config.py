@@ -204,3 +204,32 @@ def test_effective_limits_only_loosen_with_the_explicit_key(
             assert allow, key
             assert spec.loosenable, key
             assert spec.field in config.loosened
+
+
+def test_a_heart_rate_limit_is_a_tightening_and_needs_no_permission() -> None:
+    # No limit by default: setting one is always a tightening; lowering it again too.
+    config = parse_config("[safety]\nmax_heart_rate_bpm = 120\n")
+    assert config.limits.max_heart_rate_bpm == 120.0
+    assert config.loosened == frozenset()
+    assert DEFAULT_LIMITS.tightened_by(config.limits).max_heart_rate_bpm == 120.0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("max_heart_rate_bpm = 0", "max_heart_rate_bpm must be above 0, got 0 (line 2)"),
+        ("max_heart_rate_bpm = 1200", "max_heart_rate_bpm = 1200 is outside the sane range"),
+        ("max_heart_rate_bpm = 'high'", "max_heart_rate_bpm must be a finite number"),
+        ("max_heart_rate_bpm = inf", "max_heart_rate_bpm must be a finite number"),
+        ("max_heartrate_bpm = 120", "did you mean 'max_heart_rate_bpm'?"),
+    ],
+)
+def test_a_bad_heart_rate_limit_is_refused_with_the_line(text: str, expected: str) -> None:
+    assert expected in _error(f"[safety]\n{text}\n")
+
+
+def test_no_start_speed_left_between_the_minimum_and_the_start_cap_is_a_config_error() -> None:
+    # min_running_speed 1.2 mph (a tightening) above the 1.0 mph start cap: nothing could start.
+    message = _error("[safety]\nmin_running_speed_mph = 1.2\n")
+    assert "start speed" in message
+    assert "(line 2)" in message
