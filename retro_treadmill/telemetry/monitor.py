@@ -46,13 +46,18 @@ class TreadmillCard(Horizontal):
     def __init__(self, treadmill_id: str) -> None:
         super().__init__(id=f"tm-{treadmill_id}", classes="card")
         self.treadmill_id = treadmill_id
+        # Made here, not queried: show() may run before the card's children are mounted.
+        self._liveness = Static("", classes="liveness")
+        self._state = Static("", classes="state")
+        self._numbers = Static("", classes="numbers")
+        self._alarm = Static("", classes="alarm")
 
     def compose(self) -> ComposeResult:
         yield Static(self.treadmill_id, classes="name")
-        yield Static("", classes="liveness")
-        yield Static("", classes="state")
-        yield Static("", classes="numbers")
-        yield Static("", classes="alarm")
+        yield self._liveness
+        yield self._state
+        yield self._numbers
+        yield self._alarm
         yield Button("STOP", id=f"stop-{self.treadmill_id}", variant="error", classes="stop")
 
     def show(self, row: TreadmillRow, units: SpeedUnit) -> None:
@@ -62,13 +67,11 @@ class TreadmillCard(Horizontal):
             self.set_class(row.liveness is liveness, f"-{liveness.value}")
         age = "" if row.telemetry_age_s is None else f" {row.telemetry_age_s:.0f}s"
         liveness_text = _LIVENESS_TEXT[row.liveness]
-        self.query_one(".liveness", Static).update(
-            liveness_text + (age if row.liveness is Liveness.STALE else "")
-        )
+        self._liveness.update(liveness_text + (age if row.liveness is Liveness.STALE else ""))
         state = (view.state or "--").upper()
         if view.profile:
             state += f"  {view.profile}"
-        self.query_one(".state", Static).update(state)
+        self._state.update(state)
         numbers = "  ".join(
             [
                 format_speed(view.speed_kmh, units, 2),
@@ -77,8 +80,8 @@ class TreadmillCard(Horizontal):
                 _value(view.distance_m, ".0f", "m"),
             ]
         )
-        self.query_one(".numbers", Static).update(numbers)
-        self.query_one(".alarm", Static).update(view.alarm or "")
+        self._numbers.update(numbers)
+        self._alarm.update(view.alarm or "")
 
 
 class MonitorApp(App[None]):
@@ -178,8 +181,8 @@ class MonitorApp(App[None]):
                 card.show(row, self.units)
             else:
                 card = TreadmillCard(row.view.treadmill_id)
+                card.show(row, self.units)
                 fleet_box.mount(card)
-                self.call_after_refresh(card.show, row, self.units)
 
     async def on_button_pressed(self, event: Button.Pressed) -> None:
         """A card's STOP: publish ``command/stop`` to that treadmill."""

@@ -13,12 +13,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from textual.css.query import NoMatches
 from textual.pilot import Pilot
 from textual.widgets import Static
 
 from retro_treadmill.cli import main
 from retro_treadmill.telemetry.fleet import Liveness
 from retro_treadmill.telemetry.monitor import MonitorApp, TreadmillCard
+from retro_treadmill.telemetry.schema import StateUpdate, encode
 from retro_treadmill.telemetry.settings import MqttSettings
 from tests.mosquitto import MosquittoBroker
 
@@ -56,8 +58,12 @@ async def until(pilot: Pilot[None], condition: Callable[[], bool], within: float
 
 
 def card_text(app: MonitorApp, treadmill_id: str, part: str) -> str:
-    card = app.query_one(f"#tm-{treadmill_id}", TreadmillCard)
-    return str(card.query_one(f".{part}", Static).render())
+    """The text of one part of a card ("" while the card or its children are not mounted)."""
+    try:
+        card = app.query_one(f"#tm-{treadmill_id}", TreadmillCard)
+        return str(card.query_one(f".{part}", Static).render())
+    except NoMatches:
+        return ""
 
 
 def liveness(app: MonitorApp, treadmill_id: str) -> Liveness | None:
@@ -128,3 +134,16 @@ def test_monitor_command_reports_a_bad_url_without_a_traceback(
     assert "must start with mqtt:// or mqtts://" in err
     assert "secret" not in err
     assert "Traceback" not in err
+
+
+async def test_a_card_updated_again_before_it_is_composed_does_not_crash() -> None:
+    settings = MqttSettings(host="127.0.0.1", port=1, treadmill_id="monitor")
+    app = MonitorApp(settings, clock=lambda: 10.0)
+    async with app.run_test(size=(120, 20)) as pilot:
+        app.fleet.ingest("retro-treadmill/bay1/availability", b"online", 10.0)
+        state = StateUpdate(state="running").to_payload("bay1", 0.0)
+        app.fleet.ingest("retro-treadmill/bay1/state", encode(state), 10.0)
+        app.refresh_fleet()  # mounts the card
+        app.refresh_fleet()  # updates it at once, before its children exist
+        await pilot.pause()
+        assert "RUNNING" in card_text(app, "bay1", "state")

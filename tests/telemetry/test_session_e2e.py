@@ -17,6 +17,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from textual.css.query import NoMatches
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -263,10 +264,11 @@ async def test_monitor_shows_two_virtual_treadmills_and_stops_one(
     app = MonitorApp(MqttSettings.from_url(url, treadmill_id="monitor"), sender="e2e-monitor")
 
     def card(treadmill_id: str, part: str) -> str:
-        cards = app.query(f"#tm-{treadmill_id}")
-        if not cards:
+        try:
+            found = app.query_one(f"#tm-{treadmill_id}", TreadmillCard)
+            return str(found.query_one(f".{part}", Static).render())
+        except NoMatches:  # not mounted yet
             return ""
-        return str(cards.first(TreadmillCard).query_one(f".{part}", Static).render())
 
     async def until(pilot: Pilot[None], condition: Any, within: float = 60.0) -> None:
         async with asyncio.timeout(within):
