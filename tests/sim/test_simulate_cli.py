@@ -179,3 +179,13 @@ async def test_personality_and_faults_from_the_command_line_act_on_the_wire() ->
     assert code == 0
     assert "fault scheduled at 20.0 s: safety-key@20s" in output
     assert "fault at 20." in output
+
+
+def test_simulate_listens_on_loopback_port_9700_by_default() -> None:
+    from retro_treadmill.cli import build_parser
+
+    args = build_parser().parse_args(["simulate"])
+    assert args.listen == "127.0.0.1:9700"
+    assert args.personality == "spec"
+    assert args.time_scale == 1.0
+    assert args.snoop is None
