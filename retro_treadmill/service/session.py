@@ -289,6 +289,9 @@ class SessionService:
         if self.freeze_gc:
             gc.freeze()
         self._install_signals()
+        loop = asyncio.get_running_loop()
+        previous_handler = loop.get_exception_handler()
+        loop.set_exception_handler(self._on_loop_exception)
         self.log.write(
             "service",
             units=self.units,
@@ -311,9 +314,39 @@ class SessionService:
                 raise
         finally:
             self._tg = None
-            if not self._closed:
-                await self._shutdown()
+            try:
+                if not self._closed:
+                    await self._shutdown()
+            finally:
+                loop.set_exception_handler(previous_handler)
         return self.exit_code
+
+    def _on_loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """An exception nobody awaited (a callback, a done callback, a forgotten task): logged in
+        the event log; when it comes from our code (a frame in ``retro_treadmill`` or
+        ``protocols``), the service fails closed (Stop, internal-error alarm). Exceptions inside
+        bumble's own callbacks are logged only: the telemetry watchdog and the link-loss
+        handling cover their effect on the link."""
+        exc = context.get("exception")
+        message = str(context.get("message") or "")
+        ours = False
+        if isinstance(exc, BaseException):
+            for frame, _line in traceback.walk_tb(exc.__traceback__):
+                filename = frame.f_code.co_filename.replace("\\", "/")
+                if "/retro_treadmill/" in filename or "/protocols/" in filename:
+                    ours = True
+                    break
+        with contextlib.suppress(Exception):
+            self.log.write(
+                "error",
+                task="event-loop",
+                error=f"{message}: {exc!r}" if exc is not None else message,
+                ours=ours,
+            )
+        if ours and isinstance(exc, Exception) and not self._closed:
+            self._fail(f"{type(exc).__name__} in a callback: {exc}", exc, task="callback")
+        else:
+            loop.default_exception_handler(context)
 
     async def _run_frontend(self, frontend: Frontend) -> None:
         try:
@@ -388,11 +421,10 @@ class SessionService:
                     self.log.write("stop-result", outcome=result.outcome.value)
                 except (TimeoutError, Exception) as exc:
                     self.log.write("error", task="final-stop", error=repr(exc))
-        for task in list(self._stop_tasks):
-            if not task.done():
-                with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
-                    async with asyncio.timeout(self.stop_wait_s):
-                        await task
+        pending = [task for task in self._stop_tasks if not task.done()]
+        if pending:
+            # One deadline for all of them (a link that hangs must not cost stop_wait_s each).
+            await asyncio.wait(pending, timeout=self.stop_wait_s)
         self._publish()
         code = self.exit_code
         status = engine.status(self.clock.now()) if engine is not None else None
@@ -731,6 +763,10 @@ class SessionService:
         self._stop_tasks.discard(task)
         if task.cancelled():
             return
+        with contextlib.suppress(Exception):
+            self._log_stop_result(task)
+
+    def _log_stop_result(self, task: asyncio.Task[Any]) -> None:
         exc = task.exception()
         if exc is not None:
             self.log.write("error", task="stop", error=repr(exc))
@@ -920,7 +956,7 @@ class SessionService:
             self.log.write("mqtt", state=status.state.value, error=status.last_error)
         if self._serving and not self._closed:
             with contextlib.suppress(RuntimeError):
-                asyncio.get_running_loop().call_soon(self._publish)
+                asyncio.get_running_loop().call_soon(self._guard, "publish", self._publish)
 
     def remote_command(self, command: RemoteCommand) -> None:
         """MQTT ``command/stop`` / ``command/pause`` (already validated): the same stop path as

@@ -228,3 +228,47 @@ async def test_the_clients_unit_self_test_is_a_full_alarm_only_the_operator_clea
     # Acknowledged with the belt stopped: the session waits for the operator's resume.
     assert seen[1].state is SessionState.PAUSED
     assert code is ExitCode.ALARM
+
+
+async def test_an_exception_in_a_callback_of_the_service_stops_the_belt(rig: Rig) -> None:
+    # A callback nobody awaits (call_soon, a done callback) raising in our code: the loop's
+    # exception handler fails closed instead of printing and carrying on.
+    from retro_treadmill.ftms.events import TreadmillDataEvent
+
+    service = rig.service()
+
+    async def broken_callback(service: SessionService) -> None:
+        bogus = TreadmillDataEvent(0.0, None)  # type: ignore[arg-type]
+        asyncio.get_running_loop().call_soon(service._on_ftms_event, bogus)
+        async with asyncio.timeout(10):
+            await service.terminate.wait()
+
+    started = time.perf_counter()
+    code = await service.serve(walking(broken_callback))
+
+    assert code is ExitCode.INTERNAL_ERROR
+    assert stop_writes_after(rig, started)
+    await rig.sim.wait_for(lambda s: s.belt_speed_kmh == 0.0, timeout=30)
+    errors = [r for r in service.log.records if r["kind"] == "error"]
+    assert any(r["task"] == "event-loop" and r["ours"] for r in errors)
+    assert "AttributeError in a callback" in (service.error or "")
+
+
+async def test_an_exception_in_bumbles_own_callbacks_is_logged_not_fatal(rig: Rig) -> None:
+    service = rig.service()
+
+    def foreign() -> None:
+        raise RuntimeError("not ours")
+
+    async def then(service: SessionService) -> None:
+        asyncio.get_running_loop().call_soon(foreign)
+        await asyncio.sleep(0.05)
+        assert service.error is None
+        service.stop(StopSource.KEYBOARD)
+        await until(service, service.session_over, timeout=30)
+
+    code = await service.serve(walking(then))
+
+    assert code is ExitCode.STOPPED
+    errors = [r for r in service.log.records if r["kind"] == "error"]
+    assert any(r["task"] == "event-loop" and not r["ours"] for r in errors)
