@@ -298,15 +298,24 @@ class HeadlessConsole:
         elif key in ("a", "A"):
             service.acknowledge_alarm()
 
-    async def _ask(self, question: str) -> bool:
+    async def _ask(self, service: SessionService, question: str) -> bool:
+        """A yes/no question on stdin; ``False`` as well when a stop (a signal, MQTT) comes
+        while it waits, or the input ends."""
         assert self._input is not None
         self.out.write(f"{question} [y/N] ")
         self.out.flush()
-        if not self._input.available:
-            self.say("")
-            return False
-        answer = await self._input.queue.get()
-        return answer.strip().lower() in ("y", "yes")
+        while self._input.available or not self._input.queue.empty():
+            if service.stop_requested or service.terminate.is_set():
+                self.say("")
+                return False
+            try:
+                async with asyncio.timeout(self.refresh_s):
+                    answer = await self._input.queue.get()
+            except TimeoutError:
+                continue
+            return answer.strip().lower() in ("y", "yes")
+        self.say("")
+        return False
 
     async def _preflight(self, service: SessionService) -> bool:
         self.say("Preflight checklist:")
@@ -315,7 +324,10 @@ class HeadlessConsole:
                 self.say(f"  [x] {item}  (--yes-preflight)")
             return True
         for item in self.checklist:
-            if not await self._ask(f"  {item}?"):
+            if not await self._ask(service, f"  {item}?"):
+                if service.stop_requested:
+                    self.say(f"Stopped ({service.stop_requested}): nothing started.")
+                    return False
                 self.say("Preflight not confirmed: nothing started.")
                 service.stop(StopOrigin.OPERATOR, detail="preflight declined")
                 return False

@@ -50,3 +50,20 @@ def test_demo_without_a_terminal_runs_headless_to_completion(tmp_path: Path) -> 
     assert "Session complete" in run.stdout
     assert run.outcome["outcome"] == "completed"
     assert run.simulator["belt_speed_kmh"] == 0.0
+
+
+def test_sigterm_while_the_preflight_question_waits_ends_the_run(tmp_path: Path) -> None:
+    # Nobody answers the checklist; a supervisor (systemd, a script) sends SIGTERM: the run ends
+    # at once with the belt stopped, rather than waiting for an answer or a second signal.
+    run = run_cli(
+        HEADLESS_DEMO,
+        tmp_path / "events.jsonl",
+        stdin_text="",
+        signal_when="preflight",
+        timeout=30,
+    )
+    assert run.code == 3, run.explain()
+    assert run.wall_s < 25, run.wall_s
+    assert not [r for r in run.writes if r["command"] in ("start", "set-target-speed")]
+    assert run.simulator["running"] is False
+    assert run.outcome["stop_requested"] == "signal"
