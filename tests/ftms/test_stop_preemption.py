@@ -27,7 +27,10 @@ async def test_stop_reaches_the_treadmill_while_set_speed_awaits_its_response(
     assert (await client.start()).outcome is Outcome.SUCCESS
     latencies: list[float] = []
     rewrite_gaps: list[float] = []
-    for i in range(ROUNDS):
+    void = 0
+    i = 0
+    while len(latencies) < ROUNDS:
+        i += 1
         await sim.inject(f"delay-responses:by={HOLD_S}s,count=1")
         before = len(sim.writes)
         pending = asyncio.create_task(client.set_target_speed(1.5 + 0.01 * (i % 10)))
@@ -38,11 +41,18 @@ async def test_stop_reaches_the_treadmill_while_set_speed_awaits_its_response(
         stop = await client.stop()
 
         arrived = next(w for w in sim.writes[before:] if w.opcode == 0x08)
+        held = [s for s in sim.sent if s.target == "2AD9" and s.value[:2] == b"\x80\x02"][-1]
+        await pending
+        if held.perf_counter <= called:
+            # This process stalled for the whole hold before it could call stop(): no Set
+            # Target Speed was pending any more, so the round proves nothing. Not counted.
+            void += 1
+            assert void <= ROUNDS // 5, "too many rounds lost to scheduling stalls"
+            continue
         latencies.append(arrived.perf_counter - called)
         # It did not wait: the held Set Target Speed response went out after the Stop arrived.
-        held = [s for s in sim.sent if s.target == "2AD9" and s.value[:2] == b"\x80\x02"][-1]
-        assert held.perf_counter > arrived.perf_counter
-        assert (await pending).outcome is Outcome.PREEMPTED
+        assert held.perf_counter > arrived.perf_counter, (called, arrived, held)
+        assert pending.result().outcome is Outcome.PREEMPTED
         # The strict treadmill refused the early Stop (0xFE, procedure in progress); the client
         # rewrote it the moment the held response arrived, and it was accepted.
         assert stop.outcome.accepted
@@ -56,7 +66,7 @@ async def test_stop_reaches_the_treadmill_while_set_speed_awaits_its_response(
     print(
         f"\nstop pre-emption over {ROUNDS} rounds: median {median * 1e3:.2f} ms, "
         f"p99 {p99 * 1e3:.2f} ms, max {latencies[-1] * 1e3:.2f} ms "
-        f"(response held {HOLD_S / TIME_SCALE * 1e3:.0f} ms wall)"
+        f"(response held {HOLD_S / TIME_SCALE * 1e3:.0f} ms wall; {void} void rounds)"
     )
     rewrite_gaps.sort()
     gap_median = statistics.median(rewrite_gaps)
@@ -131,11 +141,16 @@ async def test_stop_over_a_write_without_response_control_point_is_not_held_to_t
         before = len(sim.writes)
         pending = asyncio.create_task(client.set_target_speed(1.5 + 0.01 * i))
         await until(sim, lambda before=before: len(sim.writes) > before, 5)  # type: ignore[misc]
+        called = time.perf_counter()
         stop = await client.stop()
         assert stop.outcome.accepted
-        assert (await pending).outcome is Outcome.PREEMPTED
+        await pending
         held = [s for s in sim.sent if s.target == "2AD9" and s.value[:2] == b"\x80\x02"][-1]
+        if held.perf_counter <= called:
+            continue  # a scheduling stall outlasted the hold: nothing was pending (see above)
+        assert pending.result().outcome is Outcome.PREEMPTED
         accepted = [w for w in sim.writes[before:] if w.opcode == 0x08 and w.result is not None]
         gaps.append(accepted[0].perf_counter - held.perf_counter)
+    assert len(gaps) >= 3
     print(f"\nlenient: accepted Stop after the held response, max {max(gaps) * 1e3:.1f} ms")
     assert max(gaps) < 0.3  # the control-point timeout is 1 s wall
