@@ -118,6 +118,12 @@ async def make_sim(
     yield make
     for sim in started:
         await sim.close()
+    leaked = [
+        t
+        for t in asyncio.all_tasks()
+        if not t.done() and t is not asyncio.current_task() and "VirtualTreadmill" in repr(t)
+    ]
+    assert not leaked, f"tasks left running after close(): {leaked}"
 
 
 @pytest.fixture
