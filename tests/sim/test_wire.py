@@ -48,6 +48,12 @@ async def test_a_session_over_bleak_ramps_the_belt_up_and_coasts_it_down(
     up = belt_speeds(wire)
     assert up == sorted(up)
     assert any(0.0 < s < 3.0 for s in up), "the belt jumped instead of ramping"
+    # Realistic acceleration, read from the records themselves (speed and elapsed time come
+    # from one model snapshot, so no wall-clock jitter): 0.1 km/h every 0.1 s = 1 km/h per s.
+    for record in map(parse_treadmill_data, wire.values("2ACD")):
+        speed, elapsed = record.speed_kmh, record.elapsed_time_s
+        if speed is not None and elapsed is not None and 0.0 < speed < 3.0:
+            assert elapsed - 0.2 <= speed <= elapsed + 1.1, (elapsed, speed)
     assert bytes.fromhex("052c01") in wire.values("2ADA")
     assert bytes.fromhex("000d") in wire.values("2AD3")
     stop_index = len(wire.received)
