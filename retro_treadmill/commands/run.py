@@ -96,8 +96,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--yes-preflight",
         action="store_true",
-        help="answer the preflight checklist (and turn-around prompts) with yes: supervised "
-        "scripted use only",
+        help="answer the preflight checklist with yes (headless): supervised scripted use only",
+    )
+    parser.add_argument(
+        "--auto-turn-around",
+        action="store_true",
+        help="headless: confirm each 'turn around' prompt by itself once the belt stands still "
+        "(the belt restarts after the countdown without a key press; never after a stop or an "
+        "alarm): supervised scripted use only",
     )
     parser.add_argument(
         "--units", choices=("mph", "kmh"), default=None, help="display units (default: profile's)"
@@ -118,6 +124,7 @@ class RunPlan:
     headless: bool
     yes_preflight: bool
     simulate: str | None
+    auto_turn_around: bool = False
     faults: list[str] = field(default_factory=list)
     seed: int = 0
     time_scale: float = 1.0
@@ -165,6 +172,11 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         raise ConfigError("--profile NAME|PATH is required (see `retro-treadmill profiles list`)")
     profile = load_profile(args.profile, config)
     units: SpeedUnit = args.units or profile.units
+    if args.auto_turn_around and not args.headless:
+        raise ConfigError(
+            "--auto-turn-around is for headless scripted runs (--headless); in the terminal UI "
+            "the operator confirms each turn-around"
+        )
     default_id = args.device or ("retrosim" if simulate is not None else "treadmill")
     mqtt = settings_from_args(args, default_id=default_id)
     if mqtt is None and config.mqtt.get("url"):
@@ -187,6 +199,7 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         headless=bool(args.headless),
         yes_preflight=bool(args.yes_preflight),
         simulate=simulate,
+        auto_turn_around=bool(args.auto_turn_around),
         faults=list(args.fault),
         seed=int(args.seed),
         time_scale=scale,
@@ -318,6 +331,7 @@ def _headless(plan: RunPlan, device_name: str, stdin: Any, stdout: Any) -> Any:
         profile,
         checklist=checklist_for(profile),
         yes_preflight=plan.yes_preflight,
+        auto_turn_around=plan.auto_turn_around,
         stdin=stdin,
         stdout=stdout,
     )

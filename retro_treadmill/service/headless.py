@@ -2,9 +2,8 @@
 terminal).
 
 Flow: connect; the preflight questions on stdin (each answered ``y``), or ``--yes-preflight`` for
-supervised scripted use (it also confirms "turn around" prompts, never a resume after a stop or an
-alarm); the 5 s countdown; a live progress line (state, segment, target and belt speed in
-``--units``, incline, elapsed and remaining time); alarms and prompts as they come.
+supervised scripted use; the 5 s countdown; a live progress line (state, segment, target and belt
+speed in ``--units``, incline, elapsed and remaining time); alarms and prompts as they come.
 
 Keys (with a terminal: single keys, cbreak mode; otherwise one line each, Enter to send):
 
@@ -15,6 +14,11 @@ Enter, space, ``s``      STOP the belt (the session ends)
 ``+`` / ``-``            speed +/- 0.1 mph (or 0.1 km/h with ``--units kmh``), via the governor
 ``a``                    acknowledge the alarm (the belt stays stopped)
 =======================  =====================================================================
+
+A "turn around" prompt (between forward and backward segments) waits for ``c`` with the belt
+stopped. ``--auto-turn-around`` (a separate, explicit choice for supervised scripted runs, e.g.
+an interval mix) confirms it by itself once the belt stands still; never after an operator stop or
+pause, and never once an alarm has been raised since the session last walked.
 
 SIGINT (Ctrl-C), SIGTERM and SIGHUP stop the belt too (the service handles them); a second signal
 leaves at once (the Stop has been written).
@@ -147,6 +151,7 @@ class HeadlessConsole:
         *,
         checklist: Sequence[str],
         yes_preflight: bool = False,
+        auto_turn_around: bool = False,
         stdin: IO[str] | None = None,
         stdout: IO[str] | None = None,
         refresh_s: float = 0.25,
@@ -156,6 +161,7 @@ class HeadlessConsole:
         self.profile = profile
         self.checklist = tuple(checklist)
         self.yes_preflight = yes_preflight
+        self.auto_turn_around = auto_turn_around
         self.stdin = stdin if stdin is not None else sys.stdin
         self.out = stdout if stdout is not None else sys.stdout
         self.live = self.out.isatty()
@@ -264,14 +270,18 @@ class HeadlessConsole:
         self.say(self._summary(service))
 
     def _auto_confirm(self, service: SessionService) -> None:
-        """``--yes-preflight``: confirm a "turn around" prompt once the belt stands still."""
+        """``--auto-turn-around``: confirm a "turn around" prompt once the belt stands still;
+        not after an operator stop or pause, nor after an alarm since the session last walked
+        (an alarm acknowledged during the turn-around pause must not lead to a restart)."""
         engine = service.engine
-        if not self.yes_preflight or engine is None or service.stop_requested:
+        if not self.auto_turn_around or engine is None or service.stop_requested:
+            return
+        if service.alarm_seen or service.operator_paused:
             return
         status = engine.status(service.clock.now())
         if status.state.value == "paused" and status.turn_around and status.standstill:
-            service.log.write("operator", action="resume", by="--yes-preflight (turn around)")
-            self.say("(--yes-preflight) turned around: continuing.")
+            service.log.write("operator", action="resume", by="--auto-turn-around")
+            self.say("(--auto-turn-around) turned around: continuing.")
             service.resume()
 
     async def _wait_input(self, service: SessionService, step: float) -> None:

@@ -244,6 +244,8 @@ class SessionService:
         self.stop_requested: str | None = None
         """Who asked for a stop (the first one), or ``None``."""
         self.signalled: str | None = None
+        self.operator_paused = False
+        """An operator (keyboard, MQTT) paused and has not resumed since."""
         self.link_failed = False
         """Every reconnect attempt failed: the session cannot go on."""
         self.alarm_seen = False
@@ -1072,6 +1074,7 @@ class SessionService:
 
     def _do_pause(self, source: sc.Source, who: str) -> None:
         engine = self.engine
+        self.operator_paused = True
         self.log.write("operator", action="pause", by=who)
         if engine is None:
             return
@@ -1083,6 +1086,7 @@ class SessionService:
 
         def body() -> None:
             engine = self.engine
+            self.operator_paused = False
             self.log.write("operator", action="resume")
             if engine is not None:
                 self._apply(engine.resume(self.clock.now()), "resume")

@@ -110,6 +110,7 @@ def run_cli(
     *,
     timeout: float = 90.0,
     signal_when: str | None = None,
+    signal_delay_s: float = 0.0,
     send: signal.Signals = signal.SIGTERM,
     stdin_text: str | None = None,
     type_when: str | None = None,
@@ -117,7 +118,8 @@ def run_cli(
 ) -> CliRun:
     """Run the CLI to the end. ``signal_when``: send ``send`` once the event log has a ``state``
     record with that state (e.g. ``"running"``). ``stdin_text``: what the operator types at once
-    (preflight answers); ``type_text``: what they type once the state ``type_when`` is logged."""
+    (preflight answers); ``type_text``: what they type once the state ``type_when`` is logged.
+    ``signal_delay_s``: wall seconds between seeing ``signal_when`` and sending the signal."""
     argv = cli_argv(*args, "--event-log", str(log_path))
     started = time.monotonic()
     proc = subprocess.Popen(
@@ -141,6 +143,7 @@ def run_cli(
                 states = [r.get("state") for r in read_log(log_path) if r.get("kind") == "state"]
                 if when in states:
                     if signal_when is not None:
+                        time.sleep(signal_delay_s)
                         proc.send_signal(send)
                     if type_when is not None and proc.stdin is not None:
                         proc.stdin.write(type_text)
@@ -168,6 +171,7 @@ def profile_args(profile: str, config: Path | None) -> list[str]:
         f"{PROFILE_SCALE:g}",
         "--headless",
         "--yes-preflight",
+        "--auto-turn-around",  # interval-mix turns around between forward and backward
     ]
     if config is not None:
         args += ["--config", str(config)]

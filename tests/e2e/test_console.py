@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.e2e.conftest import FAULT_SCALE, run_cli
+from tests.e2e.conftest import FAULT_SCALE, CliRun, run_cli
 
 HEADLESS_DEMO = [
     "run",
@@ -67,3 +67,74 @@ def test_sigterm_while_the_preflight_question_waits_ends_the_run(tmp_path: Path)
     assert not [r for r in run.writes if r["command"] in ("start", "set-target-speed")]
     assert run.simulator["running"] is False
     assert run.outcome["stop_requested"] == "signal"
+
+
+TURN_AROUND_PROFILE = """\
+name = "turn"
+description = "backward, then forward: one turn-around"
+audience = "tests"
+units = "mph"
+
+[[segments]]
+kind = "hold"
+direction = "backward"
+speed = 1.0
+duration_s = 20
+prompt = "Walk backward."
+
+[[segments]]
+kind = "hold"
+direction = "forward"
+speed = 1.0
+duration_s = 20
+prompt = "Walk forward."
+"""
+
+
+def turn_around_run(tmp_path: Path, *extra: str, **kw: object) -> CliRun:
+    profile = tmp_path / "turn.toml"
+    profile.write_text(TURN_AROUND_PROFILE)
+    args = [
+        "run",
+        "--profile",
+        str(profile),
+        "--simulate",
+        "--time-scale",
+        f"{FAULT_SCALE:g}",
+        "--headless",
+        "--yes-preflight",
+        *extra,
+    ]
+    return run_cli(args, tmp_path / "events.jsonl", **kw)  # type: ignore[arg-type]
+
+
+def test_yes_preflight_alone_waits_at_the_turn_around_prompt(tmp_path: Path) -> None:
+    # --yes-preflight answers the checklist only: the belt stays stopped at the turn-around
+    # (here for 40 s of session time) until someone confirms; SIGTERM then ends the run.
+    run = turn_around_run(tmp_path, signal_when="paused", signal_delay_s=2.0, timeout=60)
+    assert run.code == 3, run.explain()
+    assert "Turn around" in run.stdout
+    paused = next(
+        i for i, r in enumerate(run.log) if r in run.kinds("state") and r["state"] == "paused"
+    )
+    after = [r["command"] for r in run.log[paused:] if r in run.writes]
+    assert not [c for c in after if c.startswith(("start", "set-target-speed"))], after
+    assert run.simulator["running"] is False
+
+
+def test_auto_turn_around_confirms_the_prompt_and_completes(tmp_path: Path) -> None:
+    run = turn_around_run(tmp_path, "--auto-turn-around", timeout=60)
+    assert run.code == 0, run.explain()
+    resumes = [r for r in run.kinds("operator") if r["action"] == "resume"]
+    assert [r.get("by") for r in resumes][:1] == ["--auto-turn-around"]
+    assert run.simulator["belt_speed_kmh"] == 0.0
+
+
+def test_auto_turn_around_needs_headless(tmp_path: Path) -> None:
+    run = run_cli(
+        ["run", "--profile", "demo", "--simulate", "--auto-turn-around"],
+        tmp_path / "events.jsonl",
+        timeout=30,
+    )
+    assert run.code == 2
+    assert "--auto-turn-around is for headless" in run.stderr

@@ -1,0 +1,97 @@
+"""The headless console's --auto-turn-around rule, unit by unit: it confirms a turn-around prompt
+only while no alarm has been raised since the session last walked and no operator paused."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from retro_treadmill.service.headless import HeadlessConsole
+from retro_treadmill.telemetry.eventlog import EventLog
+from retro_treadmill.tui.model import VIRTUAL_TREADMILL, ProfileInfo
+
+
+@dataclass
+class _Status:
+    state: Any
+    turn_around: bool = True
+    standstill: bool = True
+
+
+@dataclass
+class _State:
+    value: str
+
+
+@dataclass
+class _Engine:
+    status_value: _Status
+
+    def status(self, now: float) -> _Status:
+        return self.status_value
+
+
+@dataclass
+class _Clock:
+    def now(self) -> float:
+        return 0.0
+
+
+@dataclass
+class _Service:
+    engine: _Engine
+    alarm_seen: bool = False
+    operator_paused: bool = False
+    stop_requested: str | None = None
+    clock: _Clock = field(default_factory=_Clock)
+    log: EventLog = field(default_factory=EventLog)
+    resumed: int = 0
+
+    def resume(self) -> None:
+        self.resumed += 1
+
+
+def console(auto: bool) -> HeadlessConsole:
+    from retro_treadmill.profiles import load_profile
+
+    profile = ProfileInfo.from_profile(load_profile("demo"), "demo")
+    return HeadlessConsole(
+        VIRTUAL_TREADMILL,
+        profile,
+        checklist=(),
+        yes_preflight=True,
+        auto_turn_around=auto,
+        stdout=io.StringIO(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("auto", "alarm_seen", "operator_paused", "stop", "turn_around", "resumes"),
+    [
+        (True, False, False, None, True, 1),
+        (False, False, False, None, True, 0),  # --yes-preflight alone never confirms it
+        (True, True, False, None, True, 0),  # an alarm since the belt last walked
+        (True, False, True, None, True, 0),  # the operator (or MQTT) paused
+        (True, False, False, "keyboard", True, 0),  # stopped: the session is over
+        (True, False, False, None, False, 0),  # a pause that is no turn-around
+    ],
+)
+def test_auto_turn_around_confirms_only_a_clean_turn_around(
+    auto: bool,
+    alarm_seen: bool,
+    operator_paused: bool,
+    stop: str | None,
+    turn_around: bool,
+    resumes: int,
+) -> None:
+    service = _Service(
+        _Engine(_Status(_State("paused"), turn_around=turn_around)),
+        alarm_seen=alarm_seen,
+        operator_paused=operator_paused,
+        stop_requested=stop,
+    )
+    console(auto)._auto_confirm(service)  # type: ignore[arg-type]
+    assert service.resumed == resumes
