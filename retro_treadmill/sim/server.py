@@ -29,7 +29,10 @@ Observable state: ``belt_speed_kmh``, ``target_speed_kmh``, ``incline_pct``,
 ``target_incline_pct``, ``state`` (RunState), ``running``, ``controller`` (peer address string,
 ``"console"`` or ``None``), ``connections`` (peer addresses), ``writes``
 (:class:`ControlPointWrite`), ``sent`` (:class:`SentValue`, every value put on the air),
-``elapsed`` (sim seconds since start). ``wait_for`` timeouts are in the sim clock's seconds.
+``elapsed`` (sim seconds since start), ``failed`` (an ``asyncio.Event`` set when the tick/telemetry
+loop died of an error, which is logged; ``failure`` holds it). ``wait_for`` timeouts are in the sim
+clock's seconds. :meth:`close` is bounded (1 s per HCI step, none for a treadmill taken off the
+radio) and ends every task the treadmill started.
 
 Wire behaviour: FTMS service 0x1826 with 2ACC (read), 2ACD (notify), 2AD3 (read, notify), 2AD4,
 2AD5 (read), 2AD9 (write, indicate; notify for personalities that answer so), 2ADA (notify);
