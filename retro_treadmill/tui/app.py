@@ -8,10 +8,13 @@ and leaving the UI for any reason, calls ``controller.stop(...)`` first.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import ClassVar
 
+from rich.console import RenderableType
 from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
@@ -63,10 +66,13 @@ class RetroTreadmillApp(App[None]):
     ``scanner`` adds scan results. ``device``/``profile`` preselect (``run --device/--profile``):
     with both, the app connects at once. ``units`` is the display unit before the first snapshot
     (afterwards ``SessionSnapshot.units`` rules). When no snapshot arrives for ``stale_after_s``
-    (``clock`` seconds) during a session, every screen says the display is stale.
+    (``clock`` seconds) during a session, every screen says the display is stale. Snapshots are
+    drawn at most once per ``redraw_interval_s`` (the controller's stream conflates, so the newest
+    is drawn): under ``--time-scale`` the service publishes faster than anyone can read, and
+    painting less leaves the event loop to the treadmill.
     """
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it
     TITLE = "retro-treadmill"
     ENABLE_COMMAND_PALETTE = False
     ESCAPE_TO_MINIMIZE = False
@@ -89,6 +95,7 @@ class RetroTreadmillApp(App[None]):
         alarm_bell_interval_s: float = 5.0,
         stale_after_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        redraw_interval_s: float = 0.05,
     ) -> None:
         super().__init__()
         self.controller = controller
@@ -100,6 +107,7 @@ class RetroTreadmillApp(App[None]):
         self.profile = profile
         self.alarm_bell_interval_s = alarm_bell_interval_s
         self.stale_after_s = stale_after_s
+        self.redraw_interval_s = redraw_interval_s
         self.clock = clock
         self._last_snapshot_at = clock()
         self.snapshot = SessionSnapshot(units=units)
@@ -110,6 +118,7 @@ class RetroTreadmillApp(App[None]):
         self._bell_seq: int | None = None
         self._rejection_seq: int | None = None
         self._message = ""
+        self._leaving = False
         self._stopped_on_exit = False
 
     # -- fail closed -------------------------------------------------------------------------
@@ -138,6 +147,19 @@ class RetroTreadmillApp(App[None]):
         self._fail_closed(StopSource.UI_EXCEPTION)
         super()._handle_exception(error)
 
+    def exit(
+        self, result: None = None, return_code: int = 0, message: RenderableType | None = None
+    ) -> None:
+        """Leave the app: from here on snapshots are no longer drawn (the screens are going)."""
+        self._leaving = True
+        super().exit(result, return_code, message)
+
+    @property
+    def leaving(self) -> bool:
+        """The app is shutting down (an exit, an unhandled exception, or a shutdown from outside
+        such as ``run_test`` ending): its screens may already be half torn down."""
+        return self._leaving or not self.is_running or self._closing or self._closed
+
     async def action_quit(self) -> None:
         """Quit: stop the belt, then leave."""
         self._fail_closed(StopSource.UI_EXIT)
@@ -163,13 +185,19 @@ class RetroTreadmillApp(App[None]):
     @work(name="snapshots", group="snapshots", exclusive=True, exit_on_error=True)
     async def _follow_snapshots(self) -> None:
         async for snapshot in self.controller.snapshots():
+            if self.leaving:
+                return
             self.apply_snapshot(snapshot)
+            if self.redraw_interval_s > 0:
+                await asyncio.sleep(self.redraw_interval_s)
         # The service closed the stream: it has shut down.
         self._fail_closed(StopSource.UI_EXIT)
         self.exit()
 
     def apply_snapshot(self, snapshot: SessionSnapshot) -> None:
         """Show ``snapshot``: pick the screen for its state, redraw, raise or clear the alarm."""
+        if self.leaving:
+            return
         self.snapshot = snapshot
         self._last_snapshot_at = self.clock()
         self.history.record(snapshot)
@@ -192,6 +220,8 @@ class RetroTreadmillApp(App[None]):
 
     def check_stale(self) -> None:
         """Say so on screen when the session is live and snapshots stopped coming."""
+        if self.leaving:
+            return
         age = self.clock() - self._last_snapshot_at
         stale = self.snapshot.state in _LIVE_STATES and age > self.stale_after_s
         if self._base is not None and (stale or self._base.stale_s is not None):

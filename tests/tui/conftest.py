@@ -23,6 +23,7 @@ def make_app(controller: FakeController) -> Callable[..., RetroTreadmillApp]:
         options.setdefault("devices", [VIRTUAL_TREADMILL])
         options.setdefault("profiles", PROFILES)
         options.setdefault("alarm_bell_interval_s", 0.0)
+        options.setdefault("redraw_interval_s", 0.0)  # the fake queues every snapshot
         return RetroTreadmillApp(controller, **options)
 
     return make

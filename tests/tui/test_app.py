@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 import pytest
@@ -127,7 +128,9 @@ async def test_scan_results_are_listed_after_the_virtual_treadmill(
 
 async def test_connect_failure_returns_to_device_list_with_the_reason(make_app: MakeApp) -> None:
     controller = FakeController(prepare_error="no response to Request Control")
-    app = RetroTreadmillApp(controller, devices=[VIRTUAL_TREADMILL], profiles=PROFILES)
+    app = RetroTreadmillApp(
+        controller, devices=[VIRTUAL_TREADMILL], profiles=PROFILES, redraw_interval_s=0.0
+    )
     async with app.run_test() as pilot:
         await pilot.press("enter", "enter")
         await pilot.pause()
@@ -442,7 +445,9 @@ async def test_a_stalled_snapshot_stream_marks_the_display_stale(
     controller: FakeController,
 ) -> None:
     now = [100.0]
-    app = RetroTreadmillApp(controller, devices=[VIRTUAL_TREADMILL], clock=lambda: now[0])
+    app = RetroTreadmillApp(
+        controller, devices=[VIRTUAL_TREADMILL], clock=lambda: now[0], redraw_interval_s=0.0
+    )
     async with app.run_test() as pilot:
         await show(pilot, controller, RUNNING)
         now[0] += 1.5
@@ -498,3 +503,30 @@ async def test_ctrl_c_is_a_stop_too(make_app: MakeApp, controller: FakeControlle
         await pilot.press("ctrl+c")
         assert controller.stops() == [StopSource.KEYBOARD]
         assert app.is_running
+
+
+class Firehose(FakeController):
+    """Publishes a new snapshot at every turn of the event loop, for ever."""
+
+    async def snapshots(self) -> AsyncIterator[SessionSnapshot]:
+        tenth = 0
+        while True:
+            tenth += 1
+            alarm = Alarm(AlarmKind.SAFETY_KEY, "safety key", seq=1) if tenth > 20 else None
+            yield replace(RUNNING, elapsed_s=tenth / 10, alarm=alarm)
+            await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("quit_key", [True, False])
+async def test_snapshots_arriving_while_the_app_quits_are_not_drawn(quit_key: bool) -> None:
+    controller = Firehose()
+    app = RetroTreadmillApp(controller, devices=[VIRTUAL_TREADMILL], redraw_interval_s=0.0)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        assert isinstance(screen_of(app), AlarmScreen)
+        if quit_key:  # else the app is shut down from outside (as run_test ends)
+            await pilot.press("q")
+    assert not app.return_code
+    assert StopSource.UI_EXCEPTION not in controller.stops()
+    assert controller.stops()[-1] is StopSource.UI_EXIT

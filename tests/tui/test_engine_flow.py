@@ -41,6 +41,7 @@ def demo_app() -> tuple[RetroTreadmillApp, EngineController]:
         devices=[VIRTUAL_TREADMILL],
         profiles=[ProfileInfo.from_profile(profile, "demo")],
         alarm_bell_interval_s=0.0,
+        redraw_interval_s=0.0,  # the double queues every snapshot
     )
     return app, controller
 

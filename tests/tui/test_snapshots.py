@@ -64,6 +64,7 @@ def app_for(controller: FakeController, **options: object) -> RetroTreadmillApp:
         devices=[VIRTUAL_TREADMILL, *SCANNED],
         profiles=PROFILES,
         alarm_bell_interval_s=0.0,
+        redraw_interval_s=0.0,
         **options,  # type: ignore[arg-type]
     )
 

@@ -42,7 +42,11 @@ ACTION: dict[AlarmKind, str] = {
 class AlarmScreen(ModalScreen[None]):
     """Full screen: the headline, the service's message, what to do, and the STOP bar."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("a,enter", "acknowledge", "Acknowledge")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a,enter", "acknowledge", "Acknowledge"),
+        # A modal screen hides the app's own bindings; quitting (which stops) stays possible.
+        Binding("q", "app.quit", "Quit"),
+    ]
 
     def __init__(
         self, alarm: Alarm, controller: SessionController, bell_interval_s: float = 5.0
@@ -82,7 +86,7 @@ class AlarmScreen(ModalScreen[None]):
             ACTION.get(alarm.kind, "The belt has been stopped. Nothing resumes by itself.")
         )
         self.query_one("#alarm-keys", Static).update(
-            "A or Enter: acknowledge · STOP: space, S, Esc"
+            "A or Enter: acknowledge · STOP: space, S, Esc · Q quit"
             if alarm.acknowledgeable
             else "STOP: space, S, Esc · acknowledge is possible once the belt has stopped"
         )
