@@ -302,6 +302,13 @@ class MqttPublisher:
         """Wait until connected (wrap in ``asyncio.timeout`` to bound the wait)."""
         await self._connected.wait()
 
+    async def wait_idle(self) -> None:
+        """Wait until everything queued so far has been sent (events acknowledged by the broker).
+
+        Telemetry held back by the rate limit does not count. Wrap in ``asyncio.timeout``.
+        """
+        await self._idle.wait()
+
     # --- publishing (synchronous, non-blocking) ---------------------------------------------------
 
     def publish_state(self, update: StateUpdate) -> None:

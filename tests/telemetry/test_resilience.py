@@ -166,6 +166,8 @@ async def test_broker_killed_and_restarted_reconnects_and_delivers_queued_events
             ) as pub:
                 await pub.wait_connected()
                 pub.publish_event(Event(EventCategory.STATE, "before", "before the crash"))
+                async with asyncio.timeout(5):
+                    await pub.wait_idle()  # acknowledged: not resent (nor counted) after the crash
                 await rec.wait_for(lambda m: m.json()["code"] == "before")
                 await broker.wait_saved(since=subscribed_at)
 
