@@ -261,6 +261,10 @@ class SessionService:
         self._queue: deque[tuple[int, sc.Command]] = deque()
         self._writer_wake = asyncio.Event()
         self._generation = 0
+        self._in_effect: dict[type, float] = {}
+        """Setpoints the treadmill accepted, by command type, until anything may have changed
+        them (a Stop, a Start, a machine status, a link event): equal ones are not rewritten."""
+        self._repeats_skipped = 0
         self._stop_tasks: set[asyncio.Task[Any]] = set()
         self._snapshot = SessionSnapshot(units=units)
         self._dirty = True
@@ -611,12 +615,25 @@ class SessionService:
                 self.log.write("command-dropped", command=command, reason="not connected")
                 continue
             result: CommandResult
+            value: float | None = None
             if isinstance(command, sc.Start):
+                self._in_effect.clear()
                 result = await client.start()
-            elif isinstance(command, sc.SetSpeed):
-                result = await client.set_target_speed(command.kmh)
-            elif isinstance(command, sc.SetIncline):
-                result = await client.set_target_incline(command.pct)
+            elif isinstance(command, sc.SetSpeed | sc.SetIncline):
+                value = command.kmh if isinstance(command, sc.SetSpeed) else command.pct
+                if self._in_effect.get(type(command)) == value:
+                    # The treadmill already runs this target (accepted, nothing changed since):
+                    # writing it again would only keep the control point busy.
+                    self._repeats_skipped += 1
+                    continue
+                self._in_effect.pop(type(command), None)
+                written = self._generation
+                if isinstance(command, sc.SetSpeed):
+                    result = await client.set_target_speed(command.kmh)
+                else:
+                    result = await client.set_target_incline(command.pct)
+                if result.outcome.accepted and written == self._generation:
+                    self._in_effect[type(command)] = value
             else:  # Stop/Pause never reach the queue
                 continue
             if not result.outcome.accepted:
@@ -636,6 +653,16 @@ class SessionService:
             return
         now = self.clock.now()
         out: SessionOutput | None = None
+        if isinstance(
+            event,
+            MachineStatusEvent
+            | LinkLost
+            | Connected
+            | Reconnecting
+            | ReconnectFailed
+            | ControlChanged,
+        ):
+            self._forget_setpoints(event)
         if isinstance(event, TreadmillDataEvent):
             record = event.record
             self._speed_kmh = record.speed_kmh
@@ -701,6 +728,22 @@ class SessionService:
         else:
             self._publish()
 
+    def _forget_setpoints(self, event: FtmsEvent) -> None:
+        """A machine status (console, safety key, another target), a link event: what the
+        treadmill runs may have changed, so the next setpoint is written whatever it is. The
+        treadmill's echo of the target just accepted (0x05/0x06 with that value) changes
+        nothing."""
+        status = event.status if isinstance(event, MachineStatusEvent) else None
+        if isinstance(status, TargetSpeedChanged):
+            speed = self._in_effect.get(sc.SetSpeed)
+            if speed is not None and abs(speed - status.speed_kmh) <= 0.005:  # 0.01 km/h wire
+                return
+        elif isinstance(status, TargetInclinationChanged):
+            pct = self._in_effect.get(sc.SetIncline)
+            if pct is not None and abs(pct - status.inclination_pct) <= 0.05:  # 0.1 % wire
+                return
+        self._in_effect.clear()
+
     @staticmethod
     def _map_status(event: MachineStatusEvent) -> sc.Event | None:
         status = event.status
@@ -735,6 +778,7 @@ class SessionService:
         client's task writing it (``None`` when there is no link to write to). Never raises."""
         self._generation += 1
         self._queue.clear()
+        self._in_effect.clear()
         client = self.client
         if client is None or not client.connected:
             # Nothing to write to; on reconnect the client writes Stop before anything else.

@@ -272,3 +272,42 @@ async def test_an_exception_in_bumbles_own_callbacks_is_logged_not_fatal(rig: Ri
     assert code is ExitCode.STOPPED
     errors = [r for r in service.log.records if r["kind"] == "error"]
     assert any(r["task"] == "event-loop" and not r["ours"] for r in errors)
+
+
+async def test_a_setpoint_the_treadmill_already_runs_is_not_written_again(rig: Rig) -> None:
+    # An engine that repeats the same approved setpoint every tick must not keep the control
+    # point busy; after the console changed the target, the same value is written again.
+    from retro_treadmill.safety import commands as sc
+    from retro_treadmill.session.engine import SessionOutput
+
+    service = rig.service()
+    counts: list[int] = []
+
+    def speed_writes(kmh: float) -> int:
+        wire = b"\x02" + round(kmh * 100).to_bytes(2, "little")
+        return sum(1 for w in rig.sim.writes if w.data == wire)
+
+    async def repeat(service: SessionService) -> None:
+        engine = service.engine
+        assert engine is not None
+        target = engine.governor.target_speed_kmh
+        await until(service, lambda: speed_writes(target) >= 1)
+        await rig.clock.sleep(2.0)
+        before = speed_writes(target)
+        for _ in range(5):
+            service._apply(SessionOutput(commands=(sc.SetSpeed(target),)))
+        await rig.clock.sleep(2.0)
+        counts.append(speed_writes(target) - before)
+        rig.sim.console_speed(0.1)  # status 0x05 with another target
+        await rig.clock.sleep(1.0)
+        before = speed_writes(target)
+        service._apply(SessionOutput(commands=(sc.SetSpeed(target),)))
+        await until(service, lambda: speed_writes(target) > before, timeout=5)
+        counts.append(speed_writes(target) - before)
+        service.stop(StopSource.KEYBOARD)
+        await until(service, service.session_over, timeout=30)
+
+    await service.serve(walking(repeat))
+
+    assert counts[0] == 0
+    assert counts[1] >= 1
