@@ -326,6 +326,9 @@ class SafetyGovernor:
                 "the belt is not confirmed at a standstill yet (waiting for Treadmill Data "
                 f"below {self.limits.stop_confirm_speed_kmh:g} km/h)",
             )
+        stale = self._stale_telemetry(now)
+        if stale:
+            return ArmResult(False, stale)
         caps = self._caps
         if caps.min_running_speed_kmh > caps.max_start_speed_kmh + _EPS:
             return ArmResult(
@@ -405,6 +408,9 @@ class SafetyGovernor:
             return self._reject(request, self._not_allowed(Start))
         if not self._link_up:
             return self._reject(request, "not connected to the treadmill")
+        stale = self._stale_telemetry(now)
+        if stale:
+            return self._reject(request, stale)
         assert self._countdown_ends is not None
         if now < self._countdown_ends - _EPS:
             return self._reject(
@@ -850,6 +856,19 @@ class SafetyGovernor:
         if last + 1 >= len(history):
             return 0.0
         return max(0.0, history[last + 1][0] + self.limits.speed_increase_window_s - now)
+
+    def _stale_telemetry(self, now: float) -> str:
+        """Why the belt's state is not known now (``""`` when a Treadmill Data record with a
+        usable speed arrived within the telemetry timeout): arming and starting need it."""
+        timeout = self.limits.telemetry_timeout_s
+        if self._last_rx is None:
+            return "no Treadmill Data with a belt speed has arrived yet"
+        if now - self._last_rx > timeout + _EPS:
+            return (
+                f"no Treadmill Data for {now - self._last_rx:.1f} s (more than {timeout:g} s): "
+                "the belt's state is not known"
+            )
+        return ""
 
     def _step_centi(self) -> int:
         step = self._caps.speed_step_kmh

@@ -52,6 +52,7 @@ def started(now: float = 0.0, start_kmh: float = START, **kwargs: Any) -> Safety
     grid), confirmed by telemetry at ``now``."""
     gov = connected(now - 5.0, **kwargs)
     assert gov.arm(now - 5.0).armed
+    gov.handle(Telemetry(0.0, 0.0), now)  # Treadmill Data keeps coming during the countdown
     assert ask(gov, Start(), now).command == Start()
     sent = ask(gov, SetSpeed(start_kmh), now, Source.PROFILE).command
     assert sent == SetSpeed(gov.speed_on_grid(start_kmh))  # rounded down to the wire's 0.01

@@ -45,6 +45,7 @@ def test_the_wire_value_of_the_start_speed_never_rounds_above_the_start_cap() ->
     # 1.0 mph = 1.609344 km/h; the wire carries 0.01 km/h: round() made it 1.61 (above the cap).
     gov = connected(0.0)
     assert gov.arm(0.0).armed
+    gov.handle(Telemetry(0.0), 5.0)
     assert ask(gov, Start(), 5.0).command == Start()
     decision = ask(gov, SetSpeed(START), 5.0, Source.PROFILE)
     assert decision.approved
@@ -86,6 +87,7 @@ def test_a_treadmill_rounding_to_its_increment_never_runs_above_the_cap(incremen
     ranges = DeviceRanges(min_speed_kmh=1.0, max_speed_kmh=6.0, speed_increment_kmh=increment)
     gov = connected(0.0, device=ranges)
     assert gov.arm(0.0).armed
+    gov.handle(Telemetry(0.0), 5.0)
     assert ask(gov, Start(), 5.0).command == Start()
     now = 5.0
     belt = 0.0
@@ -105,6 +107,7 @@ def test_coarse_device_steps_are_refused_with_the_reason_not_stalled_silently() 
     ranges = DeviceRanges(min_speed_kmh=1.0, max_speed_kmh=6.0, speed_increment_kmh=0.5)
     gov = connected(0.0, device=ranges)
     assert gov.arm(0.0).armed
+    gov.handle(Telemetry(0.0), 5.0)
     assert ask(gov, Start(), 5.0).command == Start()
     assert kmh(ask(gov, SetSpeed(START), 5.0, Source.PROFILE)) == 1.5
     gov.handle(Telemetry(1.5), 6.0)
@@ -156,3 +159,21 @@ def test_limits_that_leave_no_start_speed_are_caught() -> None:
     result = gov.arm(0.0)
     assert not result.armed
     assert "minimum running speed" in result.reason
+
+
+def test_arming_needs_fresh_telemetry_not_a_standstill_seen_long_ago() -> None:
+    gov = connected(0.0)  # belt seen at 0 km/h at t=0, then Treadmill Data stops coming
+    result = gov.arm(60.0)
+    assert not result.armed
+    assert "Treadmill Data" in result.reason
+    gov.handle(Telemetry(0.0), 61.0)
+    assert gov.arm(61.0).armed
+
+
+def test_start_after_the_countdown_needs_fresh_telemetry() -> None:
+    gov = connected(0.0)
+    assert gov.arm(0.0).armed
+    decision = ask(gov, Start(), 5.0, Source.PROFILE)  # no Treadmill Data during the countdown
+    assert not decision.approved
+    assert "Treadmill Data" in decision.reason
+    assert gov.state is not GovernorState.RUNNING

@@ -171,14 +171,18 @@ def test_incline_change_rate_limited_both_ways() -> None:
 
 def test_start_needs_arm_and_the_5_s_countdown() -> None:
     gov = connected()
+    gov.handle(Telemetry(0.0), 1.0)
     d = ask(gov, Start(), 1.0)
     assert d.verdict is Verdict.REJECTED
     assert "re-arm" in d.reason
+    gov.handle(Telemetry(0.0), 1.0)  # fresh Treadmill Data
     assert gov.arm(1.0).armed
+    gov.handle(Telemetry(0.0), 5.9)
     d = ask(gov, Start(), 5.9)
     assert d.verdict is Verdict.REJECTED
     assert "countdown" in d.reason
     assert ask(gov, SetSpeed(START), 5.9).command is None
+    gov.handle(Telemetry(0.0), 6.0)
     assert ask(gov, Start(), 6.0).command == Start()
 
 
@@ -196,6 +200,7 @@ def test_arm_refused_without_link_or_standstill() -> None:
 def test_start_speed_up_to_1_mph_is_exempt_from_the_rate_limit() -> None:
     gov = connected()
     gov.arm(0.0)
+    gov.handle(Telemetry(0.0), 5.0)
     ask(gov, Start(), 5.0)
     d = ask(gov, SetSpeed(CAP), 5.0, Source.PROFILE)
     assert d.verdict is Verdict.REPLACED
@@ -218,7 +223,9 @@ def test_emergency_stop_is_latched_until_the_operator_rearms(stop: Stop | Pause)
         assert ask(gov, later, 30.0).command is None
     gov.handle(Telemetry(0.0), 2.0)
     assert ask(gov, Start(), 30.0).command is None
+    gov.handle(Telemetry(0.0), 31.0)  # fresh Treadmill Data
     assert gov.arm(31.0).armed
+    gov.handle(Telemetry(0.0), 36.0)
     assert ask(gov, Start(), 36.0).command == Start()
 
 
@@ -292,6 +299,7 @@ def test_link_loss_alarms_at_once_and_reconnect_sends_stop_first_no_resume() -> 
     assert ask(gov, Start(), 10.0).command is None
     assert "standstill" in gov.arm(5.0).reason  # belt state unknown until telemetry
     gov.handle(Telemetry(0.0), 6.0)
+    gov.handle(Telemetry(0.0), 7.0)  # fresh Treadmill Data
     assert gov.arm(7.0).armed
 
 
@@ -335,6 +343,7 @@ def test_console_target_speed_above_cap_stops() -> None:
 def test_setpoint_not_confirmed_within_10_s_halts() -> None:
     gov = connected()
     gov.arm(0.0)
+    gov.handle(Telemetry(0.0), 5.0)
     ask(gov, Start(), 5.0)
     ask(gov, SetSpeed(START), 5.0)
     for t in range(6, 15):
@@ -360,6 +369,7 @@ def test_setpoint_confirmed_within_one_device_increment() -> None:
 def test_unit_mismatch_stops(factor: float) -> None:
     gov = connected()
     gov.arm(0.0)
+    gov.handle(Telemetry(0.0), 5.0)
     ask(gov, Start(), 5.0)
     ask(gov, SetSpeed(START), 5.0)
     alarms: list[Alarm] = []
@@ -378,6 +388,7 @@ def test_unit_mismatch_stops(factor: float) -> None:
 def test_accelerating_belt_is_not_a_unit_mismatch() -> None:
     gov = connected()
     gov.arm(0.0)
+    gov.handle(Telemetry(0.0), 5.0)
     ask(gov, Start(), 5.0)
     ask(gov, SetSpeed(START), 5.0)
     for i in range(10):  # 0.2 km/h per 0.5 s, passing 0.62 x target on the way
@@ -402,6 +413,7 @@ def test_safety_key_and_control_lost_halt_and_need_rearm(
     assert ask(gov, SetSpeed(START), 2.0).command is None
     gov.handle(Telemetry(0.0), 3.0)
     assert ask(gov, Start(), 20.0).command is None
+    gov.handle(Telemetry(0.0), 21.0)  # fresh Treadmill Data
     assert gov.arm(21.0).armed
     assert gov.alarms == ()
 
@@ -432,6 +444,7 @@ def test_belt_moving_while_halted_raises_unexpected_motion() -> None:
 def test_reasons_use_the_display_unit() -> None:
     gov = connected(units="kmh")
     gov.arm(0.0)
+    gov.handle(Telemetry(0.0), 5.0)
     ask(gov, Start(), 5.0)
     d = ask(gov, SetSpeed(3.0), 5.0)
     assert "km/h" in d.reason
@@ -455,6 +468,7 @@ def test_setpoint_lost_after_confirmation_halts_after_10_s() -> None:
 def test_unit_mismatch_caught_after_the_belt_passed_through_the_target() -> None:
     gov = connected()
     gov.arm(0.0)
+    gov.handle(Telemetry(0.0), 5.0)
     ask(gov, Start(), 5.0)
     ask(gov, SetSpeed(START), 5.0)
     t, v = 5.0, 0.0
