@@ -112,7 +112,6 @@ async def test_monitor_shows_two_treadmills_and_stops_one(mosquitto: MosquittoBr
         await pilot.pause()
         messages = [str(n.message) for n in app._notifications]
         assert any("bay2 is OFFLINE: it may not receive it" in m for m in messages)
-    assert bay2.returncode == -signal.SIGKILL
 
 
 async def test_stop_without_a_broker_says_it_was_not_sent(tmp_path: Path) -> None:

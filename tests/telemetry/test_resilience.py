@@ -86,7 +86,6 @@ async def test_last_will_says_offline_when_the_publisher_process_is_killed(
             if proc.returncode is None:
                 proc.kill()
             await proc.wait()
-    assert proc.returncode == -signal.SIGKILL
     assert offline.topic == T.availability
     assert will_delay < 2.0
 
