@@ -371,8 +371,10 @@ def _tui(plan: RunPlan, adapter: Adapter, device_name: str) -> Any:
         try:
             await app.run_async()
         finally:
-            watcher.cancel()
             service.stop(StopSource.UI_EXIT)
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         if app.return_code:
             service.stop(StopSource.UI_EXCEPTION)
 

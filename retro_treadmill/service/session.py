@@ -427,11 +427,38 @@ class SessionService:
                     self.log.write("stop-result", outcome=result.outcome.value)
                 except (TimeoutError, Exception) as exc:
                     self.log.write("error", task="final-stop", error=repr(exc))
+        elif client is not None and (self._speed_kmh or 0.0) > 0.0:
+            # The link is down (reconnecting, or given up): no Stop can be written now, and
+            # closing ends the reconnect that would write it first.
+            message = (
+                "The treadmill is not connected, so the closing Stop could not be written; the "
+                "belt was last seen moving. If it still moves, PULL THE SAFETY KEY."
+            )
+            self.log.write("alarm", alarm=sc.AlarmKind.LINK_LOSS.value, message=message)
+            logger.error("%s", message)
         pending = [task for task in self._stop_tasks if not task.done()]
         if pending:
             # One deadline for all of them (a link that hangs must not cost stop_wait_s each).
             await asyncio.wait(pending, timeout=self.stop_wait_s)
-        self._publish()
+        with contextlib.suppress(Exception):  # the closing steps below run whatever happens
+            self._publish()
+            self._log_outcome()
+        if client is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(5.0):
+                    await client.close()
+        if self.mqtt is not None:
+            with contextlib.suppress(Exception):
+                self._publish_mqtt_state(force=True)
+            with contextlib.suppress(Exception):
+                await self.mqtt.aclose()
+        self._remove_signals()
+        for event in self._subscribers:
+            event.set()
+        self.changed.set()
+
+    def _log_outcome(self) -> None:
+        engine = self.engine
         code = self.exit_code
         status = engine.status(self.clock.now()) if engine is not None else None
         self.log.write(
@@ -445,18 +472,6 @@ class SessionService:
             error=self.error,
             stop_requested=self.stop_requested,
         )
-        if client is not None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(5.0):
-                    await client.close()
-        if self.mqtt is not None:
-            self._publish_mqtt_state(force=True)
-            with contextlib.suppress(Exception):
-                await self.mqtt.aclose()
-        self._remove_signals()
-        for event in self._subscribers:
-            event.set()
-        self.changed.set()
 
     # ================================================================ outcome
 

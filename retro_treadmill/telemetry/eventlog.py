@@ -117,10 +117,14 @@ class EventLog:
     def _convert(self) -> None:
         raw, self._raw = self._raw, []
         for item in raw:
-            if isinstance(item, AuditRecord):
-                record = {"source": "ftms", **item.to_dict()}
-            else:
-                record = to_jsonable(item)
+            try:
+                if isinstance(item, AuditRecord):
+                    record = {"source": "ftms", **item.to_dict()}
+                else:
+                    record = to_jsonable(item)
+            except Exception as exc:  # a value we cannot convert must not cost the other lines
+                record = {"source": "session", "kind": "log-error", "error": repr(exc)}
+                record["record"] = repr(item)[:500]
             self._records.append(record)
             if self._stream is not None:
                 self._unwritten.append(record)

@@ -311,3 +311,22 @@ async def test_a_setpoint_the_treadmill_already_runs_is_not_written_again(rig: R
 
     assert counts[0] == 0
     assert counts[1] >= 1
+
+
+async def test_closing_while_the_link_is_down_says_to_pull_the_safety_key() -> None:
+    # The walker's belt keeps running when the link drops (keeps-running personality) and the
+    # service closes before the reconnect could write its Stop: it says so, loudly.
+    from retro_treadmill.tui.model import LinkStatus
+    from tests.service.conftest import make_rig
+
+    async with make_rig(personality="keeps-running-on-disconnect") as rig:
+        service = rig.service()
+
+        async def drop_and_leave(service: SessionService) -> None:
+            await rig.sim.drop_link()
+            await until(service, lambda: service.link is not LinkStatus.CONNECTED, timeout=10)
+
+        await service.serve(walking(drop_and_leave))
+
+    alarms = [r for r in service.log.records if r["kind"] == "alarm"]
+    assert any("closing Stop could not be written" in r["message"] for r in alarms), alarms
