@@ -269,9 +269,14 @@ class ControlPointMachine:
                     )
                 )
                 inflight = self._inflight
-                if inflight is not None and (inflight.refused or not self.writes_acknowledged):
-                    # The server is free now: rewrite the Stop (or whatever it refused, or may
-                    # have dropped without a word) at once. A second Stop is harmless.
+                unseen = (
+                    not self.writes_acknowledged
+                    and inflight is not None
+                    and inflight.ticket.command.kind in _STOP_KINDS
+                )
+                if inflight is not None and (inflight.refused or unseen):
+                    # The server is free now: rewrite the Stop (or whatever it refused, or the
+                    # Stop it may have dropped without a word) at once. A second Stop is harmless.
                     inflight.refused = True
                     inflight.rewrite_at = now
                     self._advance(now)

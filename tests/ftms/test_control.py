@@ -142,6 +142,22 @@ def test_unacknowledged_stop_is_rewritten_when_the_overtaken_response_arrives() 
     assert [type(a) for a in answer(m, STOP, 0x04, 0.16)] == [ResponseDiscarded]
 
 
+def test_unacknowledged_writes_other_than_stop_are_not_rewritten_on_a_late_response() -> None:
+    m = connected()
+    m.writes_acknowledged = False
+    m.has_control = True
+    m.submit(speed(2.0), 0.0)
+    m.actions()
+    m.stop(0.01)
+    m.actions()
+    [done] = finished(answer(m, STOP, 0x01, 0.02))  # the server took the Stop at once
+    assert done.outcome is Outcome.SUCCESS
+    m.submit(START, 0.03)
+    assert writes(m.actions()) == [START]
+    # The overtaken Set Target Speed answers late: nothing is written again for it.
+    assert writes(answer(m, speed(2.0), 0x01, 0.04)) == []
+
+
 def test_acknowledged_stop_is_not_rewritten_when_the_overtaken_response_arrives() -> None:
     m = connected()
     m.has_control = True
