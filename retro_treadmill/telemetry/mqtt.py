@@ -651,7 +651,12 @@ class MqttPublisher:
                 "remote_command_accepted" if delivered else "remote_command_failed",
                 f"Remote {result.kind} from {result.sender}: {result.reason}",
                 Severity.WARNING if delivered else Severity.CRITICAL,
-                {"command": result.kind, "sender": result.sender, "reason": result.reason},
+                {
+                    "command": result.kind,
+                    "sender": result.sender,
+                    "reason": result.reason,
+                    "payload_problem": result.payload_problem,
+                },
             )
         )
 

@@ -352,6 +352,8 @@ class RemoteCommand:
     reason: str
     sender: str
     received_at: float
+    payload_problem: str | None = None
+    """Why the payload was unreadable, when it was: a stop or pause still acts (fail closed)."""
 
 
 @dataclass(frozen=True)
@@ -376,8 +378,10 @@ def parse_remote_command(
     """Decide what to do with a message on ``<base>/command/<name>``. Never raises.
 
     Only ``stop`` and ``pause`` exist (each can be disabled); nothing remote can start, resume
-    or raise speed. The payload must be a JSON object with non-empty string ``reason`` and
-    ``sender``. Retained messages are refused: a stale command must not act on a new session.
+    or raise speed. The payload should be a JSON object with non-empty string ``reason`` and
+    ``sender``; a stop or pause whose payload is not still acts (a stop is never blocked for want
+    of a well-formed payload) and carries ``payload_problem`` for the event log. Retained messages
+    are refused: a stale command must not act on a new session.
     """
     sender: str | None = None
     try:
@@ -403,20 +407,29 @@ def parse_remote_command(
         return reject("remote pause is disabled on this treadmill")
     if retained:
         return reject("retained command ignored: publish commands with retain=false")
-    if len(payload) > MAX_COMMAND_PAYLOAD:
-        return reject(f"payload longer than {MAX_COMMAND_PAYLOAD} bytes")
-    if not isinstance(decoded, dict):
-        return reject('payload is not a JSON object like {"reason": "...", "sender": "..."}')
-    reason = decoded.get("reason")
-    if not isinstance(reason, str) or not reason.strip():
-        return reject('payload needs a non-empty string "reason"')
-    if sender is None or not sender.strip():
-        return reject('payload needs a non-empty string "sender"')
     kind: CommandKind = "stop" if name == "stop" else "pause"
+    reason = decoded.get("reason") if isinstance(decoded, dict) else None
+    problem: str | None = None
+    if len(payload) > MAX_COMMAND_PAYLOAD:
+        problem = f"payload longer than {MAX_COMMAND_PAYLOAD} bytes"
+    elif not isinstance(decoded, dict):
+        problem = 'payload is not a JSON object like {"reason": "...", "sender": "..."}'
+    elif not isinstance(reason, str) or not reason.strip():
+        problem = 'payload needs a non-empty string "reason"'
+    elif sender is None or not sender.strip():
+        problem = 'payload needs a non-empty string "sender"'
+    if problem is not None or not isinstance(reason, str):
+        return RemoteCommand(
+            kind=kind,
+            reason=f"{kind} with an unreadable payload ({problem})",
+            sender=(sender or "").strip() or "unknown sender",
+            received_at=received_at,
+            payload_problem=problem,
+        )
     return RemoteCommand(
         kind=kind,
         reason=reason.strip()[:MAX_REASON_LEN],
-        sender=sender.strip(),
+        sender=(sender or "").strip(),
         received_at=received_at,
     )
 

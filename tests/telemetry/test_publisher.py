@@ -156,7 +156,7 @@ async def test_remote_stop_reaches_the_callback_within_100_ms(
         )
 
 
-async def test_start_speed_and_bad_payloads_do_nothing_but_yield_events(
+async def test_start_and_speed_do_nothing_and_a_garbled_stop_still_stops(
     mosquitto: MosquittoBroker,
 ) -> None:
     commands: list[RemoteCommand] = []
@@ -176,14 +176,17 @@ async def test_start_speed_and_bad_payloads_do_nothing_but_yield_events(
                 ("start", command_payload("go", "desk-1")),
                 ("speed", b'{"reason": "faster", "sender": "desk-1", "kmh": 9}'),
                 ("resume", command_payload("go", "desk-1")),
+                ("start", b"START!"),
+            ]
+            garbled = [
                 ("stop", b"STOP!"),
                 ("stop", b'{"reason": "no sender"}'),
                 ("pause", b"\x00\xff"),
             ]
-            for name, payload in refused:
+            for name, payload in [*refused, *garbled]:
                 await desk.publish(T.command(name), payload, qos=1)
             await desk.publish(T.command("pause"), command_payload("tea", "desk-2"), qos=1)
-            events = await rec.wait_count(lambda m: True, len(refused) + 2)
+            events = await rec.wait_count(lambda m: True, len(refused) + len(garbled) + 2)
             status = pub.status
         await desk.publish(T.command("stop"), b"", qos=1, retain=True)  # clear the retained stop
 
@@ -194,10 +197,18 @@ async def test_start_speed_and_bad_payloads_do_nothing_but_yield_events(
     assert rejected[0]["data"]["why"].startswith("retained command ignored")
     assert "nothing remote can start" in rejected[1]["message"]
     accepted = [m.json() for m in events if m.json()["code"] == "remote_command_accepted"]
-    assert [(e["data"]["command"], e["data"]["sender"]) for e in accepted] == [("pause", "desk-2")]
-    # Only the valid pause reached the application; nothing else was acted on.
-    assert [(c.kind, c.sender) for c in commands] == [("pause", "desk-2")]
-    assert (status.commands_rejected, status.commands_accepted) == (len(refused) + 1, 1)
+    # Fail closed: a stop or pause is never blocked by its payload; the event says what was wrong.
+    assert [(e["data"]["command"], e["data"]["sender"]) for e in accepted] == [
+        ("stop", "unknown sender"),
+        ("stop", "unknown sender"),
+        ("pause", "unknown sender"),
+        ("pause", "desk-2"),
+    ]
+    assert all(e["data"]["payload_problem"] for e in accepted[:3])
+    assert accepted[3]["data"]["payload_problem"] is None
+    # Only stops and pauses reached the application; nothing that starts or speeds up did.
+    assert [c.kind for c in commands] == ["stop", "stop", "pause", "pause"]
+    assert (status.commands_rejected, status.commands_accepted) == (len(refused) + 1, 4)
     assert status.state is MqttConnectionState.CONNECTED
 
 

@@ -119,23 +119,44 @@ def test_nothing_remote_can_start_resume_or_change_speed(name: str) -> None:
     assert result.sender == "desk-1"
 
 
-@pytest.mark.parametrize(
-    ("payload", "why"),
-    [
-        (b"STOP", "not a JSON object"),
-        (b"\xff\xfe", "not a JSON object"),
-        (b"[1, 2]", "not a JSON object"),
-        (b'{"sender": "x"}', '"reason"'),
-        (b'{"reason": "x"}', '"sender"'),
-        (b'{"reason": "  ", "sender": "x"}', '"reason"'),
-        (b'{"reason": 5, "sender": "x"}', '"reason"'),
-        (b"{" + b" " * 2000 + b"}", "longer than"),
-    ],
-)
-def test_bad_payloads_are_rejected_with_a_reason(payload: bytes, why: str) -> None:
-    result = parse("stop", payload)
-    assert isinstance(result, CommandRejection)
-    assert why in result.why
+BAD_PAYLOADS = [
+    (b"STOP", "not a JSON object"),
+    (b"\xff\xfe", "not a JSON object"),
+    (b"[1, 2]", "not a JSON object"),
+    (b'{"sender": "x"}', '"reason"'),
+    (b'{"reason": "x"}', '"sender"'),
+    (b'{"reason": "  ", "sender": "x"}', '"reason"'),
+    (b'{"reason": 5, "sender": "x"}', '"reason"'),
+    (b"{" + b" " * 2000 + b"}", "longer than"),
+]
+
+
+@pytest.mark.parametrize("name", ["stop", "pause"])
+@pytest.mark.parametrize(("payload", "why"), BAD_PAYLOADS)
+def test_a_stop_or_pause_with_a_bad_payload_still_acts_and_says_what_was_wrong(
+    name: str, payload: bytes, why: str
+) -> None:
+    # Fail closed: a stop is never blocked for want of a well-formed payload.
+    result = parse(name, payload)
+    assert isinstance(result, RemoteCommand)
+    assert result.kind == name
+    assert result.payload_problem is not None
+    assert why in result.payload_problem
+    assert result.sender  # "unknown sender" when the payload did not say
+
+
+def test_a_bad_payload_keeps_the_sender_it_did_name() -> None:
+    result = parse("stop", b'{"sender": "desk-3"}')
+    assert isinstance(result, RemoteCommand)
+    assert result.sender == "desk-3"
+
+
+@pytest.mark.parametrize(("payload", "_why"), BAD_PAYLOADS)
+def test_a_bad_payload_never_turns_another_command_into_an_action(
+    payload: bytes, _why: str
+) -> None:
+    assert isinstance(parse("start", payload), CommandRejection)
+    assert isinstance(parse("speed", payload), CommandRejection)
 
 
 def test_retained_and_disabled_commands_are_rejected() -> None:
