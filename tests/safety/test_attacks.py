@@ -177,3 +177,12 @@ def test_start_after_the_countdown_needs_fresh_telemetry() -> None:
     assert not decision.approved
     assert "Treadmill Data" in decision.reason
     assert gov.state is not GovernorState.RUNNING
+
+
+def test_every_governor_alarm_kind_has_a_tui_alarm_kind() -> None:
+    # tui/adapt.py converts with AlarmKind(alarm.kind.value): a kind missing there would raise
+    # in the UI at the worst moment (the alarm screen).
+    from retro_treadmill.safety.commands import AlarmKind
+    from retro_treadmill.tui.model import AlarmKind as UiAlarmKind
+
+    assert {k.value for k in AlarmKind} <= {k.value for k in UiAlarmKind}
