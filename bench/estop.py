@@ -33,6 +33,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import math
+import os
 import statistics
 import sys
 import time
@@ -68,7 +70,12 @@ class Result:
 
 
 def _stats(values: list[float]) -> tuple[float, float, float]:
+    """Median, p99 and max in milliseconds (NaN for no values; one value is all three)."""
     ms = sorted(v * 1000 for v in values)
+    if not ms:
+        return math.nan, math.nan, math.nan
+    if len(ms) == 1:
+        return ms[0], ms[0], ms[0]
     p99 = statistics.quantiles(ms, n=100, method="inclusive")[98]
     return statistics.median(ms), p99, ms[-1]
 
@@ -104,6 +111,7 @@ async def scenario(name: str, stops: int, *, load: bool) -> Result:
                     profile_key="demo",
                     event_log=EventLog(clock=clock.now),
                     handle_signals=False,
+                    freeze_gc=True,  # as `retro-treadmill run` does
                 )
 
                 async def frontend(svc: SessionService) -> None:
@@ -211,6 +219,7 @@ async def tui_scenario(stops: int) -> list[float]:
                     profile_key="demo",
                     event_log=EventLog(clock=clock.now),
                     handle_signals=False,
+                    freeze_gc=True,  # as `retro-treadmill run` does
                 )
 
                 async def frontend(svc: SessionService) -> None:
@@ -279,16 +288,27 @@ def report(results: list[Result]) -> bool:
     return ok
 
 
+def _loadavg() -> str:
+    """The 1/5/15-minute load averages (the p99 figures depend on them), or "unknown"."""
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run both scenarios and print the comparison."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stops", type=int, default=1000, help="measured stops per scenario")
     parser.add_argument("--tui-stops", type=int, default=300, help="measured key presses (TUI)")
     args = parser.parse_args(argv)
+    if args.stops < 2 or args.tui_stops < 2:
+        parser.error("--stops and --tui-stops must be at least 2 (a p99 needs two values)")
     print(
         f"e-stop latency: service.stop() -> Stop write at the virtual treadmill, "
         f"{args.stops} stops per scenario (+{WARMUP} warm-up), Python {sys.version.split()[0]}"
     )
+    print(f"load average at start: {_loadavg()} ({os.cpu_count()} CPUs)")
     started = time.monotonic()
     results = [
         asyncio.run(scenario("idle", args.stops, load=False)),
@@ -306,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         f"tui      ratio TUI key/headless stop (load): median {t_med / h_med:.2f}x, "
         f"p99 {t_p99 / h_p99:.2f}x (target: within 2x)"
     )
-    print(f"({time.monotonic() - started:.0f} s)")
+    print(f"load average at end: {_loadavg()} ({time.monotonic() - started:.0f} s)")
     return 0
 
 
