@@ -224,6 +224,8 @@ class SafetyGovernor:
         self._overspeed_count = 0
         self._heart_rate_count = 0
         self._alarms: list[Alarm] = []
+        self._clock = 0.0
+        """The last finite ``now`` seen (a NaN/infinite ``now`` is a broken clock: fail closed)."""
 
     # ------------------------------------------------------------------ read-only views
 
@@ -316,6 +318,8 @@ class SafetyGovernor:
         around). Acknowledges the alarms whose cause is over and starts the countdown; a Start is
         approved once it has run. Refused (with the reason) unless the link is up, the belt is
         confirmed at a standstill by telemetry and no alarm cause persists."""
+        if not math.isfinite(now):
+            return ArmResult(False, f"the session clock is broken (now = {now!r})")
         if self._state is GovernorState.RUNNING:
             return ArmResult(False, "the belt is already running")
         if not self._link_up:
@@ -362,7 +366,7 @@ class SafetyGovernor:
         """A fault found outside the governor (the FTMS client's unit self-test, a heart-rate
         limit, an exception in the service or the UI): fail closed exactly like the governor's own
         alarms (latched halt, Stop, the alarm once per active kind)."""
-        return self._halt(kind, message, now)
+        return self._halt(kind, message, self._safe_now(now))
 
     # ------------------------------------------------------------------ decide
 
@@ -371,14 +375,16 @@ class SafetyGovernor:
         command = request.command
         if isinstance(command, Stop):
             try:
-                self._enter_halt(now, command.reason or f"stop requested ({request.source})")
+                reason = command.reason or f"stop requested ({request.source})"
+                self._enter_halt(self._safe_now(now), reason)
             except Exception:  # the Stop goes out whatever happens to the bookkeeping
                 self._state = GovernorState.HALTED
             return Decision(Verdict.APPROVED, request, command)
         try:
-            return self._decide(request, now)
+            return self._decide(request, self._checked_now(now))
         except Exception as exc:  # fail closed: a bug here must stop the belt, not pass a command
             stop = Stop(f"internal error in the safety governor: {exc!r}", emergency=True)
+            now = self._safe_now(now)
             self._enter_halt(now, stop.reason)
             self._raise(AlarmKind.INTERNAL_ERROR, stop.reason, now)
             return Decision(Verdict.REPLACED, request, stop, stop.reason)
@@ -555,9 +561,10 @@ class SafetyGovernor:
     def handle(self, event: Event, now: float) -> Actions:
         """Take one observed event; return the commands to send and the alarms to raise."""
         try:
-            return self._handle(event, now)
+            return self._handle(event, self._checked_now(now))
         except Exception as exc:  # fail closed
-            return self._halt(AlarmKind.INTERNAL_ERROR, f"internal error: {exc!r}", now)
+            message = f"internal error: {exc!r}"
+            return self._halt(AlarmKind.INTERNAL_ERROR, message, self._safe_now(now))
 
     def _handle(self, event: Event, now: float) -> Actions:
         if isinstance(event, Telemetry):
@@ -738,9 +745,10 @@ class SafetyGovernor:
         """Run the timed checks at ``now``: telemetry watchdog, setpoint confirmation and the
         escalating stop. Returns a Stop and an alarm for whatever fired."""
         try:
-            return self._tick(now)
+            return self._tick(self._checked_now(now))
         except Exception as exc:  # fail closed
-            return self._halt(AlarmKind.INTERNAL_ERROR, f"internal error: {exc!r}", now)
+            message = f"internal error: {exc!r}"
+            return self._halt(AlarmKind.INTERNAL_ERROR, message, self._safe_now(now))
 
     def _tick(self, now: float) -> Actions:
         lim = self.limits
@@ -856,6 +864,17 @@ class SafetyGovernor:
         if last + 1 >= len(history):
             return 0.0
         return max(0.0, history[last + 1][0] + self.limits.speed_increase_window_s - now)
+
+    def _checked_now(self, now: float) -> float:
+        """``now`` when it is a finite number; else raise (the caller fails closed): with a NaN
+        clock every deadline comparison is False, so countdowns pass and watchdogs never fire."""
+        if not math.isfinite(now):
+            raise ValueError(f"the session clock is broken (now = {now!r})")
+        self._clock = now
+        return now
+
+    def _safe_now(self, now: float) -> float:
+        return now if math.isfinite(now) else self._clock
 
     def _stale_telemetry(self, now: float) -> str:
         """Why the belt's state is not known now (``""`` when a Treadmill Data record with a

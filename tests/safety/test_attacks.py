@@ -20,6 +20,7 @@ from retro_treadmill.safety.commands import (
     Source,
     SpeedChange,
     Start,
+    Stop,
     Telemetry,
 )
 from retro_treadmill.safety.governor import GovernorState
@@ -186,3 +187,25 @@ def test_every_governor_alarm_kind_has_a_tui_alarm_kind() -> None:
     from retro_treadmill.tui.model import AlarmKind as UiAlarmKind
 
     assert {k.value for k in AlarmKind} <= {k.value for k in UiAlarmKind}
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_broken_clock_fails_closed(bad: float) -> None:
+    # now = NaN made every deadline comparison False: the countdown passed at once and the
+    # watchdogs never fired.
+    gov = connected(0.0)
+    assert gov.arm(0.0).armed
+    decision = ask(gov, Start(), bad, Source.PROFILE)
+    assert isinstance(decision.command, Stop)  # replaced by Stop: fail closed
+    assert "clock" in decision.reason
+    assert not gov.arm(bad).armed
+    running = started(0.0)
+    actions = running.tick(bad)
+    assert actions.commands, "a tick with a broken clock must stop the belt"
+    assert running.state is GovernorState.HALTED
+    running = started(0.0)
+    actions = running.handle(Telemetry(1.0), bad)
+    assert actions.commands
+    assert running.state is GovernorState.HALTED
+    stop = ask(running, SetSpeed(1.0), bad)
+    assert not isinstance(stop.command, SetSpeed)
