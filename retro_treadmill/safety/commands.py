@@ -187,6 +187,20 @@ class ControlLost:
 
 
 @dataclass(frozen=True, slots=True)
+class MachineReset:
+    """Fitness Machine Status 0x01: Reset (targets back to defaults, control permission revoked,
+    FTMS 4.17). The treadmill is no longer following the session: halt."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownStatus:
+    """A Fitness Machine Status op code that is reserved (0x16-0xFE) or that the service cannot
+    read: the treadmill's state is not known, so the governor fails closed."""
+
+    opcode: int
+
+
+@dataclass(frozen=True, slots=True)
 class ConsoleStopped:
     """Fitness Machine Status 0x02: Stopped (``paused=False``) or Paused by the User."""
 
@@ -240,6 +254,8 @@ Event = (
     | LinkLost
     | SafetyKeyStop
     | ControlLost
+    | MachineReset
+    | UnknownStatus
     | ConsoleStopped
     | ConsoleStarted
     | TargetSpeedChanged
@@ -340,6 +356,7 @@ __all__ = [
     "InclineChange",
     "LinkLost",
     "LinkUp",
+    "MachineReset",
     "Pause",
     "Request",
     "Requestable",
@@ -353,6 +370,7 @@ __all__ = [
     "TargetInclineChanged",
     "TargetSpeedChanged",
     "Telemetry",
+    "UnknownStatus",
     "Verdict",
     "merge_actions",
 ]

@@ -11,9 +11,10 @@ Four entry points, one call per input (each returns what to send and what to rai
     state, at once, before anything else is looked at.
 ``handle(event, now) -> Actions``
     Something observed: Treadmill Data (FTMS 4.9), link up/lost, Fitness Machine Status (FTMS
-    4.17: 0x02 console stop, 0x03 safety key, 0x04 console start, 0x05 target speed, 0xFF control
-    lost), the supported ranges (0x2AD4/0x2AD5). Returns the commands to send (a Stop when a fault
-    is seen) and the alarms to raise.
+    4.17: 0x01 reset, 0x02 console stop, 0x03 safety key, 0x04 console start, 0x05 target speed,
+    0xFF control lost, any reserved/unreadable op code: unknown state, halt), the supported ranges
+    (0x2AD4/0x2AD5). Returns the commands to send (a Stop when a fault is seen) and the alarms to
+    raise.
 ``tick(now) -> Actions``
     Timed checks: telemetry watchdog, setpoint confirmation, escalating stop. Call it often
     (10 Hz is plenty; every check fires at the first tick after its deadline).
@@ -63,6 +64,7 @@ from retro_treadmill.safety.commands import (
     InclineChange,
     LinkLost,
     LinkUp,
+    MachineReset,
     Pause,
     Request,
     SafetyKeyStop,
@@ -75,6 +77,7 @@ from retro_treadmill.safety.commands import (
     TargetInclineChanged,
     TargetSpeedChanged,
     Telemetry,
+    UnknownStatus,
     Verdict,
 )
 from retro_treadmill.safety.limits import DEFAULT_LIMITS, SafetyLimits
@@ -610,6 +613,20 @@ class SafetyGovernor:
                 "over). The session is halted; re-arm to continue.",
                 now,
             )
+        if isinstance(event, MachineReset | UnknownStatus):
+            what = (
+                "reset itself (status 0x01: targets and control were revoked)"
+                if isinstance(event, MachineReset)
+                else f"sent an unknown status 0x{event.opcode:02x}"
+            )
+            message = (
+                f"The treadmill {what}; its state is not known. The session is halted; re-arm "
+                "to continue."
+            )
+            if self._state is GovernorState.HALTED and self.standstill:
+                self._enter_halt(now, message)
+                return NO_ACTIONS  # already at rest: nothing to stop
+            return self._halt(AlarmKind.CONTROL_LOST, message, now)
         if isinstance(event, ConsoleStopped):
             what = "paused" if event.paused else "stopped"
             if self._state is not GovernorState.HALTED:

@@ -15,6 +15,7 @@ from protocols.ftms import SetTargetSpeed
 from retro_treadmill.safety.commands import (
     DeviceRanges,
     InclineChange,
+    MachineReset,
     SetIncline,
     SetSpeed,
     Source,
@@ -22,6 +23,7 @@ from retro_treadmill.safety.commands import (
     Start,
     Stop,
     Telemetry,
+    UnknownStatus,
 )
 from retro_treadmill.safety.governor import GovernorState
 from retro_treadmill.safety.limits import SafetyLimits
@@ -209,3 +211,29 @@ def test_a_broken_clock_fails_closed(bad: float) -> None:
     assert running.state is GovernorState.HALTED
     stop = ask(running, SetSpeed(1.0), bad)
     assert not isinstance(stop.command, SetSpeed)
+
+
+@pytest.mark.parametrize(
+    ("event", "words"),
+    [(MachineReset(), "reset"), (UnknownStatus(0x42), "0x42")],
+)
+def test_a_machine_reset_or_an_unknown_status_while_running_fails_closed(
+    event: MachineReset | UnknownStatus, words: str
+) -> None:
+    # FTMS 4.17: 0x01 Reset revokes control and resets targets; 0x16-0xFE are reserved: the
+    # treadmill's state is not known -> Stop, alarm, re-arm needed.
+    gov = started(0.0)
+    actions = gov.handle(event, 1.0)
+    assert actions.commands
+    assert isinstance(actions.commands[0], Stop)
+    assert actions.alarms
+    assert words in actions.alarms[0].message
+    assert gov.state is GovernorState.HALTED
+    assert not ask(gov, SetSpeed(START), 2.0).approved
+
+
+def test_an_unknown_status_at_a_confirmed_standstill_only_needs_a_rearm() -> None:
+    gov = connected(0.0)
+    actions = gov.handle(UnknownStatus(0x42), 1.0)
+    assert gov.state is GovernorState.HALTED
+    assert not actions.commands or isinstance(actions.commands[0], Stop)
