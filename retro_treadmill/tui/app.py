@@ -48,6 +48,10 @@ from retro_treadmill.units import SpeedUnit
 _LIVE_STATES = frozenset(
     {SessionState.COUNTDOWN, SessionState.RUNNING, SessionState.PAUSED, SessionState.STOPPING}
 )
+STOP_YIELDS = 20
+"""Event-loop turns the app gives away after a stop before it paints: enough for the write to
+pass the FTMS client, bleak and the link (measured on the virtual link: a handful)."""
+
 _SESSION_STATES = frozenset(
     {
         SessionState.RUNNING,
@@ -123,17 +127,21 @@ class RetroTreadmillApp(App[None]):
 
     # -- fail closed -------------------------------------------------------------------------
 
-    def action_stop(self) -> None:
-        """STOP: straight to the controller, before any redraw."""
+    async def action_stop(self) -> None:
+        """STOP: straight to the controller, then give the event loop to the Stop write before
+        the UI paints anything (a paint takes milliseconds, and the app's message pump would
+        otherwise run it before the controller's write task gets its turn)."""
         source = StopSource.ALARM_SCREEN if self._alarm_screen is not None else StopSource.KEYBOARD
         self.controller.stop(source)
         self.stops_requested += 1
+        for _ in range(STOP_YIELDS):
+            await asyncio.sleep(0)
         for bar in self.screen.query(StopBar):
             bar.mark_sent()
 
-    def on_stop_bar_pressed(self, _: StopBar.Pressed) -> None:
+    async def on_stop_bar_pressed(self, _: StopBar.Pressed) -> None:
         """A click on the STOP bar."""
-        self.action_stop()
+        await self.action_stop()
 
     def _fail_closed(self, source: StopSource) -> None:
         try:

@@ -530,3 +530,31 @@ async def test_snapshots_arriving_while_the_app_quits_are_not_drawn(quit_key: bo
     assert not app.return_code
     assert StopSource.UI_EXCEPTION not in controller.stops()
     assert controller.stops()[-1] is StopSource.UI_EXIT
+
+
+class WritesOnTheLoop(FakeController):
+    """Like the service: stop() schedules the Stop write as a task on the event loop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bar_at_write: list[str] = []
+        self.app: RetroTreadmillApp | None = None
+
+    def stop(self, source: StopSource) -> None:
+        super().stop(source)
+        asyncio.get_running_loop().create_task(self._write())
+
+    async def _write(self) -> None:
+        assert self.app is not None
+        self.bar_at_write.append(str(self.app.screen.query_one("#stop-bar", Static).content))
+
+
+async def test_the_stop_write_gets_the_event_loop_before_the_ui_redraws() -> None:
+    controller = WritesOnTheLoop()
+    app = RetroTreadmillApp(controller, devices=[VIRTUAL_TREADMILL], redraw_interval_s=0.0)
+    controller.app = app
+    async with app.run_test() as pilot:
+        await show(pilot, controller, RUNNING)
+        await pilot.press("space")
+        assert "STOP SENT" in text(app, "#stop-bar")
+    assert controller.bar_at_write[0].startswith("■ STOP  [")  # written before the UI changed

@@ -137,7 +137,12 @@ async def walk(pilot: Pilot[None], app: RetroTreadmillApp, service: SessionServi
     await pilot.press("enter", "enter")
     await shown(pilot, app, lambda s: s.state is SessionState.PREFLIGHT)
     assert isinstance(screen_of(app), PreflightScreen)
-    await pilot.press("1", "2", "3", "4", "g")
+    await pilot.press("1", "2", "3", "4")
+    async with asyncio.timeout(WALL_WAIT_S):
+        # Start is refused (and offered again) until telemetry confirms the belt standing still.
+        while app.snapshot.state is SessionState.PREFLIGHT:
+            await pilot.press("g")
+            await pilot.pause(0.1)
     await shown(
         pilot,
         app,

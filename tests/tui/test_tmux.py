@@ -16,7 +16,7 @@ import pytest
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 
-POLL_S = 0.1
+POLL_S = 0.2
 WAIT_S = 30.0
 
 
@@ -67,7 +67,16 @@ def test_session_under_tmux_stops_the_virtual_belt_with_space(tmux: Tmux, tmp_pa
     tmux.wait_for(lambda s: "Preflight checklist for demo" in s, "the checklist")
     tmux.keys("g")
     assert "Start is disabled" in tmux.wait_for(lambda s: "disabled" in s, "Start refused")
-    tmux.keys("1", "2", "3", "4", "g")
+    tmux.keys("1", "2", "3", "4")
+
+    def started(screen: str) -> bool:
+        # Start is refused (and offered again) until telemetry shows the belt standing still.
+        if "Preflight checklist" in screen:
+            tmux.keys("g")
+            return False
+        return True
+
+    tmux.wait_for(started, "the countdown")
     screen = tmux.wait_for(lambda s: "Speed 1.0 mph" in s and "RUNNING" in s, "the belt at 1.0")
     assert "STOP  [SPACE · S · ESC]" in screen
     assert "Link ✓ connected" in screen
