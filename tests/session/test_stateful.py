@@ -4,7 +4,9 @@ the belt, overspeed, unit mismatch, silence), link drops, machine status (0x02, 
 0xFF) and clock advances, and checks the safety invariants on every command after every step:
 
 - every Set Target Speed is > 0, at least the minimum running speed and at most every cap
-  (safety cap, profile cap, device maximum), computed here independently of the governor;
+  (safety cap, profile cap, device maximum), computed here independently of the governor, also
+  as the treadmill runs it (the 0.01 km/h wire value rounded to its increment, which changes
+  mid-run);
 - speed increases stay within 0.1 mph per 5 s (the first speed after a Start at most 1.0 mph);
   inclines stay within the caps and change at most 0.5 % per 5 s;
 - after any stop (Stop, Pause, alarm, console stop, safety key, control lost, link loss) no Start
@@ -24,6 +26,7 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from protocols.ftms import SetTargetSpeed
 from retro_treadmill.safety.commands import (
     AlarmKind,
     Command,
@@ -112,6 +115,8 @@ class SessionMachine(RuleBasedStateMachine):
         self.speed_cap = CAP
         self.min_running = mph_to_kmh(0.5)
         self.incline_range = (0.0, 5.0)
+        self.increment: float | None = 0.1
+        self.profile_cap: float | None = None
         # oracle
         self.permitted = False
         """An operator action succeeded and no stop happened since."""
@@ -164,6 +169,7 @@ class SessionMachine(RuleBasedStateMachine):
             limits=ProfileLimits(max_speed_kmh=profile_cap),
         )
         self.ranges = ranges
+        self.profile_cap = profile_cap
         self.engine = SessionEngine(profile, limits=LIMITS, device=ranges)
         self.speed_cap = min(
             c for c in (LIMITS.max_speed_kmh, profile_cap, device_max) if c is not None
@@ -217,6 +223,11 @@ class SessionMachine(RuleBasedStateMachine):
             assert math.isfinite(v)
             assert v > 0, f"non-positive speed {v}"
             assert v <= self.speed_cap + EPS, f"speed {v} above the cap {self.speed_cap}"
+            # ... and so is what the treadmill runs: the wire's 0.01 km/h, then its increment
+            runs = int.from_bytes(SetTargetSpeed(v).build()[1:3], "little") / 100
+            if self.increment:
+                runs = round(round(runs / self.increment) * self.increment, 2)
+            assert runs <= self.speed_cap + EPS, f"the treadmill runs {runs} > {self.speed_cap}"
             assert v >= self.min_running - EPS, f"speed {v} below the minimum {self.min_running}"
             if not self.run_speeds:
                 assert v <= LIMITS.max_start_speed_kmh + EPS, f"start speed {v}"
@@ -339,6 +350,25 @@ class SessionMachine(RuleBasedStateMachine):
                 "noise": value,
             }[kind]
             self._telemetry(speed)
+
+    @rule(
+        increment=st.sampled_from([None, 0.1, 0.32, 0.5]),
+        device_max=st.sampled_from([None, 2.0, 6.0]),
+    )
+    def device_ranges(self, increment: float | None, device_max: float | None) -> None:
+        """The supported ranges arrive (again) with another increment or maximum, mid-run."""
+        ranges = DeviceRanges(
+            min_speed_kmh=self.ranges.min_speed_kmh,
+            max_speed_kmh=device_max,
+            speed_increment_kmh=increment,
+            min_incline_pct=self.ranges.min_incline_pct,
+            max_incline_pct=self.ranges.max_incline_pct,
+        )
+        self.ranges, self.increment = ranges, increment
+        self.speed_cap = min(
+            c for c in (LIMITS.max_speed_kmh, self.profile_cap, device_max) if c is not None
+        )
+        self._event(ranges)
 
     # ------------------------------------------------------------------ rules: link and status
 
