@@ -39,6 +39,7 @@ from retro_treadmill.safety.commands import (
     InclineChange,
     LinkLost,
     LinkUp,
+    MachineReset,
     Pause,
     Request,
     SafetyKeyStop,
@@ -50,6 +51,7 @@ from retro_treadmill.safety.commands import (
     Stop,
     TargetSpeedChanged,
     Telemetry,
+    UnknownStatus,
 )
 from retro_treadmill.safety.governor import GovernorState
 from retro_treadmill.safety.limits import SafetyLimits
@@ -98,6 +100,8 @@ statuses = st.sampled_from(
         ConsoleStarted(),
         TargetSpeedChanged(ONE),
         TargetSpeedChanged(2 * CAP),
+        MachineReset(),
+        UnknownStatus(0x42),
     ]
 )
 
@@ -252,7 +256,10 @@ class SessionMachine(RuleBasedStateMachine):
 
     def _event(self, event: Event) -> SessionOutput:
         assert self.engine is not None
-        if isinstance(event, LinkLost | SafetyKeyStop | ControlLost | ConsoleStopped):
+        if isinstance(
+            event,
+            LinkLost | SafetyKeyStop | ControlLost | ConsoleStopped | MachineReset | UnknownStatus,
+        ):
             self.permitted = False  # the governor must halt: nothing moving may follow
             self.started = False
         out = self._apply(self.engine.handle(event, self.now))
