@@ -472,6 +472,16 @@ class SafetyGovernor:
         # increment, possibly up: an off-grid speed could end above the cap or the rate limit).
         if kmh <= allowed + _EPS:
             value = self.speed_on_grid(kmh)
+            target = self._target_speed
+            if kmh > target + _EPS and value <= target + _EPS and not self._start_step_pending:
+                step_up = self._next_step(target)
+                reason = (
+                    f"{self._fmt(kmh)} is between the treadmill's speed steps (steps of "
+                    f"{caps.speed_step_kmh:g} km/h); the next step up is {self._fmt(step_up)}"
+                )
+                if step_up > allowed + _EPS:
+                    reason += f", more than {why} allows now"
+                return self._reject(request, reason)
             if value <= allowed + _EPS:
                 return self._approve_speed(request, value, now, Verdict.APPROVED, "")
             return self._reject(
@@ -917,6 +927,10 @@ class SafetyGovernor:
         step = self._step_centi()
         centi = math.floor(kmh * 100 + 1e-6)
         return (centi // step) * step / 100
+
+    def _next_step(self, kmh: float) -> float:
+        """The first speed step above ``kmh``."""
+        return self._floor_step(kmh) + self._step_centi() / 100
 
     def _ceil_step(self, kmh: float) -> float:
         """``kmh`` rounded up to the speed step."""

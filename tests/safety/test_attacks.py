@@ -237,3 +237,15 @@ def test_an_unknown_status_at_a_confirmed_standstill_only_needs_a_rearm() -> Non
     actions = gov.handle(UnknownStatus(0x42), 1.0)
     assert gov.state is GovernorState.HALTED
     assert not actions.commands or isinstance(actions.commands[0], Stop)
+
+
+def test_an_increase_the_steps_swallow_is_refused_with_the_reason_not_approved_silently() -> None:
+    ranges = DeviceRanges(min_speed_kmh=1.0, max_speed_kmh=6.0, speed_increment_kmh=0.5)
+    gov = started(0.0, device=ranges)
+    assert gov.target_speed_kmh == 1.5
+    down = ask(gov, SpeedChange(-0.16), 1.0)
+    assert kmh(down) == 1.0  # a decrease goes to the step below
+    gov.handle(Telemetry(1.0), 2.0)
+    up = ask(gov, SpeedChange(0.16), 10.0)  # '+': 1.16 km/h is not a step of this treadmill
+    assert not up.approved
+    assert "steps of 0.5 km/h" in up.reason

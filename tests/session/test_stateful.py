@@ -462,6 +462,7 @@ class SessionMachine(RuleBasedStateMachine):
         self.engine = SessionEngine(old.profile, limits=LIMITS, device=self.ranges)
         self.permitted = False
         self.started = False
+        self.over_count = 0  # a new governor counts overspeed samples afresh
         self._event(LinkUp())
 
     @rule()
