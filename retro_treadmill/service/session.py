@@ -1052,11 +1052,35 @@ class SessionService:
         self._signals_installed.clear()
 
     def on_signal(self, name: str) -> None:
-        """SIGINT/SIGTERM/SIGHUP: stop the belt now; a second signal ends the front end at once."""
+        """SIGINT/SIGTERM/SIGHUP: stop the belt now. SIGTERM (a supervisor) and SIGHUP (the
+        terminal is gone) also end the front end once the belt is confirmed stopped (bounded by
+        the stop-confirmation timeout); after SIGINT the front end stays (the TUI shows the
+        stopped session). A second signal ends the front end at once."""
         again = self.signalled is not None
         self.signalled = name
         self.stop(StopOrigin.SIGNAL, detail=name)
         if again or self.engine is None:
+            self.terminate.set()
+        elif name in ("SIGTERM", "SIGHUP"):
+            try:
+                self._spawn(self._terminate_when_stopped(), "signal-exit")
+            except RuntimeError:  # not serving (any more): nothing to end
+                self.terminate.set()
+
+    async def _terminate_when_stopped(self) -> None:
+        limits = self.config.limits
+        scale = float(getattr(self.clock, "scale", 1.0)) or 1.0
+        wake = asyncio.Event()  # set on every published change (telemetry, state)
+        self._subscribers.add(wake)
+        try:
+            async with asyncio.timeout((limits.stop_confirm_timeout_s + 2.0) / scale + 2.0):
+                while not self.session_over():
+                    wake.clear()
+                    await wake.wait()
+        except TimeoutError:
+            self.log.write("error", task="signal-exit", error="the belt did not confirm the stop")
+        finally:
+            self._subscribers.discard(wake)
             self.terminate.set()
 
     # ================================================================ SessionController intents

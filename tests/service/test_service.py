@@ -330,3 +330,44 @@ async def test_closing_while_the_link_is_down_says_to_pull_the_safety_key() -> N
 
     alarms = [r for r in service.log.records if r["kind"] == "alarm"]
     assert any("closing Stop could not be written" in r["message"] for r in alarms), alarms
+
+
+async def test_sigterm_or_sighup_ends_a_waiting_front_end_once_the_belt_stands_still(
+    rig: Rig,
+) -> None:
+    # A front end that only ends on `terminate` (the TUI): SIGTERM (a supervisor) and SIGHUP
+    # (the terminal is gone) stop the belt and end the session once the belt stands still; a
+    # TUI left running on a closed terminal spun at 75 % CPU.
+    service = rig.service()
+    belt: list[float] = []
+
+    async def tui_like(service: SessionService) -> None:
+        service.on_signal("SIGHUP")
+        async with asyncio.timeout(20):
+            await service.terminate.wait()
+        belt.append(rig.sim.belt_speed_kmh)
+
+    code = await service.serve(walking(tui_like))
+
+    assert code is ExitCode.STOPPED
+    assert belt == [0.0]
+    assert service.session_over()
+
+
+async def test_a_first_sigint_stops_the_belt_and_leaves_the_front_end_running(rig: Rig) -> None:
+    service = rig.service()
+    seen: list[bool] = []
+
+    async def tui_like(service: SessionService) -> None:
+        service.on_signal("SIGINT")
+        await until(service, service.session_over, timeout=20)
+        await rig.clock.sleep(2.0)
+        seen.append(service.terminate.is_set())
+        service.on_signal("SIGINT")  # the second one leaves at once
+        seen.append(service.terminate.is_set())
+
+    code = await service.serve(walking(tui_like))
+
+    assert code is ExitCode.STOPPED
+    assert seen == [False, True]
+    assert rig.sim.belt_speed_kmh == 0.0
