@@ -558,6 +558,16 @@ class SafetyGovernor:
                 f"{self.limits.incline_change_window_s:g} s)"
             )
         current = self._incline_base()
+        # On the treadmill's incline steps (0x2AD5 increment, at least the wire's 0.1 %), rounded
+        # towards the current incline so that the cap and the rate limit hold for what it runs.
+        stepped = self._incline_on_grid(value, up=value > current)
+        if not low - _EPS <= stepped <= high + _EPS:
+            return self._reject(
+                request,
+                f"{pct:g} % cannot be set on the treadmill's incline steps within "
+                f"{low:g}..{high:g} %",
+            )
+        value = stepped
         if not why:
             verdict = Verdict.APPROVED
         elif abs(value - current) > 0.01 and (value - current) * (pct - current) > 0:
@@ -927,6 +937,21 @@ class SafetyGovernor:
         step = self._step_centi()
         centi = math.floor(kmh * 100 + 1e-6)
         return (centi // step) * step / 100
+
+    def incline_on_grid(self, pct: float) -> float:
+        """``pct`` as :meth:`decide` would send it: on the treadmill's incline steps (at least the
+        wire's 0.1 %), rounded towards the current target incline."""
+        return self._incline_on_grid(pct, up=pct > self._incline_base())
+
+    def _incline_on_grid(self, pct: float, *, up: bool) -> float:
+        """``pct`` on the incline steps: rounded down when going up, up when going down."""
+        increment = self._device.incline_increment_pct
+        step = 1
+        if increment is not None and math.isfinite(increment) and increment > 0.1:
+            step = max(1, round(increment * 10))
+        tenths = pct * 10
+        units = math.floor(tenths / step + 1e-6) if up else math.ceil(tenths / step - 1e-6)
+        return units * step / 10
 
     def _next_step(self, kmh: float) -> float:
         """The first speed step above ``kmh``."""

@@ -490,7 +490,7 @@ class SessionEngine:
                 abs(inc_gap) >= inc_quantum - _EPS or inc_constant
             ):
                 low, high = gov.incline_allowance_pct(now)
-                ask_pct = min(max(incline, low), high)
+                ask_pct = gov.incline_on_grid(min(max(incline, low), high))
                 if abs(ask_pct - base) > _INCLINE_EXACT_PCT:
                     decisions.append(gov.decide(Request(SetIncline(ask_pct), Source.PROFILE), now))
         out = self._output(decisions=tuple(decisions))

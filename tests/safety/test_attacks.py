@@ -7,11 +7,12 @@ rate limits must hold for what the treadmill will actually run, not only for the
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
 
-from protocols.ftms import SetTargetSpeed
+from protocols.ftms import SetTargetInclination, SetTargetSpeed
 from retro_treadmill.safety.commands import (
     DeviceRanges,
     InclineChange,
@@ -29,7 +30,7 @@ from retro_treadmill.safety.governor import GovernorState
 from retro_treadmill.safety.limits import SafetyLimits
 from retro_treadmill.units import mph_to_kmh
 
-from .helpers import CAP, START, ask, connected, kmh, started
+from .helpers import CAP, START, ask, connected, kmh, pct, started
 
 
 def wire_kmh(speed_kmh: float) -> float:
@@ -249,3 +250,20 @@ def test_an_increase_the_steps_swallow_is_refused_with_the_reason_not_approved_s
     up = ask(gov, SpeedChange(0.16), 10.0)  # '+': 1.16 km/h is not a step of this treadmill
     assert not up.approved
     assert "steps of 0.5 km/h" in up.reason
+
+
+def wire_pct(pct: float) -> float:
+    """The incline the treadmill reads from the Set Target Inclination bytes (0.1 %)."""
+    raw = SetTargetInclination(pct).build()
+    return int.from_bytes(raw[1:3], "little", signed=True) / 10
+
+
+def test_the_wire_incline_never_rounds_above_a_cap_or_past_the_rate_limit() -> None:
+    gov = started(0.0, profile_max_incline_pct=1.96)
+    sent = [wire_pct(pct(ask(gov, SetIncline(0.33), 0.1)) or 0.0)]  # a ramp value off the grid
+    for n in range(1, 8):
+        decision = ask(gov, SetIncline(3.0), 5.0 * n + 0.2)
+        if decision.approved:
+            sent.append(wire_pct(pct(decision) or 0.0))
+    assert max(sent) <= 1.96
+    assert all(b - a <= 0.5 + 1e-9 for a, b in itertools.pairwise(sent)), sent

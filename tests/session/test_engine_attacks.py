@@ -4,7 +4,7 @@ spam, and a treadmill whose speed steps are coarser than the rate limit (the vir
 
 from __future__ import annotations
 
-from retro_treadmill.safety.commands import DeviceRanges, SetSpeed
+from retro_treadmill.safety.commands import DeviceRanges, SetIncline, SetSpeed
 from retro_treadmill.session.engine import Outcome, SessionEngine, SessionState
 from retro_treadmill.units import mph_to_kmh
 
@@ -80,3 +80,14 @@ def test_coarse_steps_learnt_while_running_pause_before_a_ramp_would_stall() -> 
     drive.run(30.0)
     assert engine.state is SessionState.PAUSED  # nothing resumes by itself
     assert "cannot start" in engine.resume(drive.now).rejection
+
+
+def test_an_incline_off_the_wire_grid_is_sent_once_per_step_not_every_tick() -> None:
+    engine = SessionEngine(profile(segment("hold", (ONE, ONE), 60.0, incline=(0.47, 0.47))))
+    drive = Drive(engine, Belt())
+    drive.connect()
+    drive.feed(engine.start(drive.now))
+    drive.run(70.0)
+    assert engine.outcome is Outcome.COMPLETED
+    inclines = [c.pct for _, c in drive.belt.sent if isinstance(c, SetIncline)]
+    assert inclines == [0.4], inclines  # 0.47 % rounded down to the wire's 0.1 %, sent once
