@@ -11,6 +11,7 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, OptionList, ProgressBar, Static
+from textual.worker import WorkerFailed
 
 from retro_treadmill.tui.app import RetroTreadmillApp
 from retro_treadmill.tui.model import (
@@ -558,3 +559,24 @@ async def test_the_stop_write_gets_the_event_loop_before_the_ui_redraws() -> Non
         await pilot.press("space")
         assert "STOP SENT" in text(app, "#stop-bar")
     assert controller.bar_at_write[0].startswith("■ STOP  [")  # written before the UI changed
+
+
+class BrokenStream(FakeController):
+    async def snapshots(self) -> AsyncIterator[SessionSnapshot]:
+        yield RUNNING
+        await asyncio.sleep(0)
+        raise ConnectionError("service went away")
+
+
+async def test_a_failing_snapshot_stream_stops_the_belt() -> None:
+    controller = BrokenStream()
+    app = RetroTreadmillApp(controller, devices=[VIRTUAL_TREADMILL], redraw_interval_s=0.0)
+
+    async def run() -> None:
+        async with app.run_test() as pilot:
+            await pilot.pause()
+            await pilot.pause()
+
+    with pytest.raises(WorkerFailed, match="service went away"):
+        await run()
+    assert controller.stops()[0] is StopSource.UI_EXCEPTION
