@@ -22,6 +22,7 @@ from retro_treadmill.safety.commands import (
     DeviceRanges,
     LinkLost,
     LinkUp,
+    MachineReset,
     Pause,
     Request,
     SafetyKeyStop,
@@ -32,6 +33,7 @@ from retro_treadmill.safety.commands import (
     Start,
     Stop,
     Telemetry,
+    UnknownStatus,
 )
 from retro_treadmill.safety.governor import SafetyGovernor
 from retro_treadmill.safety.limits import SafetyLimits
@@ -160,11 +162,22 @@ class WireMachine(RuleBasedStateMachine):
 
     @rule(
         event=st.sampled_from(
-            [SafetyKeyStop(), ControlLost(), ConsoleStopped(), ConsoleStarted(), LinkLost()]
+            [
+                SafetyKeyStop(),
+                ControlLost(),
+                ConsoleStopped(),
+                ConsoleStarted(),
+                LinkLost(),
+                MachineReset(),
+                UnknownStatus(0x42),
+            ]
         )
     )
     def status(self, event: object) -> None:
-        if isinstance(event, SafetyKeyStop | ControlLost | ConsoleStopped | LinkLost):
+        stops = (
+            SafetyKeyStop | ControlLost | ConsoleStopped | LinkLost | MachineReset | UnknownStatus
+        )
+        if isinstance(event, stops):
             self.permitted = self.started = False
         if isinstance(event, LinkLost):
             self.link = False
