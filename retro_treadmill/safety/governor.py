@@ -333,7 +333,10 @@ class SafetyGovernor:
                 "the belt is not confirmed at a standstill yet (waiting for Treadmill Data "
                 f"below {self.limits.stop_confirm_speed_kmh:g} km/h)",
             )
-        stale = self._stale_telemetry(now)
+        # The belt moves only at the Start, which needs data within the telemetry timeout; the
+        # operator's go-ahead tolerates twice that (Treadmill Data is "typically once per second"
+        # and jitters).
+        stale = self.telemetry_stale(now, 2 * self.limits.telemetry_timeout_s)
         if stale:
             return ArmResult(False, stale)
         caps = self._caps
@@ -417,7 +420,7 @@ class SafetyGovernor:
             return self._reject(request, self._not_allowed(Start))
         if not self._link_up:
             return self._reject(request, "not connected to the treadmill")
-        stale = self._stale_telemetry(now)
+        stale = self.telemetry_stale(now)
         if stale:
             return self._reject(request, stale)
         assert self._countdown_ends is not None
@@ -913,10 +916,12 @@ class SafetyGovernor:
     def _safe_now(self, now: float) -> float:
         return now if math.isfinite(now) else self._clock
 
-    def _stale_telemetry(self, now: float) -> str:
-        """Why the belt's state is not known now (``""`` when a Treadmill Data record with a
-        usable speed arrived within the telemetry timeout): arming and starting need it."""
-        timeout = self.limits.telemetry_timeout_s
+    def telemetry_stale(self, now: float, timeout: float | None = None) -> str:
+        """Why the belt's state is not known at ``now`` (``""`` when a Treadmill Data record with
+        a usable speed arrived within ``timeout``, by default the telemetry timeout): a Start
+        needs fresh data, arming data within twice the timeout."""
+        if timeout is None:
+            timeout = self.limits.telemetry_timeout_s
         if self._last_rx is None:
             return "no Treadmill Data with a belt speed has arrived yet"
         if now - self._last_rx > timeout + _EPS:

@@ -4,7 +4,7 @@ spam, and a treadmill whose speed steps are coarser than the rate limit (the vir
 
 from __future__ import annotations
 
-from retro_treadmill.safety.commands import DeviceRanges, SetIncline, SetSpeed
+from retro_treadmill.safety.commands import DeviceRanges, SetIncline, SetSpeed, Start
 from retro_treadmill.session.engine import Outcome, SessionEngine, SessionState
 from retro_treadmill.units import mph_to_kmh
 
@@ -91,3 +91,30 @@ def test_an_incline_off_the_wire_grid_is_sent_once_per_step_not_every_tick() -> 
     assert engine.outcome is Outcome.COMPLETED
     inclines = [c.pct for _, c in drive.belt.sent if isinstance(c, SetIncline)]
     assert inclines == [0.4], inclines  # 0.47 % rounded down to the wire's 0.1 %, sent once
+
+
+def test_a_start_waits_for_fresh_treadmill_data_instead_of_giving_up() -> None:
+    # Treadmill Data "typically once per second" jitters: a 4 s gap at the end of the countdown
+    # must delay the Start until data shows the belt, not drop the session back to preflight.
+    engine = SessionEngine(profile(segment("hold", (ONE, ONE), 30.0)))
+    drive = Drive(engine, Belt())
+    drive.connect()
+    drive.feed(engine.start(drive.now))
+    drive.run(1.0)
+    drive.run(8.0, telemetry=False)  # silent from t=1 to t=9; the countdown ended at t=5
+    assert engine.state is SessionState.COUNTDOWN
+    assert not any(isinstance(c, Start) for _, c in drive.belt.sent)
+    drive.run(1.0)
+    assert engine.state is SessionState.RUNNING
+    assert any(isinstance(c, Start) for _, c in drive.belt.sent)
+
+
+def test_a_start_without_treadmill_data_gives_up_with_the_reason() -> None:
+    engine = SessionEngine(profile(segment("hold", (ONE, ONE), 30.0)))
+    drive = Drive(engine, Belt())
+    drive.connect()
+    drive.feed(engine.start(drive.now))
+    drive.run(30.0, telemetry=False)
+    assert engine.state is SessionState.PREFLIGHT
+    assert "Treadmill Data" in engine.status(drive.now).message
+    assert not any(isinstance(c, Start) for _, c in drive.belt.sent)
