@@ -12,6 +12,13 @@ from .belt import Belt, Drive, profile, segment
 
 ONE = mph_to_kmh(1.0)
 CAP = mph_to_kmh(1.5)
+
+
+def state_of(engine: SessionEngine) -> SessionState:
+    """The engine's state (a call, so that mypy does not narrow it across actions)."""
+    return engine.state
+
+
 LENIENT = DeviceRanges(min_speed_kmh=1.0, max_speed_kmh=6.0, speed_increment_kmh=0.5)
 
 
@@ -105,7 +112,7 @@ def test_a_start_waits_for_fresh_treadmill_data_instead_of_giving_up() -> None:
     assert engine.state is SessionState.COUNTDOWN
     assert not any(isinstance(c, Start) for _, c in drive.belt.sent)
     drive.run(1.0)
-    assert engine.state is SessionState.RUNNING
+    assert state_of(engine) is SessionState.RUNNING
     assert any(isinstance(c, Start) for _, c in drive.belt.sent)
 
 
