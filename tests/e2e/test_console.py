@@ -45,7 +45,8 @@ def test_a_declined_preflight_item_starts_nothing(tmp_path: Path) -> None:
 
 
 def test_demo_without_a_terminal_runs_headless_to_completion(tmp_path: Path) -> None:
-    run = run_cli(["demo", "--time-scale", "30"], tmp_path / "events.jsonl", timeout=60)
+    args = ["demo", "--time-scale", f"{FAULT_SCALE:g}"]
+    run = run_cli(args, tmp_path / "events.jsonl", timeout=60)
     assert run.code == 0, run.explain()
     assert "Session complete" in run.stdout
     assert run.outcome["outcome"] == "completed"
@@ -110,7 +111,7 @@ def turn_around_run(tmp_path: Path, *extra: str, **kw: object) -> CliRun:
 
 def test_yes_preflight_alone_waits_at_the_turn_around_prompt(tmp_path: Path) -> None:
     # --yes-preflight answers the checklist only: the belt stays stopped at the turn-around
-    # (here for 40 s of session time) until someone confirms; SIGTERM then ends the run.
+    # (here for 2 s of wall time) until someone confirms; SIGTERM then ends the run.
     run = turn_around_run(tmp_path, signal_when="paused", signal_delay_s=2.0, timeout=60)
     assert run.code == 3, run.explain()
     assert "Turn around" in run.stdout

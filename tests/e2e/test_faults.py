@@ -1,7 +1,7 @@
 """Faults end to end: the real CLI against a misbehaving virtual treadmill (issue 5 acceptance).
 
-The demo profile runs at x20; the session starts walking at about 11 s of simulated time (connect,
-5 s countdown) and ramps from about 41 s.
+The demo profile runs at ``FAULT_SCALE``; the session starts walking at about 11 s of simulated
+time (connect, 5 s countdown) and ramps from about 41 s.
 """
 
 from __future__ import annotations
