@@ -11,7 +11,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
+import os
 import sys
+import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -363,14 +366,29 @@ def _tui(plan: RunPlan, adapter: Adapter, device_name: str) -> Any:
             profile=_profile_info(plan),
         )
 
+        def on_signal(name: str) -> None:
+            if name == "SIGHUP":
+                _let_go_of_the_terminal()
+
+        service.signal_hooks.append(on_signal)
+        last_resort: threading.Timer | None = None
+
         async def exit_on_terminate() -> None:
+            nonlocal last_resort
             await service.terminate.wait()
+            # Textual restores the terminal on its way out; should that ever block (a terminal
+            # that vanished), a thread ends the process: the loop itself may be the one stuck.
+            last_resort = threading.Timer(UI_EXIT_GRACE_S, _exit_now, args=(service,))
+            last_resort.daemon = True
+            last_resort.start()
             app.exit()
 
         watcher = asyncio.create_task(exit_on_terminate(), name="tui-terminate")
         try:
             await app.run_async()
         finally:
+            if last_resort is not None:
+                last_resort.cancel()
             service.stop(StopSource.UI_EXIT)
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -379,6 +397,30 @@ def _tui(plan: RunPlan, adapter: Adapter, device_name: str) -> Any:
             service.stop(StopSource.UI_EXCEPTION)
 
     return frontend
+
+
+UI_EXIT_GRACE_S = 5.0
+"""How long the UI may take to close once the session asked it to, before the process exits."""
+
+
+def _let_go_of_the_terminal() -> None:
+    """The terminal went away (SIGHUP): send the UI's output to /dev/null so that closing it
+    (which writes terminal-restore sequences) cannot block on a dead terminal."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in (0, 1, 2):
+            with contextlib.suppress(OSError):
+                os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+def _exit_now(service: SessionService) -> None:
+    """Last resort from a timer thread: the belt was stopped before the session asked the UI to
+    close; the process must not linger with a UI that cannot close."""
+    code = service.exit_code
+    logging.getLogger(__name__).error("the UI did not close in %.0f s; exiting", UI_EXIT_GRACE_S)
+    os._exit(int(code) if int(code) else 1)
 
 
 def _report(service: SessionService, code: ExitCode) -> None:

@@ -244,6 +244,9 @@ class SessionService:
         self.stop_requested: str | None = None
         """Who asked for a stop (the first one), or ``None``."""
         self.signalled: str | None = None
+        self.signal_hooks: list[Callable[[str], None]] = []
+        """Called with the signal's name after a signal's Stop was handed to the client (the
+        TUI front end uses it to let go of a terminal that has gone away on SIGHUP)."""
         self.operator_paused = False
         """An operator (keyboard, MQTT) paused and has not resumed since."""
         self.link_failed = False
@@ -1059,6 +1062,11 @@ class SessionService:
         again = self.signalled is not None
         self.signalled = name
         self.stop(StopOrigin.SIGNAL, detail=name)
+        for hook in tuple(self.signal_hooks):  # after the Stop is on its way, never before
+            try:
+                hook(name)
+            except Exception as exc:
+                self.log.write("error", task="signal-hook", error=repr(exc))
         if again or self.engine is None:
             self.terminate.set()
         elif name in ("SIGTERM", "SIGHUP"):

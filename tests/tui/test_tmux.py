@@ -4,7 +4,9 @@ capture-pane, against the in-process virtual treadmill (time-scaled)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -23,6 +25,20 @@ WAIT_S = 30.0
 class Tmux:
     def __init__(self, name: str) -> None:
         self.name = name
+        self.pane_pid: int | None = None
+
+    def start(self, command: str, width: int = 80, height: int = 24) -> None:
+        self.run("new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height), command)
+        self.pane_pid = int(self.run("display-message", "-p", "-t", self.name, "#{pane_pid}"))
+
+    def app_pids(self) -> list[int]:
+        """The pane's process and its children (the app under test, with or without a shell)."""
+        if self.pane_pid is None or not _alive(self.pane_pid):
+            return []
+        found = subprocess.run(
+            ["pgrep", "-P", str(self.pane_pid)], capture_output=True, text=True, check=False
+        )
+        return [self.pane_pid, *(int(pid) for pid in found.stdout.split())]
 
     def run(self, *args: str) -> str:
         result = subprocess.run(
@@ -48,11 +64,28 @@ class Tmux:
         raise AssertionError(f"timed out waiting for {what}; screen:\n{screen}")
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 @pytest.fixture
 def tmux() -> Iterator[Tmux]:
     session = Tmux(f"rt-tui-{uuid.uuid4().hex[:8]}")
     yield session
+    apps = session.app_pids()
     subprocess.run(["tmux", "kill-session", "-t", session.name], check=False, capture_output=True)
+    # The terminal is gone (SIGHUP): the app must stop the belt and exit, never linger orphaned.
+    deadline = time.monotonic() + WAIT_S
+    while any(_alive(pid) for pid in apps) and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+    lingering = [pid for pid in apps if _alive(pid)]
+    for pid in lingering:
+        os.kill(pid, signal.SIGKILL)
+    assert not lingering, f"the app outlived its terminal by {WAIT_S} s: {lingering}"
 
 
 def test_session_under_tmux_stops_the_virtual_belt_with_space(tmux: Tmux, tmp_path: Path) -> None:
@@ -62,7 +95,7 @@ def test_session_under_tmux_stops_the_virtual_belt_with_space(tmux: Tmux, tmp_pa
         f"{sys.executable} -m retro_treadmill run --profile demo --simulate --time-scale 4 "
         f"--event-log {log}; echo $? > {rc}"
     )
-    tmux.run("new-session", "-d", "-s", tmux.name, "-x", "80", "-y", "24", command)
+    tmux.start(command)
 
     tmux.wait_for(lambda s: "Preflight checklist for demo" in s, "the checklist")
     tmux.keys("g")
@@ -98,3 +131,44 @@ def test_session_under_tmux_stops_the_virtual_belt_with_space(tmux: Tmux, tmp_pa
     operator = [(e["action"], e.get("by")) for e in events if e["kind"] == "operator"]
     assert operator[0][0] == "start"
     assert operator[1] == ("stop", "keyboard")  # the space bar, before the exit's own stop
+
+
+def test_a_terminal_that_goes_away_mid_session_stops_the_belt_and_ends_the_app(
+    tmux: Tmux, tmp_path: Path
+) -> None:
+    log = tmp_path / "events.jsonl"
+    tmux.start(
+        f"{sys.executable} -m retro_treadmill run --profile demo --simulate --time-scale 4 "
+        f"--event-log {log}"
+    )
+    tmux.wait_for(lambda s: "Preflight checklist for demo" in s, "the checklist")
+    tmux.keys("1", "2", "3", "4")
+
+    def started(screen: str) -> bool:
+        if "Preflight checklist" in screen:
+            tmux.keys("g")
+            return False
+        return True
+
+    tmux.wait_for(started, "the countdown")
+    tmux.wait_for(lambda s: "RUNNING" in s and "Speed 1.0 mph" in s, "the belt at 1.0")
+    apps = tmux.app_pids()
+    assert apps, "the app is not running under the pane"
+    tmux.run("kill-session", "-t", tmux.name)  # the terminal disappears (SIGHUP)
+    deadline = time.monotonic() + WAIT_S
+    while any(_alive(pid) for pid in apps) and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+    assert not any(_alive(pid) for pid in apps), "the app outlived its terminal"
+
+    # The event log's last batch may be lost when the UI cannot close on a dead terminal (the
+    # process then ends from a timer thread); what must be there is the Stop and the standstill.
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {"kind": "command", "command": "Stop", "by": "signal"}.items() <= next(
+        e for e in events if e["kind"] == "command" and e["command"] == "Stop"
+    ).items()
+    stops = [e for e in events if e["kind"] == "write" and e.get("bytes", "").startswith("08 01")]
+    standing = [
+        e for e in events if e["kind"] == "simulator-log" and "standing (stopped)" in e["message"]
+    ]
+    assert stops, "the Stop was never written to the virtual treadmill"
+    assert standing, "the virtual belt never reached a standstill"
