@@ -484,8 +484,10 @@ class SessionService:
         if self.error is not None:
             return ExitCode.USAGE if self._usage_error else ExitCode.INTERNAL_ERROR
         engine = self.engine
-        if self.no_device is not None and (engine is None or self.client is None):
-            return ExitCode.NO_DEVICE
+        if self.no_device is not None and (
+            engine is None or self.client is None or not self._started
+        ):
+            return ExitCode.NO_DEVICE  # the treadmill was never reached: nothing started
         if engine is None:
             return ExitCode.STOPPED if self.stop_requested else ExitCode.NO_DEVICE
         if engine.outcome is Outcome.COMPLETED:
@@ -534,7 +536,9 @@ class SessionService:
         if device.virtual:
             target = self.virtual_target or self.target
         else:
-            target = device.address or device.name or self.target
+            # The address is what to connect to (a scan result's address, or --device's name or
+            # address); ``name`` is only for display ("first FTMS treadmill in range").
+            target = device.address or self.target
         await self.connect(target)
 
     async def connect(self, target: str | None = None) -> None:
