@@ -33,7 +33,8 @@ system-deps:
 
 ## demo: a short guided session on the built-in virtual treadmill
 demo: venv
-	$(BIN)/retro-treadmill demo
+	@# exit 3 = stopped by the operator (space/Enter/s): a normal way to end the demo
+	@$(BIN)/retro-treadmill demo; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 3 ] || exit $$rc
 
 ## test: everything CI checks: ruff, mypy --strict, import-linter, pytest
 test: venv system-deps
