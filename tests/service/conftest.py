@@ -102,7 +102,17 @@ def walking(
         profile = service.profile
         assert profile is not None
         await service.prepare(VIRTUAL_TREADMILL, ProfileInfo.from_profile(profile, "demo"))
-        service.start(["deck clear", "safety key", "rails"])
+        # Start is refused (with a reason) until fresh telemetry shows the belt standing still,
+        # as an operator would see; start again until the countdown runs.
+        async with asyncio.timeout(20):
+            while service.snapshot.state.value not in ("countdown", "running"):
+                service.start(["deck clear", "safety key", "rails"])
+                with contextlib.suppress(TimeoutError):
+                    await until(
+                        service,
+                        lambda: service.snapshot.state.value in ("countdown", "running"),
+                        timeout=1.0,
+                    )
         await until(
             service,
             lambda: (

@@ -217,3 +217,33 @@ async def test_pulling_the_safety_key_raises_the_alarm_screen(rig: Rig) -> None:
 
     code = await service.serve(frontend)
     assert code is ExitCode.ALARM, service.error
+
+
+@pytest.mark.parametrize(
+    ("fault", "headline"),
+    [
+        ("console-speed-up:by=1.0mph", "OVERSPEED"),
+        ("take-control", "CONTROL OF THE TREADMILL LOST"),
+        ("drop-link", "LINK TO THE TREADMILL LOST"),
+        ("drop-notifications:for=20s", "NO DATA FROM THE TREADMILL"),
+    ],
+)
+async def test_a_real_fault_raises_its_alarm_screen_and_the_belt_stops(
+    rig: Rig, fault: str, headline: str
+) -> None:
+    service = rig.service()
+
+    async def frontend(service: SessionService) -> None:
+        app = make_app(service)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await walk(pilot, app, service)
+            await rig.sim.inject(fault)
+            await shown(pilot, app, lambda s: s.alarm is not None)
+            assert isinstance(screen_of(app), AlarmScreen)
+            shown_headline = str(app.screen.query_one("#alarm-headline", Static).content)
+            assert headline in shown_headline
+            await belt(rig, app, lambda kmh: kmh == 0.0)
+            await pilot.press("q")
+
+    code = await service.serve(frontend)
+    assert code is ExitCode.ALARM, service.error
