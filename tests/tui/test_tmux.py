@@ -52,6 +52,21 @@ class Tmux:
     def keys(self, *keys: str) -> None:
         self.run("send-keys", "-t", self.name, *keys)
 
+    def tick_checklist_and_start(self) -> str:
+        """Tick the four preflight items and press G until the countdown runs (Start is refused,
+        and offered again, until telemetry shows the belt standing still); returns the screen
+        once the belt walks at 1.0 mph."""
+        self.keys("1", "2", "3", "4")
+
+        def started(screen: str) -> bool:
+            if "Preflight checklist" in screen:
+                self.keys("g")
+                return False
+            return True
+
+        self.wait_for(started, "the countdown")
+        return self.wait_for(lambda s: "Speed 1.0 mph" in s and "RUNNING" in s, "the belt at 1.0")
+
     def wait_for(self, check: Callable[[str], bool], what: str) -> str:
         # Polls an external process (bounded): there is no clock to inject across a terminal.
         deadline = time.monotonic() + WAIT_S
@@ -100,17 +115,7 @@ def test_session_under_tmux_stops_the_virtual_belt_with_space(tmux: Tmux, tmp_pa
     tmux.wait_for(lambda s: "Preflight checklist for demo" in s, "the checklist")
     tmux.keys("g")
     assert "Start is disabled" in tmux.wait_for(lambda s: "disabled" in s, "Start refused")
-    tmux.keys("1", "2", "3", "4")
-
-    def started(screen: str) -> bool:
-        # Start is refused (and offered again) until telemetry shows the belt standing still.
-        if "Preflight checklist" in screen:
-            tmux.keys("g")
-            return False
-        return True
-
-    tmux.wait_for(started, "the countdown")
-    screen = tmux.wait_for(lambda s: "Speed 1.0 mph" in s and "RUNNING" in s, "the belt at 1.0")
+    screen = tmux.tick_checklist_and_start()
     assert "STOP  [SPACE · S · ESC]" in screen
     assert "Link ✓ connected" in screen
 
@@ -142,16 +147,7 @@ def test_a_terminal_that_goes_away_mid_session_stops_the_belt_and_ends_the_app(
         f"--event-log {log}"
     )
     tmux.wait_for(lambda s: "Preflight checklist for demo" in s, "the checklist")
-    tmux.keys("1", "2", "3", "4")
-
-    def started(screen: str) -> bool:
-        if "Preflight checklist" in screen:
-            tmux.keys("g")
-            return False
-        return True
-
-    tmux.wait_for(started, "the countdown")
-    tmux.wait_for(lambda s: "RUNNING" in s and "Speed 1.0 mph" in s, "the belt at 1.0")
+    tmux.tick_checklist_and_start()
     apps = tmux.app_pids()
     assert apps, "the app is not running under the pane"
     tmux.run("kill-session", "-t", tmux.name)  # the terminal disappears (SIGHUP)
