@@ -42,11 +42,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocols.ftms import FITNESS_MACHINE_CONTROL_POINT_UUID
-from retro_treadmill.ble.adapter import open_adapter
+from retro_treadmill.ble.adapter import Adapter, open_adapter
 from retro_treadmill.ble.radio import VirtualRadio
 from retro_treadmill.clock import MonotonicClock
 from retro_treadmill.profiles import load_profile
 from retro_treadmill.service import SessionService, StopOrigin
+from retro_treadmill.session.profile import Profile
 from retro_treadmill.sim import VirtualTreadmill, get_personality
 from retro_treadmill.sim.server import DEFAULT_ADDRESS
 from retro_treadmill.telemetry.eventlog import EventLog
@@ -86,6 +87,21 @@ def _arrival(sim: VirtualTreadmill, since: int) -> float:
     return next(w.perf_counter for w in sim.writes[since:] if w.data == STOP)
 
 
+def _demo_service(adapter: Adapter, clock: MonotonicClock, profile: Profile) -> SessionService:
+    """The session service as `retro-treadmill run` builds it, on the demo profile."""
+    return SessionService(
+        adapter,
+        clock=clock,
+        target=DEFAULT_ADDRESS,
+        virtual_target=DEFAULT_ADDRESS,
+        profile=profile,
+        profile_key="demo",
+        event_log=EventLog(clock=clock.now),
+        handle_signals=False,
+        freeze_gc=True,  # as `retro-treadmill run` does
+    )
+
+
 async def scenario(name: str, stops: int, *, load: bool) -> Result:
     """Run ``stops`` measured stops (after a warm-up) in one scenario."""
     clock = MonotonicClock()
@@ -102,17 +118,7 @@ async def scenario(name: str, stops: int, *, load: bool) -> Result:
         try:
             async with open_adapter(radio) as adapter:
                 profile = load_profile("demo")
-                service = SessionService(
-                    adapter,
-                    clock=clock,
-                    target=DEFAULT_ADDRESS,
-                    virtual_target=DEFAULT_ADDRESS,
-                    profile=profile,
-                    profile_key="demo",
-                    event_log=EventLog(clock=clock.now),
-                    handle_signals=False,
-                    freeze_gc=True,  # as `retro-treadmill run` does
-                )
+                service = _demo_service(adapter, clock, profile)
 
                 async def frontend(svc: SessionService) -> None:
                     await svc.prepare(VIRTUAL_TREADMILL, ProfileInfo.from_profile(profile, "demo"))
@@ -210,17 +216,7 @@ async def tui_scenario(stops: int) -> list[float]:
         try:
             async with open_adapter(radio) as adapter:
                 profile = load_profile("demo")
-                service = SessionService(
-                    adapter,
-                    clock=clock,
-                    target=DEFAULT_ADDRESS,
-                    virtual_target=DEFAULT_ADDRESS,
-                    profile=profile,
-                    profile_key="demo",
-                    event_log=EventLog(clock=clock.now),
-                    handle_signals=False,
-                    freeze_gc=True,  # as `retro-treadmill run` does
-                )
+                service = _demo_service(adapter, clock, profile)
 
                 async def frontend(svc: SessionService) -> None:
                     await svc.prepare(VIRTUAL_TREADMILL, ProfileInfo.from_profile(profile, "demo"))
