@@ -2,8 +2,9 @@
 the in-process virtual treadmill, time-scaled, headless, with a JSON-lines event log.
 
 The shipped profiles are long (up to 30 min of session time), so their runs start together in a
-small process pool the first time any of them is asked for (``PROFILE_LANES`` at a time; the other
-e2e tests have finished by then) and each parametrized test waits for its own result.
+small process pool once the other e2e tests are done (``PROFILE_LANES`` at a time), walk in the
+background while the rest of the suite runs, and each parametrized test, moved to the end of the
+session, collects its own result.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from retro_treadmill.profiles import shipped_profiles_dir
+from tests.stall import StallMonitor
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = sorted(p.stem for p in shipped_profiles_dir().glob("*.toml"))
@@ -176,49 +177,6 @@ def run_cli(
     )
 
 
-class StallMonitor:
-    """A thread of the test process that wakes every 10 ms and records each time it woke more
-    than ``threshold_s`` late: the machine ran nothing of this idle process for that long, a stall
-    the CLI processes went through too (seen here: all concurrent runs frozen for 0.1-1.5 s at the
-    same wall moment on a shared 2-core machine). Wall times are ``time.time()`` as in the event
-    logs."""
-
-    def __init__(self, period_s: float = 0.01, threshold_s: float = 0.1) -> None:
-        self.period_s = period_s
-        self.threshold_s = threshold_s
-        self.stalls: list[tuple[float, float]] = []
-        """(wall time the stall began, its length in seconds)."""
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="stall-monitor", daemon=True)
-
-    def __enter__(self) -> StallMonitor:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=1.0)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            before, wall = time.monotonic(), time.time()
-            time.sleep(self.period_s)
-            late = time.monotonic() - before - self.period_s
-            if late > self.threshold_s:
-                self.stalls.append((wall, late + self.period_s))
-
-    def longest_within(self, start_wall: float, end_wall: float) -> float:
-        """The longest stall overlapping ``[start_wall, end_wall]`` (seconds; 0 if none)."""
-        return max(
-            (
-                length
-                for began, length in self.stalls
-                if began < end_wall and began + length > start_wall
-            ),
-            default=0.0,
-        )
-
-
 def machine_stall_explains(run: CliRun, monitor: StallMonitor, scale: float) -> bool:
     """Whether ``run`` failed only because the machine stalled: its one alarm is the telemetry
     watchdog, and without the stall the monitor saw during that silence the silence would have
@@ -233,7 +191,7 @@ def machine_stall_explains(run: CliRun, monitor: StallMonitor, scale: float) -> 
     if not before:
         return False
     silence = float(alarm["wall"]) - float(before[-1]["wall"])
-    stall = monitor.longest_within(before[-1]["wall"], alarm["wall"])
+    stall = monitor.longest_within_wall(before[-1]["wall"], alarm["wall"])
     return silence - stall < 3.0 / scale
 
 
@@ -267,26 +225,43 @@ def profile_args(profile: str, config: Path | None) -> list[str]:
     return args
 
 
-@pytest.fixture(scope="session")
-def profile_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[CliRun]]]:
-    """Every shipped profile run once, ``PROFILE_LANES`` at a time, started on first use."""
-    folder = tmp_path_factory.mktemp("profiles-e2e")
-    config = folder / "athlete.toml"
-    config.write_text(ATHLETE_CONFIG)
-    # Longest first, so the lanes finish together.
-    from retro_treadmill.config import load_config
-    from retro_treadmill.profiles import load_profile
+PROFILE_TEST = "test_shipped_profile_completes_and_leaves_the_belt_stopped"
 
-    durations = {
-        name: load_profile(name, load_config(config) if name == ATHLETE else None).total_duration_s
-        for name in SHIPPED
-    }
-    order = sorted(SHIPPED, key=lambda name: -durations[name])
-    with (
-        StallMonitor() as monitor,
-        ThreadPoolExecutor(max_workers=PROFILE_LANES, thread_name_prefix="e2e") as pool,
-    ):
-        futures = {
+
+class ProfilePool:
+    """Every shipped profile run once, ``PROFILE_LANES`` at a time, in the background.
+
+    The runs are mostly waiting (a run at x10 needs about 7 % of a core), so they start as soon as
+    the other end-to-end tests are done (:func:`pytest_runtest_teardown`) and walk while the rest
+    of the suite runs; the profile tests themselves are moved to the end of the session
+    (:func:`pytest_collection_modifyitems`) and only collect the results."""
+
+    def __init__(self) -> None:
+        self.futures: dict[str, Future[CliRun]] | None = None
+        self.start_after: str | None = None
+        """The node id of the test whose teardown starts the runs."""
+        self._monitor: StallMonitor | None = None
+        self._pool: ThreadPoolExecutor | None = None
+
+    def start(self, folder: Path) -> dict[str, Future[CliRun]]:
+        if self.futures is not None:
+            return self.futures
+        config = folder / "athlete.toml"
+        config.write_text(ATHLETE_CONFIG)
+        from retro_treadmill.config import load_config
+        from retro_treadmill.profiles import load_profile
+
+        durations = {
+            name: load_profile(
+                name, load_config(config) if name == ATHLETE else None
+            ).total_duration_s
+            for name in SHIPPED
+        }
+        # Longest first, so the lanes finish together.
+        order = sorted(SHIPPED, key=lambda name: -durations[name])
+        monitor = self._monitor = StallMonitor(threshold_s=0.1).__enter__()
+        pool = self._pool = ThreadPoolExecutor(max_workers=PROFILE_LANES, thread_name_prefix="e2e")
+        self.futures = {
             name: pool.submit(
                 _profile_run,
                 monitor,
@@ -297,9 +272,53 @@ def profile_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
             )
             for i, name in enumerate(order)
         }
-        yield futures
-        for future in futures.values():
-            future.cancel()
+        return self.futures
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._monitor is not None:
+            self._monitor.__exit__()
+
+
+PROFILES = ProfilePool()
+
+
+def _profile_folder(config: pytest.Config) -> Path:
+    factory: pytest.TempPathFactory = config._tmp_path_factory  # type: ignore[attr-defined]
+    return factory.mktemp("profiles-e2e")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Move the shipped-profile tests to the end; their runs start after the last other e2e
+    test (or at once when there is none)."""
+    profile = [item for item in items if getattr(item, "originalname", "") == PROFILE_TEST]
+    if not profile:
+        return
+    chosen = set(profile)
+    rest = [item for item in items if item not in chosen]
+    items[:] = rest + profile
+    e2e = Path(__file__).parent
+    others = [item for item in rest if e2e in item.path.parents]
+    if others:
+        PROFILES.start_after = others[-1].nodeid
+    else:
+        PROFILES.start(_profile_folder(config))
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    if item.nodeid == PROFILES.start_after:
+        PROFILES.start(_profile_folder(item.config))
+
+
+def pytest_sessionfinish() -> None:
+    PROFILES.close()
+
+
+@pytest.fixture(scope="session")
+def profile_runs(request: pytest.FixtureRequest) -> dict[str, Future[CliRun]]:
+    """The shipped-profile runs (see :class:`ProfilePool`)."""
+    return PROFILES.start(_profile_folder(request.config))
 
 
 @pytest.fixture

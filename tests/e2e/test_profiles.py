@@ -7,7 +7,8 @@ from concurrent.futures import Future
 
 import pytest
 
-from tests.e2e.conftest import PROFILE_SCALE, SHIPPED, CliRun, StallMonitor, machine_stall_explains
+from tests.e2e.conftest import PROFILE_SCALE, SHIPPED, CliRun, machine_stall_explains
+from tests.stall import Stall, StallMonitor
 
 
 @pytest.mark.timeout(480)  # the first one waits for the longest run (30 min at x10: 3 min)
@@ -66,6 +67,7 @@ def test_a_profile_is_rerun_only_when_a_machine_stall_explains_the_watchdog(
 ) -> None:
     monitor = StallMonitor()
     if stall is not None:
-        monitor.stalls.append(stall)
+        began, length = stall
+        monitor.stalls.append(Stall(0.0, began, length))
     run = _halted_run(100.0, 100.35, alarms)
     assert machine_stall_explains(run, monitor, 10.0) is explained

@@ -22,7 +22,8 @@ from retro_treadmill.tui.model import (
     StopSource,
 )
 from tests.mosquitto import MosquittoBroker
-from tests.service.conftest import Rig, until, walking
+from tests.service.conftest import Rig, make_rig, until, walking
+from tests.stall import latency_within
 
 STOP = b"\x08\x01"
 
@@ -31,39 +32,45 @@ def stop_writes_after(rig: Rig, since: float) -> list[float]:
     return [w.perf_counter for w in rig.sim.writes if w.data == STOP and w.perf_counter >= since]
 
 
-async def test_mqtt_command_stop_stops_the_belt_within_100_ms(
-    rig: Rig, mosquitto: MosquittoBroker
-) -> None:
+async def test_mqtt_command_stop_stops_the_belt_within_100_ms(mosquitto: MosquittoBroker) -> None:
     settings = MqttSettings.from_url(
         f"mqtt://{mosquitto.host}:{mosquitto.port}/retro-treadmill",
         treadmill_id="tm1",
         discovery=False,
     )
-    service = rig.service(mqtt=settings)
-    sent: list[float] = []
 
-    async def remote_stop(service: SessionService) -> None:
-        assert service.mqtt is not None
-        async with asyncio.timeout(10):
-            await service.mqtt.wait_connected()
-        topic = Topics(settings.base_topic).command("stop")
-        payload = json.dumps({"reason": "dashboard drill", "sender": "desk-1"})
-        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as desk:
-            sent.append(time.perf_counter())
-            await desk.publish(topic, payload, qos=1)
-            await until(service, lambda: bool(stop_writes_after(rig, sent[0])), timeout=5)
-        await rig.sim.wait_for(lambda s: s.belt_speed_kmh == 0.0 and not s.running, timeout=30)
-        await until(service, service.session_over)
+    async def remote_stop_session() -> tuple[float, float]:
+        async with make_rig() as rig:
+            service = rig.service(mqtt=settings)
+            sent: list[float] = []
 
-    code = await service.serve(walking(remote_stop))
+            async def remote_stop(service: SessionService) -> None:
+                assert service.mqtt is not None
+                async with asyncio.timeout(10):
+                    await service.mqtt.wait_connected()
+                topic = Topics(settings.base_topic).command("stop")
+                payload = json.dumps({"reason": "dashboard drill", "sender": "desk-1"})
+                async with aiomqtt.Client(mosquitto.host, mosquitto.port) as desk:
+                    sent.append(time.perf_counter())
+                    await desk.publish(topic, payload, qos=1)
+                    await until(service, lambda: bool(stop_writes_after(rig, sent[0])), timeout=5)
+                await rig.sim.wait_for(
+                    lambda s: s.belt_speed_kmh == 0.0 and not s.running, timeout=30
+                )
+                await until(service, service.session_over)
 
-    assert code is ExitCode.STOPPED
-    latency = stop_writes_after(rig, sent[0])[0] - sent[0]
-    assert latency < 0.100, f"publish -> Stop on the treadmill took {latency * 1000:.1f} ms"
-    assert rig.sim.belt_speed_kmh == 0.0
-    stops = [r for r in service.log.records if r["kind"] == "operator" and r["action"] == "stop"]
-    assert stops[0]["by"] == "mqtt"
-    assert "desk-1" in stops[0]["detail"]
+            code = await service.serve(walking(remote_stop))
+
+            assert code is ExitCode.STOPPED
+            assert rig.sim.belt_speed_kmh == 0.0
+            stops = [
+                r for r in service.log.records if r["kind"] == "operator" and r["action"] == "stop"
+            ]
+            assert stops[0]["by"] == "mqtt"
+            assert "desk-1" in stops[0]["detail"]
+            return sent[0], stop_writes_after(rig, sent[0])[0] - sent[0]
+
+    await latency_within(0.100, remote_stop_session, "publish -> Stop on the treadmill")
 
 
 async def test_an_exception_inside_a_task_stops_the_belt(rig: Rig) -> None:
@@ -122,26 +129,29 @@ async def test_a_ui_exception_stop_writes_stop_and_ends_with_an_internal_error(r
     await rig.sim.wait_for(lambda s: s.belt_speed_kmh == 0.0, timeout=30)
 
 
-async def test_stop_is_written_at_once_while_a_setpoint_awaits_its_response(rig: Rig) -> None:
-    service = rig.service()
-    latencies: list[float] = []
+async def test_stop_is_written_at_once_while_a_setpoint_awaits_its_response() -> None:
+    async def stop_during_pending_setpoint() -> tuple[float, float]:
+        async with make_rig() as rig:
+            service = rig.service()
+            called: list[float] = []
 
-    async def stop_during_setpoint(service: SessionService) -> None:
-        # Responses now take 3 s (simulated): the next setpoint stays pending.
-        await rig.sim.inject("delay-responses:by=3s")
-        service.adjust_speed(0.16)
-        await until(service, lambda: rig.sim.writes[-1].data[:1] == b"\x02", timeout=10)
-        called = time.perf_counter()
-        service.stop(StopSource.KEYBOARD)
-        await until(service, lambda: bool(stop_writes_after(rig, called)), timeout=5)
-        latencies.append(stop_writes_after(rig, called)[0] - called)
-        await until(service, service.session_over, timeout=30)
+            async def stop_during_setpoint(service: SessionService) -> None:
+                # Responses now take 3 s (simulated): the next setpoint stays pending.
+                await rig.sim.inject("delay-responses:by=3s")
+                service.adjust_speed(0.16)
+                await until(service, lambda: rig.sim.writes[-1].data[:1] == b"\x02", timeout=10)
+                called.append(time.perf_counter())
+                service.stop(StopSource.KEYBOARD)
+                await until(service, lambda: bool(stop_writes_after(rig, called[0])), timeout=5)
+                await until(service, service.session_over, timeout=30)
 
-    code = await service.serve(walking(stop_during_setpoint))
+            code = await service.serve(walking(stop_during_setpoint))
 
-    assert code is ExitCode.STOPPED
+            assert code is ExitCode.STOPPED
+            return called[0], stop_writes_after(rig, called[0])[0] - called[0]
+
     # 3 s of simulated delay is 300 ms of wall time: the Stop did not wait for the response.
-    assert latencies[0] < 0.050, f"{latencies[0] * 1000:.1f} ms"
+    await latency_within(0.050, stop_during_pending_setpoint, "Stop behind a pending setpoint")
 
 
 async def test_stop_with_a_treadmill_connected_but_no_session_writes_stop(rig: Rig) -> None:

@@ -13,19 +13,16 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Static
 
-from retro_treadmill.ble.adapter import open_adapter
-from retro_treadmill.ble.radio import VirtualRadio
-from retro_treadmill.clock import ScaledClock
 from retro_treadmill.profiles import load_profile
 from retro_treadmill.service import SessionService
 from retro_treadmill.service.session import ExitCode
-from retro_treadmill.sim import VirtualTreadmill
 from retro_treadmill.tui.app import RetroTreadmillApp
 from retro_treadmill.tui.model import VIRTUAL_TREADMILL, ProfileInfo, SessionSnapshot, SessionState
 from retro_treadmill.tui.screens import AlarmScreen, PreflightScreen, SessionScreen
 from retro_treadmill.tui.widgets.bignumber import BigNumber
 from retro_treadmill.units import mph_to_kmh
-from tests.service.conftest import Rig, until
+from tests.service.conftest import Rig, make_rig, until
+from tests.stall import latency_within
 
 TIME_SCALE = 4.0
 """Slower than the service tests' rig: the UI shares the event loop, and on a loaded machine a
@@ -41,15 +38,8 @@ SIM_WAIT_S = 60.0
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
     """The service tests' rig (virtual treadmill on a virtual radio) at ``TIME_SCALE``."""
-    clock = ScaledClock(TIME_SCALE)
-    async with VirtualRadio() as radio:
-        sim = VirtualTreadmill.on_radio(radio, personality="spec", clock=clock)
-        await sim.start()
-        try:
-            async with open_adapter(radio) as adapter:
-                yield Rig(clock, radio, sim, adapter)
-        finally:
-            await sim.close()
+    async with make_rig(TIME_SCALE) as made:
+        yield made
 
 
 def screen_of(app: RetroTreadmillApp) -> Screen[object]:
@@ -151,33 +141,39 @@ async def walk(pilot: Pilot[None], app: RetroTreadmillApp, service: SessionServi
     assert isinstance(screen_of(app), SessionScreen)
 
 
-async def test_space_on_the_session_screen_stops_the_virtual_belt(rig: Rig, tmp_path: Path) -> None:
-    service = ramp_service(rig, tmp_path)
-    latency: list[float] = []
+async def test_space_on_the_session_screen_stops_the_virtual_belt(tmp_path: Path) -> None:
+    async def space_stop() -> tuple[float, float]:
+        async with make_rig(TIME_SCALE) as rig:
+            service = ramp_service(rig, tmp_path)
+            pressed: list[float] = []
 
-    async def frontend(service: SessionService) -> None:
-        app = make_app(service)
-        async with app.run_test(size=(80, 24)) as pilot:
-            await walk(pilot, app, service)
-            assert app.screen.query_one("#speed", BigNumber).value == "1.0"  # 1.6 km/h
-            # the ramp to 2.0 km/h: the big digits follow the belt
-            await shown(pilot, app, lambda s: (s.speed_kmh or 0.0) >= 1.8)
-            assert float(app.screen.query_one("#speed", BigNumber).value) >= 1.1
+            async def frontend(service: SessionService) -> None:
+                app = make_app(service)
+                async with app.run_test(size=(80, 24)) as pilot:
+                    await walk(pilot, app, service)
+                    assert app.screen.query_one("#speed", BigNumber).value == "1.0"  # 1.6 km/h
+                    # the ramp to 2.0 km/h: the big digits follow the belt
+                    await shown(pilot, app, lambda s: (s.speed_kmh or 0.0) >= 1.8)
+                    assert float(app.screen.query_one("#speed", BigNumber).value) >= 1.1
 
-            pressed = time.perf_counter()
-            await pilot.press("space")
-            await until(service, lambda: bool(stop_writes_after(rig, pressed)), timeout=5)
-            latency.append(stop_writes_after(rig, pressed)[0] - pressed)
-            await belt(rig, app, lambda kmh: kmh == 0.0)
-            await shown(pilot, app, lambda s: s.state is SessionState.FINISHED)
-            assert "FINISHED" in str(app.screen.query_one("#state-line", Static).content)
-            await pilot.press("q")
+                    pressed.append(time.perf_counter())
+                    await pilot.press("space")
+                    stopped = lambda: bool(stop_writes_after(rig, pressed[0]))  # noqa: E731
+                    await until(service, stopped, timeout=5)
+                    await belt(rig, app, lambda kmh: kmh == 0.0)
+                    await shown(pilot, app, lambda s: s.state is SessionState.FINISHED)
+                    assert "FINISHED" in str(app.screen.query_one("#state-line", Static).content)
+                    await pilot.press("q")
 
-    code = await service.serve(frontend)
-    assert code is ExitCode.STOPPED, service.error
-    assert latency[0] < 0.25, f"space -> Stop on the treadmill took {latency[0] * 1000:.1f} ms"
-    stops = [r for r in service.log.records if r["kind"] == "operator" and r["action"] == "stop"]
-    assert stops[0]["by"] == "keyboard"
+            code = await service.serve(frontend)
+            assert code is ExitCode.STOPPED, service.error
+            stops = [
+                r for r in service.log.records if r["kind"] == "operator" and r["action"] == "stop"
+            ]
+            assert stops[0]["by"] == "keyboard"
+            return pressed[0], stop_writes_after(rig, pressed[0])[0] - pressed[0]
+
+    await latency_within(0.25, space_stop, "space -> Stop on the treadmill")
 
 
 async def test_pause_then_resume_by_key_after_the_belt_stood_still(rig: Rig) -> None:
