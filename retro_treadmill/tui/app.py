@@ -9,15 +9,18 @@ and leaving the UI for any reason, calls ``controller.stop(...)`` first.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
 from rich.console import RenderableType
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.message import Message
 
 from retro_treadmill.errors import RetroTreadmillError
 from retro_treadmill.tui.history import History
@@ -48,6 +51,12 @@ from retro_treadmill.units import SpeedUnit
 _LIVE_STATES = frozenset(
     {SessionState.COUNTDOWN, SessionState.RUNNING, SessionState.PAUSED, SessionState.STOPPING}
 )
+STOP_KEYS = frozenset({"space", "s", "escape", "ctrl+c"})
+"""The keys that stop the belt on every screen (no widget may take them for anything else)."""
+STOP_PAINT_HOLD_S = 0.01
+"""After a stop key the app paints nothing for this long: a paint takes milliseconds and cannot
+be interrupted, and the Stop write needs a few event-loop turns to leave (bleak, bumble, the link).
+Ten milliseconds of frozen screen are invisible; a paint in the Stop's way tripled its p99."""
 STOP_YIELDS = 20
 """Event-loop turns the app gives away after a stop before it paints: enough for the write to
 pass the FTMS client, bleak and the link (measured on the virtual link: a handful)."""
@@ -81,8 +90,9 @@ class RetroTreadmillApp(App[None]):
     ENABLE_COMMAND_PALETTE = False
     ESCAPE_TO_MINIMIZE = False
     BINDINGS: ClassVar[list[BindingType]] = [
-        # priority: no widget (a checkbox's space, a list's escape) may swallow a stop key
-        Binding("space,s,escape,ctrl+c", "stop", "STOP", priority=True, show=False),
+        # The stop keys act in post_message, before the app's queue; this binding (priority: no
+        # widget may swallow them) serves keys that arrive any other way (simulate_key).
+        Binding(",".join(sorted(STOP_KEYS)), "stop", "STOP", priority=True, show=False),
         Binding("q", "quit", "Quit", show=False),
     ]
 
@@ -124,18 +134,60 @@ class RetroTreadmillApp(App[None]):
         self._message = ""
         self._leaving = False
         self._stopped_on_exit = False
+        self._ui_context: contextvars.Context | None = None
 
     # -- fail closed -------------------------------------------------------------------------
 
+    def post_message(self, message: Message) -> bool:
+        """A stop key stops the belt here, as the terminal driver hands the key to the app, not
+        when the app's message queue reaches it: the queue may be behind a paint or a slow
+        handler. The key itself is not queued (its binding would stop a second time); the
+        screen is told afterwards."""
+        if not (isinstance(message, events.Key) and message.key in STOP_KEYS):
+            return super().post_message(message)
+        loop = self._loop
+        if threading.get_ident() == self._thread_id or loop is None:
+            self._stop_key()
+        else:  # from another thread: on the loop at its next turn, still ahead of the queue
+            loop.call_soon_threadsafe(self._stop_key)
+        return super().post_message(self.StopKeyed())
+
+    def _stop_key(self) -> None:
+        # The driver's task runs outside the app's context (Textual's timers need it).
+        context = self._ui_context
+        if context is None:
+            self._fail_closed(self._stop_source())
+            self.stops_requested += 1
+        else:
+            context.copy().run(self._stop_now)
+
+    class StopKeyed(Message):
+        """A stop key was pressed; the belt's Stop is already on its way."""
+
+    async def on_retro_treadmill_app_stop_keyed(self, _: StopKeyed) -> None:
+        await self._show_stop_sent()
+
     async def action_stop(self) -> None:
-        """STOP: straight to the controller, then give the event loop to the Stop write before
-        the UI paints anything (a paint takes milliseconds, and the app's message pump would
-        otherwise run it before the controller's write task gets its turn)."""
-        source = StopSource.ALARM_SCREEN if self._alarm_screen is not None else StopSource.KEYBOARD
-        self.controller.stop(source)
+        """STOP (the STOP bar, a key from :meth:`simulate_key`): to the controller at once."""
+        self._stop_now()
+        await self._show_stop_sent()
+
+    def _stop_source(self) -> StopSource:
+        return StopSource.ALARM_SCREEN if self._alarm_screen is not None else StopSource.KEYBOARD
+
+    def _stop_now(self) -> None:
         self.stops_requested += 1
+        self._fail_closed(self._stop_source())
+        if self.is_running and not self.leaving:
+            self.delay_update(STOP_PAINT_HOLD_S)
+
+    async def _show_stop_sent(self) -> None:
+        """Give the event loop to the Stop write before the UI paints anything (a paint takes
+        milliseconds, and the app's message pump would run it before the write task's turn)."""
         for _ in range(STOP_YIELDS):
             await asyncio.sleep(0)
+        if self.leaving:
+            return
         for bar in self.screen.query(StopBar):
             bar.mark_sent()
 
@@ -181,6 +233,7 @@ class RetroTreadmillApp(App[None]):
 
     def on_mount(self) -> None:
         """First screen, then follow the service's snapshots in a worker."""
+        self._ui_context = contextvars.copy_context()
         if self.device is not None and self.profile is not None:
             self._connect(self.device, self.profile)
         elif self.device is not None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 import pytest
+from textual import events
 from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widget import Widget
@@ -559,6 +561,51 @@ async def test_the_stop_write_gets_the_event_loop_before_the_ui_redraws() -> Non
         await pilot.press("space")
         assert "STOP SENT" in text(app, "#stop-bar")
     assert controller.bar_at_write[0].startswith("■ STOP  [")  # written before the UI changed
+
+
+async def test_a_stop_key_acts_while_the_app_is_busy_with_earlier_messages(
+    make_app: MakeApp, controller: FakeController
+) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        await show(pilot, controller, RUNNING)
+        busy = asyncio.Event()
+        done = asyncio.Event()
+
+        async def slow_handler() -> None:  # e.g. a screen being built
+            busy.set()
+            await asyncio.sleep(0.5)
+            done.set()
+
+        app.call_later(slow_handler)
+        await busy.wait()
+        app.post_message(events.Key("space", " "))  # as the terminal driver hands it over
+        await asyncio.sleep(0)
+        assert controller.stops() == [StopSource.KEYBOARD]
+        assert not done.is_set()  # the app's queue is still on the earlier message
+        await done.wait()
+        await pilot.pause()
+        assert "STOP SENT" in text(app, "#stop-bar")
+        assert controller.stops() == [StopSource.KEYBOARD]  # the key did not stop twice
+
+
+async def test_a_stop_key_from_the_terminal_input_thread_stops_without_an_error(
+    make_app: MakeApp, controller: FakeController
+) -> None:
+    app = make_app()
+    async with app.run_test() as pilot:
+        await show(pilot, controller, RUNNING)
+        driver = app._driver
+        assert driver is not None
+        # As the terminal driver does: from its input thread, outside the app's context.
+        reader = threading.Thread(target=driver.send_message, args=(events.Key("space", " "),))
+        reader.start()
+        reader.join()
+        await asyncio.sleep(0.05)  # past the paint hold
+        await pilot.pause()
+        assert controller.stops() == [StopSource.KEYBOARD]
+        assert "STOP SENT" in text(app, "#stop-bar")
+        assert app.is_running
 
 
 class BrokenStream(FakeController):
