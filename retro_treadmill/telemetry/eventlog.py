@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -71,6 +72,7 @@ class EventLog:
         self._raw: list[dict[str, Any] | AuditRecord] = []
         self._unwritten: list[dict[str, Any]] = []
         self._scheduled: asyncio.TimerHandle | None = None
+        self._flushing = threading.Lock()
         self.failed: str | None = None
         """Why writing stopped (disk full, ...); the session goes on without the file."""
 
@@ -132,21 +134,23 @@ class EventLog:
             del self._records[: len(self._records) - self._keep]
 
     def flush(self) -> None:
-        """Write what has been taken so far (called by a timer, and by :meth:`close`)."""
-        if self._scheduled is not None:
-            self._scheduled.cancel()
-            self._scheduled = None
-        self._convert()
-        lines, self._unwritten = self._unwritten, []
-        if self._stream is None or self.failed is not None or not lines:
-            return
-        try:
-            self._stream.write(
-                "".join(json.dumps(r, separators=(",", ":"), default=str) + "\n" for r in lines)
-            )
-            self._stream.flush()
-        except (OSError, ValueError) as exc:
-            self.failed = str(exc)
+        """Write what has been taken so far (called by a timer, by :meth:`close`, and by the last
+        resort that ends a process whose event loop is stuck: hence the lock)."""
+        with self._flushing:
+            if self._scheduled is not None:
+                self._scheduled.cancel()
+                self._scheduled = None
+            self._convert()
+            lines, self._unwritten = self._unwritten, []
+            if self._stream is None or self.failed is not None or not lines:
+                return
+            try:
+                self._stream.write(
+                    "".join(json.dumps(r, separators=(",", ":"), default=str) + "\n" for r in lines)
+                )
+                self._stream.flush()
+            except (OSError, ValueError) as exc:
+                self.failed = str(exc)
 
     def close(self) -> None:
         """Flush and close the file (records stay readable in memory)."""

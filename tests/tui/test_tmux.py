@@ -163,8 +163,20 @@ def test_a_terminal_that_goes_away_mid_session_stops_the_belt_and_ends_the_app(
         e for e in events if e["kind"] == "command" and e["command"] == "Stop"
     ).items()
     stops = [e for e in events if e["kind"] == "write" and e.get("bytes", "").startswith("08 01")]
-    standing = [
-        e for e in events if e["kind"] == "simulator-log" and "standing (stopped)" in e["message"]
+    accepted = [
+        e
+        for e in events
+        if e["kind"] == "simulator-log" and e["message"].endswith(": 08 01 -> result 0x01")
     ]
     assert stops, "the Stop was never written to the virtual treadmill"
-    assert standing, "the virtual belt never reached a standstill"
+    assert accepted, "the virtual treadmill did not accept the Stop"
+    # The belt then runs down on the treadmill's own; the virtual one lives in this process, so
+    # its standstill is logged only when the process outlives the run-down (it mostly does).
+    after = [
+        e["message"]
+        for e in events
+        if e["kind"] == "simulator-log"
+        and "belt at" in e["message"]
+        and e["wall"] > accepted[0]["wall"]
+    ]
+    assert not any("(running)" in message for message in after), after
