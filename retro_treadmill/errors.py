@@ -29,3 +29,8 @@ class DeviceError(RetroTreadmillError):
 
 
 __all__ = ["ConfigError", "DeviceError", "RetroTreadmillError"]
+
+
+class StartRefused(RetroTreadmillError):
+    """The session did not start: the safety governor (or the profile on this treadmill) refused
+    the Start, for the reason given; nothing was commanded to move."""

@@ -35,6 +35,7 @@ import tty
 from collections.abc import Sequence
 from typing import IO
 
+from retro_treadmill.errors import StartRefused
 from retro_treadmill.service.session import SessionService, StopOrigin
 from retro_treadmill.tui.model import DeviceInfo, ProfileInfo, SessionSnapshot, SessionState
 from retro_treadmill.units import format_speed, mph_to_kmh
@@ -244,12 +245,24 @@ class HeadlessConsole:
         step = mph_to_kmh(0.1) if service.units == "mph" else 0.1
         keys = "Enter/space/s = STOP, p = pause, c = continue, +/- = speed, a = acknowledge"
         self.say(f"Keys: {keys}" if self._input.available else "No keyboard: stop with Ctrl-C.")
+        earlier = service.snapshot.last_rejection
         service.start(self.checklist)
         loop = asyncio.get_running_loop()
         stop_deadline: float | None = None
         while not service.terminate.is_set():
             snap = service.snapshot
             self._events(snap)
+            rejection = snap.last_rejection
+            if (
+                snap.state in (SessionState.IDLE, SessionState.PREFLIGHT)
+                and rejection is not None
+                and rejection != earlier
+                and rejection.request == "start"
+            ):
+                # Nobody here can press Start again (and a later start by itself would surprise
+                # whoever stands on the deck): end, saying why (exit code 2).
+                self.say("Nothing started.")
+                raise StartRefused(rejection.reason)
             self._progress(snap, loop.time())
             if service.session_over():
                 break

@@ -63,7 +63,7 @@ from protocols.ftms import (
 from retro_treadmill.ble.adapter import Adapter
 from retro_treadmill.clock import Clock, MonotonicClock
 from retro_treadmill.config import ClinicConfig
-from retro_treadmill.errors import DeviceError, RetroTreadmillError
+from retro_treadmill.errors import DeviceError, RetroTreadmillError, StartRefused
 from retro_treadmill.ftms.client import FtmsClient, ReconnectPolicy
 from retro_treadmill.ftms.events import (
     CommandResult,
@@ -377,9 +377,12 @@ class SessionService:
                 self.no_device = str(inner)
                 self.log.write("error", task="connect", error=str(inner))
                 continue
-            if isinstance(inner, RetroTreadmillError) and not self._started:
+            if isinstance(inner, StartRefused) or (
+                isinstance(inner, RetroTreadmillError) and not self._started
+            ):
                 # A config-level problem found while preparing (e.g. the profile is outside the
-                # treadmill's range): reported as such, nothing was started.
+                # treadmill's range), or a Start the governor refused: reported as such, nothing
+                # was started.
                 self.no_device = None
                 self.error = self.error or str(inner)
                 self._usage_error = True

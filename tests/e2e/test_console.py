@@ -139,3 +139,26 @@ def test_auto_turn_around_needs_headless(tmp_path: Path) -> None:
     )
     assert run.code == 2
     assert "--auto-turn-around is for headless" in run.stderr
+
+
+def test_a_start_the_governor_refuses_ends_the_run_with_the_reason(tmp_path: Path) -> None:
+    # The Urevo moves in 0.32 km/h steps, too coarse for the knee-OA ramp's 0.1 mph per 5 s: the
+    # Start is refused. A scripted run must end saying why, not wait for ever in the preflight.
+    args = [
+        "run",
+        "--profile",
+        "knee-oa-week1",
+        "--simulate=urevo-e1l",
+        "--time-scale",
+        f"{FAULT_SCALE:g}",
+        "--headless",
+        "--yes-preflight",
+    ]
+    run = run_cli(args, tmp_path / "events.jsonl", timeout=60)
+    assert run.code == 2, run.explain()
+    assert "refused: start: cannot start: the treadmill changes speed in steps" in run.stdout
+    assert "Nothing started." in run.stdout
+    assert "retro-treadmill: error: cannot start:" in run.stderr
+    assert not [r for r in run.writes if r["command"] in ("start", "set-target-speed")]
+    assert run.simulator["running"] is False
+    assert run.outcome["exit_code"] == 2
