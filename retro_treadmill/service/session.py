@@ -269,6 +269,8 @@ class SessionService:
         them (a Stop, a Start, a machine status, a link event): equal ones are not rewritten."""
         self._repeats_skipped = 0
         self._stop_tasks: set[asyncio.Task[Any]] = set()
+        # The event log's batched encoding waits while a Stop is on its way to the treadmill.
+        self.log.yield_to = self._stop_in_flight
         self._snapshot = SessionSnapshot(units=units)
         self._dirty = True
         self._subscribers: set[asyncio.Event] = set()
@@ -824,6 +826,9 @@ class SessionService:
         self._stop_tasks.add(task)
         task.add_done_callback(self._stop_done)
         return task
+
+    def _stop_in_flight(self) -> bool:
+        return bool(self._stop_tasks)
 
     async def stops_settled(self) -> None:
         """Wait until every Stop handed to the client has been answered (or has failed)."""

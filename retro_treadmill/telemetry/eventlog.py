@@ -28,8 +28,10 @@ time), ``source`` and ``kind``:
   :mod:`retro_treadmill.ftms.audit` for the kinds).
 
 Speeds are km/h and inclines percent (FTMS units). Records are taken synchronously and written in
-batches every 50 ms (and at close), so JSON encoding never sits on the stop path; a crash of the
-interpreter itself can lose the last 50 ms.
+batches every 50 ms (and at close), so JSON encoding never sits on the stop path; a batch is
+encoded in slices of at most ``SLICE_S`` of CPU, one per event-loop turn, so a Stop that comes in
+meanwhile waits for one slice, not for the batch. A crash of the interpreter itself can lose the
+last 50 ms.
 """
 
 from __future__ import annotations
@@ -43,6 +45,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from retro_treadmill.ftms.audit import AuditRecord, to_jsonable
+
+SLICE_S = 0.0002
+"""CPU time one turn of the batched writer may take (a batch of a busy second took 2-10 ms in
+one piece, and every Stop that landed behind it waited that long)."""
+YIELD_POLL_S = 0.001
+"""While :attr:`EventLog.yield_to` says so, the writer looks again this much later..."""
+YIELD_MAX_S = 0.05
+"""...but never defers a batch longer than this (a Stop stuck on a dead link must not stop the
+log)."""
 
 
 class EventLog:
@@ -71,8 +82,13 @@ class EventLog:
         self._records: list[dict[str, Any]] = []
         self._raw: list[dict[str, Any] | AuditRecord] = []
         self._unwritten: list[dict[str, Any]] = []
-        self._scheduled: asyncio.TimerHandle | None = None
+        self._scheduled: asyncio.Handle | None = None
         self._flushing = threading.Lock()
+        self._deferred_since: float | None = None
+        self.yield_to: Callable[[], bool] | None = None
+        """While this returns True (the session service: a Stop is in flight), the batched
+        writer waits, up to ``YIELD_MAX_S``: a Stop's write takes several event-loop turns, and
+        a slice of encoding in each of them added milliseconds to it."""
         self.failed: str | None = None
         """Why writing stopped (disk full, ...); the session goes on without the file."""
 
@@ -114,10 +130,45 @@ class EventLog:
         except RuntimeError:
             self.flush()
             return
-        self._scheduled = loop.call_later(self._flush_s, self.flush)
+        self._scheduled = loop.call_later(self._flush_s, self._flush_slice)
 
-    def _convert(self) -> None:
-        raw, self._raw = self._raw, []
+    def _flush_slice(self) -> None:
+        """The batch timer: encode and write for at most ``SLICE_S``, then come back at the
+        loop's next turn while records are left."""
+        self._scheduled = None
+        loop = asyncio.get_running_loop()
+        busy = self.yield_to
+        if busy is not None and busy():
+            now = time.perf_counter()
+            since = self._deferred_since = self._deferred_since or now
+            if now - since < YIELD_MAX_S:
+                self._scheduled = loop.call_later(YIELD_POLL_S, self._flush_slice)
+                return
+        self._deferred_since = None
+        with self._flushing:
+            self._convert(budget_s=SLICE_S)
+            self._write_unwritten()
+        if self._raw:
+            self._scheduled = loop.call_soon(self._flush_slice)
+
+    def _convert(self, budget_s: float | None = None) -> None:
+        """Encode the records taken so far, or (``budget_s``) the oldest ones, eight at a time,
+        until that much time is spent."""
+        if budget_s is None:
+            raw, self._raw = self._raw, []
+            self._encode(raw)
+            return
+        raw = self._raw
+        deadline = time.perf_counter() + budget_s
+        done = 0
+        while done < len(raw):
+            self._encode(raw[done : done + 8])
+            done += 8
+            if time.perf_counter() > deadline:
+                break
+        del raw[:done]
+
+    def _encode(self, raw: list[dict[str, Any] | AuditRecord]) -> None:
         for item in raw:
             try:
                 if isinstance(item, AuditRecord):
@@ -134,23 +185,26 @@ class EventLog:
             del self._records[: len(self._records) - self._keep]
 
     def flush(self) -> None:
-        """Write what has been taken so far (called by a timer, by :meth:`close`, and by the last
-        resort that ends a process whose event loop is stuck: hence the lock)."""
+        """Write what has been taken so far (called by :meth:`close`, and by the last resort that
+        ends a process whose event loop is stuck: hence the lock)."""
         with self._flushing:
             if self._scheduled is not None:
                 self._scheduled.cancel()
                 self._scheduled = None
             self._convert()
-            lines, self._unwritten = self._unwritten, []
-            if self._stream is None or self.failed is not None or not lines:
-                return
-            try:
-                self._stream.write(
-                    "".join(json.dumps(r, separators=(",", ":"), default=str) + "\n" for r in lines)
-                )
-                self._stream.flush()
-            except (OSError, ValueError) as exc:
-                self.failed = str(exc)
+            self._write_unwritten()
+
+    def _write_unwritten(self) -> None:
+        lines, self._unwritten = self._unwritten, []
+        if self._stream is None or self.failed is not None or not lines:
+            return
+        try:
+            self._stream.write(
+                "".join(json.dumps(r, separators=(",", ":"), default=str) + "\n" for r in lines)
+            )
+            self._stream.flush()
+        except (OSError, ValueError) as exc:
+            self.failed = str(exc)
 
     def close(self) -> None:
         """Flush and close the file (records stay readable in memory)."""

@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import time
 from typing import Any
 
+import pytest
+
+from retro_treadmill.telemetry import eventlog
 from retro_treadmill.telemetry.eventlog import EventLog
 
 
@@ -41,3 +45,47 @@ async def test_a_value_that_cannot_be_converted_costs_only_its_own_line() -> Non
     kinds = [r["kind"] for r in lines(stream)]
     assert kinds == ["before", "log-error", "after"]
     assert loop_errors == []
+
+
+async def test_a_big_batch_is_written_in_slices_that_leave_the_loop_to_a_stop() -> None:
+    stream = io.StringIO()
+    log = EventLog(stream, flush_s=0.01)
+    for i in range(3000):  # a busy second and then some: telemetry, writes, responses
+        log.write("telemetry", i=i, speed_kmh=1.6 + i / 1e4, data={"nested": [i, i + 1]})
+    turns: list[float] = []  # the loop's turns while the batch is written
+
+    async def watch() -> None:
+        while len(lines(stream)) < 3000:
+            before = time.perf_counter()
+            await asyncio.sleep(0)
+            turns.append(time.perf_counter() - before)
+
+    async with asyncio.timeout(10):
+        await watch()
+    assert [r["i"] for r in lines(stream)] == list(range(3000))  # all of it, in order
+    assert len(turns) > 10  # written over many turns, not in one piece
+    # One turn holds the loop for one slice (0.2 ms of encoding, plus eight records at most):
+    # a Stop arriving meanwhile waits about that long, not for the whole batch.
+    assert sorted(turns)[len(turns) // 2] < 0.002
+
+
+async def test_the_writer_waits_while_a_stop_is_in_flight_but_not_for_ever(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream = io.StringIO()
+    log = EventLog(stream, flush_s=0.001)
+    in_flight = [True]
+    log.yield_to = lambda: in_flight[0]
+    monkeypatch.setattr(eventlog, "YIELD_MAX_S", 10.0)
+    log.write("operator", action="stop")
+    await asyncio.sleep(0.05)
+    assert stream.getvalue() == ""  # held while the Stop is on its way
+    in_flight[0] = False
+    await asyncio.sleep(0.05)
+    assert [r["kind"] for r in lines(stream)] == ["operator"]
+    # A Stop that never settles (a dead link) holds the log for YIELD_MAX_S at most.
+    monkeypatch.setattr(eventlog, "YIELD_MAX_S", 0.02)
+    in_flight[0] = True
+    log.write("alarm", alarm="link_loss")
+    await asyncio.sleep(0.2)
+    assert [r["kind"] for r in lines(stream)] == ["operator", "alarm"]
