@@ -304,7 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run both scenarios and print the comparison."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stops", type=int, default=1000, help="measured stops per scenario")
-    parser.add_argument("--tui-stops", type=int, default=300, help="measured key presses (TUI)")
+    parser.add_argument(
+        "--tui-stops", type=int, default=600, help="measured key presses (TUI), each way"
+    )
     args = parser.parse_args(argv)
     if args.stops < 2 or args.tui_stops < 2:
         parser.error("--stops and --tui-stops must be at least 2 (a p99 needs two values)")
