@@ -38,6 +38,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,16 +103,21 @@ def _demo_service(adapter: Adapter, clock: MonotonicClock, profile: Profile) -> 
     )
 
 
-async def scenario(name: str, stops: int, *, load: bool) -> Result:
-    """Run ``stops`` measured stops (after a warm-up) in one scenario."""
+Frontend = Callable[[SessionService], Awaitable[None]]
+
+
+async def _serve(
+    name: str,
+    build: Callable[[VirtualRadio, VirtualTreadmill, Profile], Frontend],
+    *,
+    fast_telemetry: bool,
+) -> None:
+    """The spec virtual treadmill (Treadmill Data at 10 Hz with ``fast_telemetry``, else 1 Hz) on
+    a virtual radio, and the demo session service served with the front end ``build`` makes."""
     clock = MonotonicClock()
     personality = get_personality("spec")
-    if load:
+    if fast_telemetry:
         personality = personality.with_changes(telemetry_interval_s=0.1)
-    service_lat: list[float] = []
-    floor_lat: list[float] = []
-    client_lat: list[float] = []
-    other_lat: list[float] = []
     async with VirtualRadio() as radio:
         sim = VirtualTreadmill.on_radio(radio, personality=personality, clock=clock)
         await sim.start()
@@ -119,83 +125,95 @@ async def scenario(name: str, stops: int, *, load: bool) -> Result:
             async with open_adapter(radio) as adapter:
                 profile = load_profile("demo")
                 service = _demo_service(adapter, clock, profile)
-
-                async def frontend(svc: SessionService) -> None:
-                    await svc.prepare(VIRTUAL_TREADMILL, ProfileInfo.from_profile(profile, "demo"))
-                    client = svc.client
-                    assert client is not None
-                    # The floor's own central (a second host on the same virtual radio, same
-                    # backend): one host may hold only one link to the treadmill.
-                    async with open_adapter(radio) as other:
-                        device = await other.find_device_by_address(DEFAULT_ADDRESS, timeout=10)
-                        assert device is not None
-                        async with other.client(device) as plain:
-                            await measure(svc, client, plain)
-
-                async def pend(client: Any) -> asyncio.Task[Any] | None:
-                    """Under load: a Set Target Speed in flight whose response never comes."""
-                    if not load:
-                        return None
-                    await sim.inject("lose-responses:count=1")
-                    since = len(sim.writes)
-                    task = asyncio.create_task(client.set_target_speed(1.6))
-                    await sim.wait_for_write(0x02, after=since)
-                    return task
-
-                async def measure(svc: SessionService, client: Any, plain: Any) -> None:
-                    cp = plain.services.get_characteristic(FITNESS_MACHINE_CONTROL_POINT_UUID)
-                    assert cp is not None
-                    await plain.start_notify(cp, lambda _c, _d: None)
-                    if load:
-                        await client.request_control()  # so the lost response is the setpoint's
-                    # The client's own BleakClient and control point (private: the bench needs the
-                    # very same link for the floor).
-                    link, link_cp = client._bleak, client._cp_char
-                    gc.collect()
-                    for i in range(WARMUP + stops):
-                        # The floor: a plain bleak write of the same bytes on the same link, in
-                        # the same state (under load, behind the same pending setpoint).
-                        pending = await pend(client)
-                        since = len(sim.writes)
-                        t0 = time.perf_counter()
-                        await link.write_gatt_char(link_cp, STOP, response=True)
-                        floor = _arrival(sim, since) - t0
-                        await client.stop()  # retire the pending setpoint (not measured)
-                        if pending is not None:
-                            await pending
-                        # A plain write from another host (no shared link, no pending setpoint).
-                        since = len(sim.writes)
-                        t0 = time.perf_counter()
-                        await plain.write_gatt_char(cp, STOP, response=True)
-                        other_host = _arrival(sim, since) - t0
-                        # The service's stop path (what the keys, MQTT and signals call).
-                        pending = await pend(client)
-                        since = len(sim.writes)
-                        t0 = time.perf_counter()
-                        svc.stop(StopOrigin.KEYBOARD)
-                        await svc.stops_settled()  # the Stop's response is back
-                        latency = _arrival(sim, since) - t0
-                        if pending is not None:
-                            await pending  # ended PREEMPTED by the Stop
-                        # The FTMS client alone (no service, no governor).
-                        pending = await pend(client)
-                        since = len(sim.writes)
-                        t0 = time.perf_counter()
-                        await client.stop()
-                        direct = _arrival(sim, since) - t0
-                        if pending is not None:
-                            await pending
-                        if i >= WARMUP:
-                            floor_lat.append(floor)
-                            service_lat.append(latency)
-                            client_lat.append(direct)
-                            other_lat.append(other_host)
-
-                await service.serve(frontend)
+                await service.serve(build(radio, sim, profile))
                 if service.error is not None:
                     raise RuntimeError(f"{name}: the service failed: {service.error}")
         finally:
             await sim.close()
+
+
+async def scenario(name: str, stops: int, *, load: bool) -> Result:
+    """Run ``stops`` measured stops (after a warm-up) in one scenario."""
+    service_lat: list[float] = []
+    floor_lat: list[float] = []
+    client_lat: list[float] = []
+    other_lat: list[float] = []
+
+    def build(radio: VirtualRadio, sim: VirtualTreadmill, profile: Profile) -> Frontend:
+        async def frontend(svc: SessionService) -> None:
+            await svc.prepare(VIRTUAL_TREADMILL, ProfileInfo.from_profile(profile, "demo"))
+            client = svc.client
+            assert client is not None
+            # The floor's own central (a second host on the same virtual radio, same
+            # backend): one host may hold only one link to the treadmill.
+            async with open_adapter(radio) as other:
+                device = await other.find_device_by_address(DEFAULT_ADDRESS, timeout=10)
+                assert device is not None
+                async with other.client(device) as plain:
+                    await measure(svc, client, plain)
+
+        async def pend(client: Any) -> asyncio.Task[Any] | None:
+            """Under load: a Set Target Speed in flight whose response never comes."""
+            if not load:
+                return None
+            await sim.inject("lose-responses:count=1")
+            since = len(sim.writes)
+            task = asyncio.create_task(client.set_target_speed(1.6))
+            await sim.wait_for_write(0x02, after=since)
+            return task
+
+        async def measure(svc: SessionService, client: Any, plain: Any) -> None:
+            cp = plain.services.get_characteristic(FITNESS_MACHINE_CONTROL_POINT_UUID)
+            assert cp is not None
+            await plain.start_notify(cp, lambda _c, _d: None)
+            if load:
+                await client.request_control()  # so the lost response is the setpoint's
+            # The client's own BleakClient and control point (private: the bench needs the
+            # very same link for the floor).
+            link, link_cp = client._bleak, client._cp_char
+            gc.collect()
+            for i in range(WARMUP + stops):
+                # The floor: a plain bleak write of the same bytes on the same link, in
+                # the same state (under load, behind the same pending setpoint).
+                pending = await pend(client)
+                since = len(sim.writes)
+                t0 = time.perf_counter()
+                await link.write_gatt_char(link_cp, STOP, response=True)
+                floor = _arrival(sim, since) - t0
+                await client.stop()  # retire the pending setpoint (not measured)
+                if pending is not None:
+                    await pending
+                # A plain write from another host (no shared link, no pending setpoint).
+                since = len(sim.writes)
+                t0 = time.perf_counter()
+                await plain.write_gatt_char(cp, STOP, response=True)
+                other_host = _arrival(sim, since) - t0
+                # The service's stop path (what the keys, MQTT and signals call).
+                pending = await pend(client)
+                since = len(sim.writes)
+                t0 = time.perf_counter()
+                svc.stop(StopOrigin.KEYBOARD)
+                await svc.stops_settled()  # the Stop's response is back
+                latency = _arrival(sim, since) - t0
+                if pending is not None:
+                    await pending  # ended PREEMPTED by the Stop
+                # The FTMS client alone (no service, no governor).
+                pending = await pend(client)
+                since = len(sim.writes)
+                t0 = time.perf_counter()
+                await client.stop()
+                direct = _arrival(sim, since) - t0
+                if pending is not None:
+                    await pending
+                if i >= WARMUP:
+                    floor_lat.append(floor)
+                    service_lat.append(latency)
+                    client_lat.append(direct)
+                    other_lat.append(other_host)
+
+        return frontend
+
+    await _serve(name, build, fast_telemetry=load)
     return Result(name, service_lat, floor_lat, client_lat, other_lat)
 
 
@@ -208,49 +226,39 @@ async def tui_scenario(stops: int, *, ui: bool = True) -> list[float]:
     from retro_treadmill.tui.app import RetroTreadmillApp
     from retro_treadmill.tui.model import SessionState
 
-    clock = MonotonicClock()
-    personality = get_personality("spec").with_changes(telemetry_interval_s=0.1)
     latencies: list[float] = []
-    async with VirtualRadio() as radio:
-        sim = VirtualTreadmill.on_radio(radio, personality=personality, clock=clock)
-        await sim.start()
-        try:
-            async with open_adapter(radio) as adapter:
-                profile = load_profile("demo")
-                service = _demo_service(adapter, clock, profile)
 
-                async def stops_by(press: Any) -> None:
-                    gc.collect()
-                    for i in range(WARMUP + stops):
-                        since = len(sim.writes)
-                        t0 = time.perf_counter()
-                        press()
-                        await sim.wait_for_write(0x08, after=since, timeout=5)
-                        await service.stops_settled()
-                        if i >= WARMUP:
-                            latencies.append(_arrival(sim, since) - t0)
-                        await asyncio.sleep(0.01)  # let a telemetry redraw happen between
+    def build(radio: VirtualRadio, sim: VirtualTreadmill, profile: Profile) -> Frontend:
+        async def stops_by(svc: SessionService, press: Callable[[], object]) -> None:
+            gc.collect()
+            for i in range(WARMUP + stops):
+                since = len(sim.writes)
+                t0 = time.perf_counter()
+                press()
+                await sim.wait_for_write(0x08, after=since, timeout=5)
+                await svc.stops_settled()
+                if i >= WARMUP:
+                    latencies.append(_arrival(sim, since) - t0)
+                await asyncio.sleep(0.01)  # let a telemetry redraw happen between
 
-                async def frontend(svc: SessionService) -> None:
-                    await svc.prepare(VIRTUAL_TREADMILL, ProfileInfo.from_profile(profile, "demo"))
-                    svc.start(["bench"])
-                    if not ui:
-                        await sim.wait_for(lambda s: s.belt_speed_kmh > 1.0, timeout=30)
-                        await stops_by(lambda: svc.stop(StopOrigin.KEYBOARD))
-                        return
-                    app = RetroTreadmillApp(svc, devices=[VIRTUAL_TREADMILL], units="mph")
-                    async with app.run_test(headless=True, size=(80, 24)) as pilot:
-                        await sim.wait_for(lambda s: s.belt_speed_kmh > 1.0, timeout=30)
-                        assert svc.snapshot.state is SessionState.RUNNING
-                        await pilot.pause(0.5)  # the session screen has drawn a few frames
-                        # What the terminal driver does with a key read from the terminal.
-                        await stops_by(lambda: app.post_message(events.Key("space", " ")))
+        async def frontend(svc: SessionService) -> None:
+            await svc.prepare(VIRTUAL_TREADMILL, ProfileInfo.from_profile(profile, "demo"))
+            svc.start(["bench"])
+            if not ui:
+                await sim.wait_for(lambda s: s.belt_speed_kmh > 1.0, timeout=30)
+                await stops_by(svc, lambda: svc.stop(StopOrigin.KEYBOARD))
+                return
+            app = RetroTreadmillApp(svc, devices=[VIRTUAL_TREADMILL], units="mph")
+            async with app.run_test(headless=True, size=(80, 24)) as pilot:
+                await sim.wait_for(lambda s: s.belt_speed_kmh > 1.0, timeout=30)
+                assert svc.snapshot.state is SessionState.RUNNING
+                await pilot.pause(0.5)  # the session screen has drawn a few frames
+                # What the terminal driver does with a key read from the terminal.
+                await stops_by(svc, lambda: app.post_message(events.Key("space", " ")))
 
-                await service.serve(frontend)
-                if service.error is not None:
-                    raise RuntimeError(f"tui: the service failed: {service.error}")
-        finally:
-            await sim.close()
+        return frontend
+
+    await _serve("tui", build, fast_telemetry=True)
     return latencies
 
 
