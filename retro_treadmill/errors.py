@@ -28,9 +28,9 @@ class DeviceError(RetroTreadmillError):
     """The treadmill (or the link to it) did not behave as required."""
 
 
-__all__ = ["ConfigError", "DeviceError", "RetroTreadmillError"]
-
-
 class StartRefused(RetroTreadmillError):
     """The session did not start: the safety governor (or the profile on this treadmill) refused
     the Start, for the reason given; nothing was commanded to move."""
+
+
+__all__ = ["ConfigError", "DeviceError", "RetroTreadmillError", "StartRefused"]

@@ -370,7 +370,7 @@ class BumbleBleakClient(BaseBleakClient):
         self._mark_disconnected(reason)
 
     def _on_transport_lost(self) -> None:
-        self._mark_disconnected(0x08)
+        self._mark_disconnected(hci.HCI_CONNECTION_TIMEOUT_ERROR)
 
     async def disconnect(self) -> None:
         """Disconnect (HCI reason 0x13); returns once the link is down. No-op if not connected."""
@@ -378,7 +378,7 @@ class BumbleBleakClient(BaseBleakClient):
         if not self._connected or connection is None:
             return
         if self._central.lost:
-            self._mark_disconnected(0x08)
+            self._mark_disconnected(hci.HCI_CONNECTION_TIMEOUT_ERROR)
             return
         try:
             async with asyncio.timeout(10):

@@ -420,8 +420,8 @@ def _exit_now(service: SessionService) -> None:
     close; the process must not linger with a UI that cannot close."""
     code = service.exit_code
     logging.getLogger(__name__).error("the UI did not close in %.0f s; exiting", UI_EXIT_GRACE_S)
-    service.log.write("exit", reason=f"the UI did not close in {UI_EXIT_GRACE_S:g} s")
     with contextlib.suppress(Exception):  # what the log holds so far reaches the file
+        service.log.write("exit", reason=f"the UI did not close in {UI_EXIT_GRACE_S:g} s")
         service.log.flush()
     os._exit(int(code) if int(code) else 1)
 

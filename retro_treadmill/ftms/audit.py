@@ -98,7 +98,7 @@ class AuditTrail:
         """How many times a sink raised (each failure is logged; the first of a run with its
         traceback)."""
         self._sinks: list[AuditSink] = []
-        self._failing: set[int] = set()
+        self._failing: set[AuditSink] = set()
 
     def add_sink(self, sink: AuditSink) -> None:
         """Call ``sink(record)`` for every future record."""
@@ -107,6 +107,7 @@ class AuditTrail:
     def remove_sink(self, sink: AuditSink) -> None:
         """Stop calling ``sink``."""
         self._sinks.remove(sink)
+        self._failing.discard(sink)
 
     def add(self, t: float, kind: str, wall: float | None = None, **data: Any) -> AuditRecord:
         """Append a record and pass it to the sinks.
@@ -122,11 +123,11 @@ class AuditTrail:
                 sink(record)
             except Exception:
                 self.sink_errors += 1
-                if id(sink) not in self._failing:
-                    self._failing.add(id(sink))
+                if sink not in self._failing:
+                    self._failing.add(sink)
                     logger.exception("audit sink %r failed on a %r record", sink, kind)
             else:
-                self._failing.discard(id(sink))
+                self._failing.discard(sink)
         return record
 
     def of_kind(self, kind: str) -> list[AuditRecord]:

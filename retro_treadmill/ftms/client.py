@@ -805,22 +805,8 @@ class FtmsClient:
             self.machine.write_failed(action.procedure, None, self.clock.now())
             self._dispatch((rest or []) + self.machine.actions())
             return
-        self._audit(
-            "write",
-            procedure=action.procedure,
-            ticket=action.ticket,
-            command=str(action.command),
-            bytes=data,
-            auxiliary=action.auxiliary,
-            attempt=action.attempt,
-            with_response=self._cp_with_response,
-        )
         try:
-            failed, error, message = await self._gatt_write(client, char, data)
-            if failed:
-                self._audit(
-                    "write-error", procedure=action.procedure, att_error=error, error=message
-                )
+            failed, error = await self._audited_write(action, client, char, data)
             # FTMS §4.16: the control point may require encryption (ftms-notes §6): pair (Just
             # Works) once per link and write again.
             if (
@@ -830,28 +816,40 @@ class FtmsClient:
                 and await self._pair(client)
                 and self.machine.should_write(action.procedure)
             ):
-                self._audit(
-                    "write",
-                    procedure=action.procedure,
-                    ticket=action.ticket,
-                    command=str(action.command),
-                    bytes=data,
-                    auxiliary=action.auxiliary,
-                    attempt=action.attempt,
-                    with_response=self._cp_with_response,
-                    after_pairing=True,
+                failed, error = await self._audited_write(
+                    action, client, char, data, after_pairing=True
                 )
-                failed, error, message = await self._gatt_write(client, char, data)
-                if failed:
-                    self._audit(
-                        "write-error", procedure=action.procedure, att_error=error, error=message
-                    )
         finally:
             if rest:
                 self._dispatch(rest)
         if failed:
             self.machine.write_failed(action.procedure, error, self.clock.now())
             self._dispatch(self.machine.actions())
+
+    async def _audited_write(
+        self,
+        action: WriteRequest,
+        client: BleakClient,
+        char: BleakGATTCharacteristic,
+        data: bytes,
+        **extra: Any,
+    ) -> tuple[bool, int | None]:
+        """One control-point write with its audit records: (failed, ATT error code or None)."""
+        self._audit(
+            "write",
+            procedure=action.procedure,
+            ticket=action.ticket,
+            command=str(action.command),
+            bytes=data,
+            auxiliary=action.auxiliary,
+            attempt=action.attempt,
+            with_response=self._cp_with_response,
+            **extra,
+        )
+        failed, error, message = await self._gatt_write(client, char, data)
+        if failed:
+            self._audit("write-error", procedure=action.procedure, att_error=error, error=message)
+        return failed, error
 
     async def _gatt_write(
         self, client: BleakClient, char: BleakGATTCharacteristic, data: bytes

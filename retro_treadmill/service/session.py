@@ -267,7 +267,6 @@ class SessionService:
         self._in_effect: dict[type, float] = {}
         """Setpoints the treadmill accepted, by command type, until anything may have changed
         them (a Stop, a Start, a machine status, a link event): equal ones are not rewritten."""
-        self._repeats_skipped = 0
         self._stop_tasks: set[asyncio.Task[Any]] = set()
         # The event log's batched encoding waits while a Stop is on its way to the treadmill.
         self.log.yield_to = self._stop_in_flight
@@ -651,7 +650,6 @@ class SessionService:
                 if self._in_effect.get(type(command)) == value:
                     # The treadmill already runs this target (accepted, nothing changed since):
                     # writing it again would only keep the control point busy.
-                    self._repeats_skipped += 1
                     continue
                 self._in_effect.pop(type(command), None)
                 written = self._generation

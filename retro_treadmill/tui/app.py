@@ -155,9 +155,8 @@ class RetroTreadmillApp(App[None]):
     def _stop_key(self) -> None:
         # The driver's task runs outside the app's context (Textual's timers need it).
         context = self._ui_context
-        if context is None:
-            self._fail_closed(self._stop_source())
-            self.stops_requested += 1
+        if context is None:  # not mounted yet: nothing painted, no paint to hold
+            self._stop_now()
         else:
             context.copy().run(self._stop_now)
 
@@ -178,7 +177,7 @@ class RetroTreadmillApp(App[None]):
     def _stop_now(self) -> None:
         self.stops_requested += 1
         self._fail_closed(self._stop_source())
-        if self.is_running and not self.leaving:
+        if self._ui_context is not None and not self.leaving:
             self.delay_update(STOP_PAINT_HOLD_S)
 
     async def _show_stop_sent(self) -> None:
