@@ -41,37 +41,39 @@ class StallMonitor:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="stall-monitor", daemon=True)
 
-    def __enter__(self) -> StallMonitor:
+    def start(self) -> StallMonitor:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=1.0)
+
+    def __enter__(self) -> StallMonitor:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def _run(self) -> None:
         while not self._stop.is_set():
             before, wall = time.perf_counter(), time.time()
             time.sleep(self.period_s)
-            late = time.perf_counter() - before - self.period_s
-            if late > self.threshold_s:
-                self.stalls.append(Stall(before, wall, late + self.period_s))
+            slept = time.perf_counter() - before
+            if slept - self.period_s > self.threshold_s:
+                self.stalls.append(Stall(before, wall, slept))
 
     def longest_within(self, start: float, end: float) -> float:
         """The longest stall overlapping ``[start, end]`` (``perf_counter`` seconds; 0 if none)."""
-        return max(
-            (s.length_s for s in self.stalls if s.began < end and s.began + s.length_s > start),
-            default=0.0,
-        )
+        return self._longest(start, end, lambda s: s.began)
 
     def longest_within_wall(self, start_wall: float, end_wall: float) -> float:
         """Like :meth:`longest_within` for ``time.time()`` bounds."""
+        return self._longest(start_wall, end_wall, lambda s: s.began_wall)
+
+    def _longest(self, start: float, end: float, began: Callable[[Stall], float]) -> float:
         return max(
-            (
-                s.length_s
-                for s in self.stalls
-                if s.began_wall < end_wall and s.began_wall + s.length_s > start_wall
-            ),
+            (s.length_s for s in self.stalls if began(s) < end and began(s) + s.length_s > start),
             default=0.0,
         )
 

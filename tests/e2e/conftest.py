@@ -9,7 +9,6 @@ session, collects its own result.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 
 from retro_treadmill.profiles import shipped_profiles_dir
+from retro_treadmill.telemetry.eventlog import read_event_log
 from tests.stall import StallMonitor
 
 REPO = Path(__file__).resolve().parents[2]
@@ -109,9 +109,7 @@ def cli_argv(*args: str) -> list[str]:
 
 def read_log(path: Path) -> list[dict[str, Any]]:
     """The event log's records (empty when the file does not exist)."""
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_event_log(path) if path.exists() else []
 
 
 def _env() -> dict[str, str]:
@@ -259,7 +257,7 @@ class ProfilePool:
         }
         # Longest first, so the lanes finish together.
         order = sorted(SHIPPED, key=lambda name: -durations[name])
-        monitor = self._monitor = StallMonitor(threshold_s=0.1).__enter__()
+        monitor = self._monitor = StallMonitor(threshold_s=0.1).start()
         pool = self._pool = ThreadPoolExecutor(max_workers=PROFILE_LANES, thread_name_prefix="e2e")
         self.futures = {
             name: pool.submit(
@@ -278,7 +276,7 @@ class ProfilePool:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         if self._monitor is not None:
-            self._monitor.__exit__()
+            self._monitor.stop()
 
 
 PROFILES = ProfilePool()
@@ -289,9 +287,10 @@ def _profile_folder(config: pytest.Config) -> Path:
     return factory.mktemp("profiles-e2e")
 
 
+@pytest.hookimpl(trylast=True)  # after -k/-m deselection: only the tests that will run
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Move the shipped-profile tests to the end; their runs start after the last other e2e
-    test (or at once when there is none)."""
+    test (or, when there is none, when the first profile test asks for them)."""
     profile = [item for item in items if getattr(item, "originalname", "") == PROFILE_TEST]
     if not profile:
         return
@@ -302,8 +301,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     others = [item for item in rest if e2e in item.path.parents]
     if others:
         PROFILES.start_after = others[-1].nodeid
-    else:
-        PROFILES.start(_profile_folder(config))
 
 
 def pytest_runtest_teardown(item: pytest.Item) -> None:

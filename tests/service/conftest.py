@@ -21,9 +21,11 @@ from retro_treadmill.telemetry.eventlog import EventLog
 from retro_treadmill.tui.model import VIRTUAL_TREADMILL, ProfileInfo
 from tests.mosquitto import mosquitto
 
-__all__ = ["Rig", "make_rig", "mosquitto", "rig", "ui_rig"]
+__all__ = ["STOP", "Rig", "make_rig", "mosquitto", "rig", "stop_writes_after", "ui_rig"]
 
 TIME_SCALE = 10.0
+STOP = b"\x08\x01"
+"""FTMS Stop (op 0x08, parameter 0x01) as written to the control point."""
 
 
 @dataclass
@@ -49,6 +51,12 @@ class Rig:
         }
         options.update(kwargs)
         return SessionService(self.adapter, **options)  # type: ignore[arg-type]
+
+
+def stop_writes_after(rig: Rig, since: float) -> list[float]:
+    """When each Stop written at or after ``since`` (``time.perf_counter()``) reached the
+    virtual treadmill."""
+    return [w.perf_counter for w in rig.sim.writes if w.data == STOP and w.perf_counter >= since]
 
 
 @contextlib.asynccontextmanager

@@ -9,6 +9,7 @@ import time
 
 import aiomqtt
 
+from protocols.ftms import SetTargetSpeed
 from retro_treadmill.ftms.events import UnitMismatch
 from retro_treadmill.service import ExitCode, SessionService
 from retro_treadmill.telemetry.schema import Topics
@@ -22,14 +23,8 @@ from retro_treadmill.tui.model import (
     StopSource,
 )
 from tests.mosquitto import MosquittoBroker
-from tests.service.conftest import Rig, make_rig, until, walking
+from tests.service.conftest import STOP, Rig, make_rig, stop_writes_after, until, walking
 from tests.stall import latency_within
-
-STOP = b"\x08\x01"
-
-
-def stop_writes_after(rig: Rig, since: float) -> list[float]:
-    return [w.perf_counter for w in rig.sim.writes if w.data == STOP and w.perf_counter >= since]
 
 
 async def test_mqtt_command_stop_stops_the_belt_within_100_ms(mosquitto: MosquittoBroker) -> None:
@@ -294,7 +289,7 @@ async def test_a_setpoint_the_treadmill_already_runs_is_not_written_again(rig: R
     counts: list[int] = []
 
     def speed_writes(kmh: float) -> int:
-        wire = b"\x02" + round(kmh * 100).to_bytes(2, "little")
+        wire = SetTargetSpeed(kmh).build()
         return sum(1 for w in rig.sim.writes if w.data == wire)
 
     async def repeat(service: SessionService) -> None:
@@ -327,7 +322,6 @@ async def test_closing_while_the_link_is_down_says_to_pull_the_safety_key() -> N
     # The walker's belt keeps running when the link drops (keeps-running personality) and the
     # service closes before the reconnect could write its Stop: it says so, loudly.
     from retro_treadmill.tui.model import LinkStatus
-    from tests.service.conftest import make_rig
 
     async with make_rig(personality="keeps-running-on-disconnect") as rig:
         service = rig.service()

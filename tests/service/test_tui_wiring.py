@@ -9,9 +9,7 @@ import time
 from retro_treadmill.service import ExitCode, SessionService
 from retro_treadmill.tui.app import RetroTreadmillApp
 from retro_treadmill.tui.model import VIRTUAL_TREADMILL, ProfileInfo, SessionState
-from tests.service.conftest import Rig, until
-
-STOP = b"\x08\x01"
+from tests.service.conftest import STOP, Rig, stop_writes_after, until
 
 
 def app_for(service: SessionService) -> RetroTreadmillApp:
@@ -47,8 +45,7 @@ async def test_space_on_the_session_screen_stops_the_virtual_treadmill(ui_rig: R
     code = await service.serve(tui)
 
     assert code is ExitCode.STOPPED
-    stops = [w for w in rig.sim.writes if w.data == STOP and w.perf_counter >= pressed[0]]
-    assert stops, "the space key did not reach the treadmill as a Stop"
+    assert stop_writes_after(rig, pressed[0]), "the space key did not reach the treadmill as a Stop"
     starts = [w for w in rig.sim.writes if w.data[:1] == b"\x07"]
     assert len(starts) == 1  # started once, by the operator's G
     operator = [r for r in service.log.records if r["kind"] == "operator"]

@@ -10,7 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
+from textual.css.query import NoMatches
+from textual.pilot import Pilot
+from textual.widgets import Static
 
+from retro_treadmill.telemetry.monitor import MonitorApp, TreadmillCard
 from retro_treadmill.telemetry.settings import MqttSettings
 from tests.mosquitto import MosquittoBroker
 
@@ -111,3 +115,19 @@ def fast_settings(broker: MosquittoBroker, treadmill_id: str = "tm1", **kw: Any)
         treadmill_id=treadmill_id,
         **options,
     )
+
+
+async def until(pilot: Pilot[None], condition: Callable[[], bool], within: float = 10.0) -> None:
+    """Let the monitor app run until ``condition()`` holds (at most ``within`` wall seconds)."""
+    async with asyncio.timeout(within):
+        while not condition():
+            await pilot.pause(0.05)
+
+
+def card_text(app: MonitorApp, treadmill_id: str, part: str) -> str:
+    """The text of one part of a card ("" while the card or its children are not mounted)."""
+    try:
+        card = app.query_one(f"#tm-{treadmill_id}", TreadmillCard)
+        return str(card.query_one(f".{part}", Static).render())
+    except NoMatches:
+        return ""

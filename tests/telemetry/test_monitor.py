@@ -8,14 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from textual.css.query import NoMatches
-from textual.pilot import Pilot
-from textual.widgets import Static
 
 from retro_treadmill.cli import main
 from retro_treadmill.telemetry.fleet import Liveness
@@ -23,6 +20,7 @@ from retro_treadmill.telemetry.monitor import MonitorApp, TreadmillCard
 from retro_treadmill.telemetry.schema import StateUpdate, encode
 from retro_treadmill.telemetry.settings import MqttSettings
 from tests.mosquitto import MosquittoBroker
+from tests.telemetry.helpers import card_text, until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,21 +47,6 @@ async def treadmill_host(url: str, treadmill_id: str) -> AsyncIterator[asyncio.s
         if proc.returncode is None:
             proc.kill()
         await proc.wait()
-
-
-async def until(pilot: Pilot[None], condition: Callable[[], bool], within: float = 10.0) -> None:
-    async with asyncio.timeout(within):
-        while not condition():
-            await pilot.pause(0.05)
-
-
-def card_text(app: MonitorApp, treadmill_id: str, part: str) -> str:
-    """The text of one part of a card ("" while the card or its children are not mounted)."""
-    try:
-        card = app.query_one(f"#tm-{treadmill_id}", TreadmillCard)
-        return str(card.query_one(f".{part}", Static).render())
-    except NoMatches:
-        return ""
 
 
 def liveness(app: MonitorApp, treadmill_id: str) -> Liveness | None:

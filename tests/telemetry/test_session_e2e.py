@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from textual.css.query import NoMatches
-from textual.pilot import Pilot
-from textual.widgets import Static
 
-from retro_treadmill.telemetry.monitor import MonitorApp, TreadmillCard
+from protocols.ftms import SetTargetSpeed, parse_control_point_request
+from retro_treadmill.telemetry.monitor import MonitorApp
 from retro_treadmill.telemetry.schema import (
     EVENT_SCHEMA,
     STATE_SCHEMA,
@@ -31,9 +28,10 @@ from retro_treadmill.telemetry.schema import (
 )
 from retro_treadmill.telemetry.settings import MqttSettings
 from retro_treadmill.units import mph_to_kmh
+from tests.e2e.conftest import read_log
 from tests.mosquitto import MosquittoBroker
 from tests.stall import latency_within
-from tests.telemetry.helpers import Received, Recorder, client_for, recording
+from tests.telemetry.helpers import Received, Recorder, card_text, client_for, recording, until
 
 REPO = Path(__file__).resolve().parents[2]
 T = Topics("retro-treadmill/bay1")
@@ -92,13 +90,6 @@ def check_schemas(rec: Recorder) -> None:
             jsonschema.validate(message.json(), SCHEMAS[message.topic])
 
 
-def read_log(path: Path) -> list[dict[str, Any]]:
-    """The session's event log (empty until the session has created it)."""
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 async def test_remote_stop_stops_the_virtual_belt_and_start_or_speed_do_nothing(
     mosquitto: MosquittoBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -150,7 +141,8 @@ async def test_remote_stop_stops_the_virtual_belt_and_start_or_speed_do_nothing(
         # start/speed over MQTT did nothing: no Start (07) was written, and the only speed writes
         # are the profile's own (the warm-up's 1.0 mph), never the 3 mph asked for remotely.
         assert "07" not in after_remote
-        speeds = [int(cp[6:8] + cp[3:5], 16) / 100 for cp in after_remote if cp.startswith("02 ")]
+        requests = [parse_control_point_request(bytes.fromhex(cp)) for cp in after_remote]
+        speeds = [r.speed_kmh for r in requests if isinstance(r, SetTargetSpeed)]
         assert all(kmh <= mph_to_kmh(1.0) + 0.01 for kmh in speeds), speeds
         assert "08 01" in after_remote
         stop_received_at = next(wall for wall, cp in received if cp == "08 01")
@@ -272,17 +264,8 @@ async def test_monitor_shows_two_virtual_treadmills_and_stops_one(
     url = f"mqtt://{mosquitto.host}:{mosquitto.port}/retro-treadmill"
     app = MonitorApp(MqttSettings.from_url(url, treadmill_id="monitor"), sender="e2e-monitor")
 
-    def card(treadmill_id: str, part: str) -> str:
-        try:
-            found = app.query_one(f"#tm-{treadmill_id}", TreadmillCard)
-            return str(found.query_one(f".{part}", Static).render())
-        except NoMatches:  # not mounted yet
-            return ""
-
-    async def until(pilot: Pilot[None], condition: Any, within: float = 60.0) -> None:
-        async with asyncio.timeout(within):
-            while not condition():
-                await pilot.pause(0.05)
+    def shows(treadmill_id: str, part: str, text: str) -> Callable[[], bool]:
+        return lambda: text in card_text(app, treadmill_id, part)
 
     logs = {name: tmp_path / f"{name}.jsonl" for name in ("bay1", "bay2")}
     async with (
@@ -291,15 +274,15 @@ async def test_monitor_shows_two_virtual_treadmills_and_stops_one(
         app.run_test(size=(150, 20)) as pilot,
     ):
         for name in ("bay1", "bay2"):
-            await until(pilot, lambda n=name: "RUNNING" in card(n, "state"))
-            await until(pilot, lambda n=name: "ONLINE" in card(n, "liveness"))
+            await until(pilot, shows(name, "state", "RUNNING"), within=60)
+            await until(pilot, shows(name, "liveness", "ONLINE"), within=60)
         await pilot.click("#stop-bay1")
         await until(pilot, lambda: app.stops_sent == ["bay1"], within=5)
         async with asyncio.timeout(30):
             code = await bay1.wait()
-        await until(pilot, lambda: "OFFLINE" in card("bay1", "liveness"), within=10)
+        await until(pilot, lambda: "OFFLINE" in card_text(app, "bay1", "liveness"), within=10)
         assert bay2.returncode is None
-        assert "RUNNING" in card("bay2", "state")
+        assert "RUNNING" in card_text(app, "bay2", "state")
     assert code == 3
     bay1_log = read_log(logs["bay1"])
     stop = next(r for r in bay1_log if r.get("kind") == "operator" and r["action"] == "stop")

@@ -21,7 +21,7 @@ from retro_treadmill.tui.model import VIRTUAL_TREADMILL, ProfileInfo, SessionSna
 from retro_treadmill.tui.screens import AlarmScreen, PreflightScreen, SessionScreen
 from retro_treadmill.tui.widgets.bignumber import BigNumber
 from retro_treadmill.units import mph_to_kmh
-from tests.service.conftest import Rig, make_rig, until
+from tests.service.conftest import Rig, make_rig, stop_writes_after, until
 from tests.stall import latency_within
 
 TIME_SCALE = 4.0
@@ -29,7 +29,6 @@ TIME_SCALE = 4.0
 few hundred milliseconds without telemetry are several session seconds at 10x (the governor's
 telemetry watchdog is 3 s)."""
 
-STOP = b"\x08\x01"
 WALL_WAIT_S = 20.0
 SIM_WAIT_S = 60.0
 """Longest wait in virtual-treadmill seconds (15 s of wall time at ``TIME_SCALE``)."""
@@ -44,10 +43,6 @@ async def rig() -> AsyncIterator[Rig]:
 
 def screen_of(app: RetroTreadmillApp) -> Screen[object]:
     return app.screen
-
-
-def stop_writes_after(rig: Rig, since: float) -> list[float]:
-    return [w.perf_counter for w in rig.sim.writes if w.data == STOP and w.perf_counter >= since]
 
 
 async def shown(
@@ -122,7 +117,7 @@ def make_app(service: SessionService) -> RetroTreadmillApp:
     )
 
 
-async def walk(pilot: Pilot[None], app: RetroTreadmillApp, service: SessionService) -> None:
+async def walk(pilot: Pilot[None], app: RetroTreadmillApp) -> None:
     """Choose the virtual treadmill and the demo profile, tick the checklist, start, walk."""
     await pilot.press("enter", "enter")
     await shown(pilot, app, lambda s: s.state is SessionState.PREFLIGHT)
@@ -150,7 +145,7 @@ async def test_space_on_the_session_screen_stops_the_virtual_belt(tmp_path: Path
             async def frontend(service: SessionService) -> None:
                 app = make_app(service)
                 async with app.run_test(size=(80, 24)) as pilot:
-                    await walk(pilot, app, service)
+                    await walk(pilot, app)
                     assert app.screen.query_one("#speed", BigNumber).value == "1.0"  # 1.6 km/h
                     # the ramp to 2.0 km/h: the big digits follow the belt
                     await shown(pilot, app, lambda s: (s.speed_kmh or 0.0) >= 1.8)
@@ -158,8 +153,9 @@ async def test_space_on_the_session_screen_stops_the_virtual_belt(tmp_path: Path
 
                     pressed.append(time.perf_counter())
                     await pilot.press("space")
-                    stopped = lambda: bool(stop_writes_after(rig, pressed[0]))  # noqa: E731
-                    await until(service, stopped, timeout=5)
+                    await until(
+                        service, lambda: bool(stop_writes_after(rig, pressed[0])), timeout=5
+                    )
                     await belt(rig, app, lambda kmh: kmh == 0.0)
                     await shown(pilot, app, lambda s: s.state is SessionState.FINISHED)
                     assert "FINISHED" in str(app.screen.query_one("#state-line", Static).content)
@@ -182,7 +178,7 @@ async def test_pause_then_resume_by_key_after_the_belt_stood_still(rig: Rig) -> 
     async def frontend(service: SessionService) -> None:
         app = make_app(service)
         async with app.run_test(size=(80, 24)) as pilot:
-            await walk(pilot, app, service)
+            await walk(pilot, app)
             await pilot.press("p")
             await belt(rig, app, lambda kmh: kmh == 0.0)
             await shown(pilot, app, lambda s: s.state is SessionState.PAUSED and s.standstill)
@@ -202,7 +198,7 @@ async def test_pulling_the_safety_key_raises_the_alarm_screen(rig: Rig) -> None:
     async def frontend(service: SessionService) -> None:
         app = make_app(service)
         async with app.run_test(size=(80, 24)) as pilot:
-            await walk(pilot, app, service)
+            await walk(pilot, app)
             await rig.sim.inject("safety-key")
             await shown(pilot, app, lambda s: s.alarm is not None)
             assert isinstance(screen_of(app), AlarmScreen)
@@ -232,7 +228,7 @@ async def test_a_real_fault_raises_its_alarm_screen_and_the_belt_stops(
     async def frontend(service: SessionService) -> None:
         app = make_app(service)
         async with app.run_test(size=(80, 24)) as pilot:
-            await walk(pilot, app, service)
+            await walk(pilot, app)
             await rig.sim.inject(fault)
             await shown(pilot, app, lambda s: s.alarm is not None)
             assert isinstance(screen_of(app), AlarmScreen)
