@@ -15,7 +15,7 @@ from retro_treadmill.records.model import (
 )
 
 START = 1_790_000_000.0
-"""2026-09-21T12:53:20Z."""
+"""2026-09-21T14:13:20Z."""
 
 PROFILE_TEXT = 'name = "Test ramp"\n# exact text, kept byte for byte\n'
 
