@@ -31,7 +31,7 @@ from retro_treadmill.records.model import (
 from retro_treadmill.records.paths import add_data_dir_argument, database_path
 from retro_treadmill.records.store import SessionNotFound, Store, StoreError
 from retro_treadmill.records.totals import segment_summaries
-from retro_treadmill.units import SpeedUnit, format_speed, from_kmh, unit_label
+from retro_treadmill.units import SpeedUnit, format_distance, format_speed, from_kmh, unit_label
 
 EXIT_OK = 0
 EXIT_STORE = 1
@@ -243,15 +243,6 @@ def _local(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).astimezone().strftime("%Y-%m-%d %H:%M")
 
 
-def format_distance(metres: float, units: SpeedUnit) -> str:
-    """Metres (km from 1 km) with km/h; yards (miles from 0.25 mi) with mph: at 1 mph a
-    ten-minute walk is 293 yd, which reads better than 0.17 mi."""
-    if units == "kmh":
-        return f"{metres / 1000:.2f} km" if metres >= 1000 else f"{metres:.0f} m"
-    miles = metres / 1609.344
-    return f"{miles:.2f} mi" if miles >= 0.25 else f"{metres / 0.9144:.0f} yd"
-
-
 def print_table(rows: Sequence[Sequence[str]]) -> None:
     """Columns padded to their widest cell."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -372,7 +363,6 @@ def _print_totals(totals: Totals, units: SpeedUnit) -> None:
 
 
 __all__ = [
-    "format_distance",
     "load_record",
     "open_store",
     "parse_since",
