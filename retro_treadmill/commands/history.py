@@ -69,16 +69,26 @@ def register(subparsers: Any) -> None:
         epilog=EXIT_CODES_HELP,
     )
     show.add_argument("session", metavar="ID", help="a session id or a unique prefix of one")
-    _common(show)
+    # SUPPRESS: the options may come before `show` too (argparse would otherwise let the
+    # subcommand's defaults overwrite them).
+    _common(show, suppress=True)
     show.set_defaults(handler=run_show)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+def _common(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
     parser.add_argument(
-        "--units", choices=("mph", "kmh"), default="mph", help="speed unit (default: mph)"
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="machine-readable output",
     )
-    add_data_dir_argument(parser)
+    parser.add_argument(
+        "--units",
+        choices=("mph", "kmh"),
+        default=argparse.SUPPRESS if suppress else "mph",
+        help="speed unit (default: mph)",
+    )
+    add_data_dir_argument(parser, default=argparse.SUPPRESS if suppress else None)
 
 
 def parse_since(text: str) -> float:
@@ -100,7 +110,8 @@ def open_store(data_dir: str | None) -> Store | None:
     path = database_path(data_dir)
     if not path.exists():
         return None
-    return Store.open(path, create=False)
+    # Readers never write: an interrupted session is shown so, and closed by the next recording.
+    return Store.open(path, create=False, recover=False)
 
 
 def load_record(data_dir: str | None, session: str) -> SessionRecord:

@@ -45,7 +45,7 @@ def load_recent(path: Path, now: float, limit: int = RECENT) -> RecentSessions:
     if not path.exists():
         return RecentSessions((), 0, 0.0, 0.0, 0.0, f"No sessions recorded yet ({path}).")
     try:
-        with Store.open(path, create=False) as store:
+        with Store.open(path, create=False, recover=False) as store:
             rows = tuple(store.list_sessions(limit=limit))
             week = store.list_sessions(since=now - WEEK_S)
     except StoreError as error:
