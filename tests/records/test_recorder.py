@@ -189,3 +189,30 @@ def test_a_full_disk_is_reported_once_and_the_caller_carries_on(tmp_path: Path) 
         record = store.load("f0")
     assert record.row.outcome == "interrupted"  # what was committed before the disk filled
     assert 0 < len(record.samples) < int(count)
+
+
+def test_two_treadmills_record_into_one_store_at_once(tmp_path: Path) -> None:
+    """A clinic computer driving two treadmills: two writers, one database, nothing lost."""
+    path = tmp_path / "sessions.db"
+    errors: list[BaseException] = []
+
+    def record(session_id: str) -> None:
+        recorder = Recorder(path, on_failure=errors.append, checkpoint_s=0.02)
+        recorder.begin(factory.info(session_id))
+        for sample in factory.samples():
+            recorder.sample(sample)
+            time.sleep(0.002)
+        recorder.finish("completed", 0, TotalsAccumulator().totals())
+        assert recorder.close(timeout=20)
+
+    threads = [threading.Thread(target=record, args=(sid * 16,)) for sid in ("a1", "b2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    with Store.open(path) as store:
+        for sid in ("a1", "b2"):
+            record = store.load(sid)
+            assert record.samples == tuple(factory.samples())
+            assert record.row.outcome == "completed"
