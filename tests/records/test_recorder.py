@@ -213,6 +213,6 @@ def test_two_treadmills_record_into_one_store_at_once(tmp_path: Path) -> None:
     assert errors == []
     with Store.open(path) as store:
         for sid in ("a1", "b2"):
-            record = store.load(sid)
-            assert record.samples == tuple(factory.samples())
-            assert record.row.outcome == "completed"
+            kept = store.load(sid)
+            assert kept.samples == tuple(factory.samples())
+            assert kept.row.outcome == "completed"
