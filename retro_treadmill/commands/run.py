@@ -187,13 +187,8 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         mqtt = MqttSettings.from_url(
             str(config.mqtt["url"]), treadmill_id=treadmill_id, **config.mqtt_options()
         )
-    if args.event_log:
-        path = Path(args.event_log)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.open("a", encoding="utf-8").close()
-        except OSError as exc:
-            raise ConfigError(f"cannot write the event log: {exc}", path=str(path)) from None
+    if args.event_log is not None:
+        check_event_log_path(args.event_log)
     return RunPlan(
         config=config,
         profile=profile,
@@ -211,6 +206,31 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         mqtt=mqtt,
         event_log=args.event_log,
     )
+
+
+def check_event_log_path(value: str) -> None:
+    """``--event-log PATH`` must name a file we can append to, in a folder that exists (a typo
+    in the folder must not scatter logs in new folders nobody looks in); ConfigError otherwise."""
+    if not value.strip():
+        raise ConfigError(
+            "--event-log needs a file path (an empty one would silently log nothing); leave the "
+            "option out to run without an event log",
+            field="event-log",
+        )
+    path = Path(value)
+    if not path.parent.is_dir():
+        raise ConfigError(
+            f"cannot write the event log: the folder {str(path.parent)!r} does not exist "
+            "(create it first)",
+            path=str(path),
+        )
+    if path.is_dir():
+        raise ConfigError("cannot write the event log: this is a folder", path=str(path))
+    try:
+        path.open("a", encoding="utf-8").close()
+    except OSError as exc:
+        message = f"cannot write the event log: {exc.strerror or exc}"
+        raise ConfigError(message, path=str(path)) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -275,6 +295,14 @@ async def run_plan(plan: RunPlan, *, stdin: Any = None, stdout: Any = None) -> E
         headless=plan.headless,
         time_scale=plan.time_scale,
     )
+    # The first line goes to the file now: a log that cannot be written (a full disk,
+    # /dev/full) is an error before anything connects, not a session that logs nothing.
+    log.flush()
+    if log.failed is not None:
+        log.close()
+        raise ConfigError(
+            f"cannot write the event log: {log.failed}", path=str(plan.event_log or "")
+        )
     try:
         async with contextlib.AsyncExitStack() as stack:
             adapter_spec: Any = plan.adapter
@@ -434,6 +462,8 @@ def _report(service: SessionService, code: ExitCode) -> None:
     elif code in (ExitCode.USAGE, ExitCode.INTERNAL_ERROR) and service.error:
         what = "error" if code is ExitCode.USAGE else "internal error (belt stopped)"
         print(f"retro-treadmill: {what}: {service.error}", file=sys.stderr)
+    for warning in service.warnings:
+        print(f"retro-treadmill: warning: {warning}", file=sys.stderr)
 
 
 __all__ = ["RunPlan", "add_arguments", "plan_from_args", "register", "run", "run_plan"]

@@ -130,6 +130,13 @@ class Subscription:
         self._ending = True
         self._wake.set()
 
+    async def settled(self, within_s: float = 1.0) -> None:
+        """Wait (up to ``within_s``) until the reader has taken everything queued so far (a
+        sink's handler runs in the step that takes the event, so an empty queue means handled)."""
+        deadline = time.perf_counter() + within_s
+        while self._items and not self._closed and time.perf_counter() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.001)
+
     def __aiter__(self) -> Self:
         return self
 

@@ -145,7 +145,9 @@ class BeltSample:
     target_incline_pct: float | None
     state: str
     segment_index: int | None
+    """0-based, as the engine counts (``None`` outside the profile)."""
     direction: str
+    segment_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +195,9 @@ class SessionEnded:
     stop_requested: str | None
     sink_failures: tuple[str, ...] = ()
     """``name: error`` of every observer that failed during the session."""
+    summary: Mapping[str, Any] | None = None
+    """The session's totals, segments and alarms (JSON-ready; see
+    :class:`~retro_treadmill.service.summary.SessionSummary`)."""
 
 
 @dataclass(frozen=True, slots=True)

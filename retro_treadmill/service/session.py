@@ -41,10 +41,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import signal
 import threading
+import time
 import traceback
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -82,7 +84,7 @@ from retro_treadmill.ftms.quirks import QuirksTable, load_quirks_table, merge_ov
 from retro_treadmill.profiles import load_profile
 from retro_treadmill.safety import commands as sc
 from retro_treadmill.service import events as ev
-from retro_treadmill.service.bus import DROP_OLDEST, KEEP, LATEST, SessionBus
+from retro_treadmill.service.bus import DROP_OLDEST, KEEP, LATEST, SessionBus, Subscription
 from retro_treadmill.service.sinks import (
     LOG_KINDS,
     LOG_QUEUE,
@@ -92,6 +94,7 @@ from retro_treadmill.service.sinks import (
     EventLogSink,
     MqttSink,
 )
+from retro_treadmill.service.summary import TALLY_KINDS, SessionSummary, SessionTally
 from retro_treadmill.session.engine import Outcome, SessionEngine, SessionOutput, SessionState
 from retro_treadmill.session.profile import DeviceRange, Profile
 from retro_treadmill.telemetry.eventlog import EventLog
@@ -277,6 +280,12 @@ class SessionService:
         subscribe to it; sinks wait while a Stop is on its way to the treadmill."""
         # The event log's batched encoding waits too.
         self.log.yield_to = self._stop_in_flight
+        self.tally = SessionTally()
+        """Totals of the session so far, from the bus (the summary at the end)."""
+        self.final_summary: SessionSummary | None = None
+        """The summary published with the outcome (set while the service shuts down)."""
+        self._tally_sub: Subscription | None = None
+        self._summary_cache: tuple[int, int, SessionSummary] | None = None
         self._snapshot = SessionSnapshot(units=units)
         self._dirty = True
         self._closed = False
@@ -308,6 +317,10 @@ class SessionService:
         loop = asyncio.get_running_loop()
         previous_handler = loop.get_exception_handler()
         loop.set_exception_handler(self._on_loop_exception)
+        self.tally.epoch_base = time.time() - self.clock.now()
+        self._tally_sub = self.bus.add_sink(
+            "summary", KEEP(LOG_QUEUE), self.tally.handle, kinds=TALLY_KINDS
+        )
         log_sink = EventLogSink(self.log)
         self.bus.add_sink(
             "event-log", KEEP(LOG_QUEUE), log_sink.handle, kinds=LOG_KINDS, on_end=log_sink.finish
@@ -461,6 +474,8 @@ class SessionService:
             await asyncio.wait(pending, timeout=self.stop_wait_s)
         with contextlib.suppress(Exception):  # the closing steps below run whatever happens
             self._publish()
+            if self._tally_sub is not None:
+                await self._tally_sub.settled()
             self._log_outcome()
         if client is not None:
             with contextlib.suppress(Exception):
@@ -479,6 +494,9 @@ class SessionService:
         code = self.exit_code
         now = self.clock.now()
         status = engine.status(now) if engine is not None else None
+        self.tally.close()
+        summary = self.tally.summary(code.name.lower(), int(code))
+        self.final_summary = summary
         self._emit(
             ev.SessionEnded(
                 now,
@@ -491,8 +509,29 @@ class SessionService:
                 error=self.error,
                 stop_requested=self.stop_requested,
                 sink_failures=tuple(f"{f.name}: {f.error}" for f in self.bus.failures),
+                summary=summary.to_dict(),
             )
         )
+
+    def summary(self) -> SessionSummary:
+        """The session's summary: the final one once the service has shut down, else the
+        totals so far with the outcome so far."""
+        if self.final_summary is not None:
+            return self.final_summary
+        code = self.exit_code
+        key = (len(self.tally.samples), int(code))
+        cached = self._summary_cache
+        if cached is not None and cached[:2] == key:
+            return cached[2]
+        summary = self.tally.summary(code.name.lower(), int(code))
+        self._summary_cache = (*key, summary)
+        return summary
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the operator must know that is not an alarm: observers (event log, recorder)
+        that failed."""
+        return tuple(f"{f.name} stopped: {f.error}" for f in self.bus.failures)
 
     # ================================================================ outcome
 
@@ -739,6 +778,7 @@ class SessionService:
                     state=status.state.value,
                     segment_index=status.segment_index,
                     direction=status.direction,
+                    segment_name=status.segment_name,
                 )
             )
         elif isinstance(event, MachineStatusEvent):
@@ -993,12 +1033,13 @@ class SessionService:
                 control=self.control,
                 mqtt=self.mqtt_status,
                 message=self.no_device or self.error or "",
+                warnings=self.warnings,
             )
         status = engine.status(now)
         link = self.link
         if status.link_up and link is not LinkStatus.CONNECTED:
             link = LinkStatus.CONNECTED
-        return snapshot_from_status(
+        snap = snapshot_from_status(
             status,
             units=self.units,
             device_name=self.device_name,
@@ -1009,6 +1050,12 @@ class SessionService:
             heart_rate_bpm=self._heart_rate,
             rejection=self._rejection,
         )
+        summary = ""
+        if self._started and self.session_over():
+            summary = self.summary().text(self.units)
+        if summary or self.bus.failures:
+            snap = dataclasses.replace(snap, summary=summary, warnings=self.warnings)
+        return snap
 
     async def _start_mqtt(self, settings: MqttSettings) -> None:
         self.mqtt_status = UiMqttStatus.CONNECTING

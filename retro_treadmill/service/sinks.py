@@ -15,6 +15,7 @@ sink                      policy                          receives
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from retro_treadmill.errors import RetroTreadmillError
@@ -87,6 +88,12 @@ MQTT_EVENT_KINDS: tuple[type, ...] = (
 
 class EventLogFailed(RetroTreadmillError):
     """The event log file cannot be written any more (disk full, ...)."""
+
+
+def _summary_fields(summary: Mapping[str, Any] | None) -> dict[str, Any]:
+    if summary is None:
+        return {}
+    return {"totals": summary.get("totals"), "segments": summary.get("segments")}
 
 
 def _present(**fields: Any) -> dict[str, Any]:
@@ -198,6 +205,7 @@ class EventLogSink:
                     error=event.error,
                     stop_requested=event.stop_requested,
                     sink_failures=list(event.sink_failures),
+                    **_summary_fields(event.summary),
                 )
             case EventsDropped():
                 w(event.t, "events-dropped", subscription=event.name, count=event.count)
@@ -283,8 +291,24 @@ class MqttSink:
             case SessionEnded():
                 if self._last_state is not None:
                     self.mqtt.publish_state(self._last_state)
+                if event.summary is not None:
+                    self._summary(event)
             case _:
                 pass
+
+    def _summary(self, event: SessionEnded) -> None:
+        summary = dict(event.summary or {})
+        totals = summary.get("totals") or {}
+        distance = float(totals.get("distance_m") or 0.0)
+        walking = float(totals.get("backward_s") or 0.0) + float(totals.get("forward_s") or 0.0)
+        self._event(
+            EventCategory.SESSION,
+            "session_summary",
+            f"Session {event.outcome}: {distance:.0f} m in {walking:.0f} s walking, "
+            f"{len(summary.get('alarms') or [])} alarm(s)",
+            Severity.INFO,
+            summary,
+        )
 
     def _state(self, event: StateChanged) -> None:
         segment = None
