@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from retro_treadmill.ble.adapter import Adapter
     from retro_treadmill.clock import Clock
     from retro_treadmill.service.session import ExitCode, SessionService
+    from retro_treadmill.service.sinks import Recording
     from retro_treadmill.session.profile import Profile
     from retro_treadmill.sim.server import VirtualTreadmill
     from retro_treadmill.telemetry.eventlog import EventLog
@@ -112,8 +113,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--units", choices=("mph", "kmh"), default=None, help="display units (default: profile's)"
     )
     parser.add_argument("--event-log", metavar="PATH", help="append JSON lines of every event")
+    add_record_arguments(parser)
     add_config_argument(parser)
     add_cli_arguments(parser)
+
+
+def add_record_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--no-record``, ``--data-dir``, ``--walker`` (the session records)."""
+    from retro_treadmill.records.paths import add_data_dir_argument
+
+    parser.add_argument(
+        "--no-record",
+        action="store_true",
+        help="do not keep this session in the session records (kept by default)",
+    )
+    add_data_dir_argument(parser)
+    parser.add_argument(
+        "--walker", metavar="ID", default=None, help="who walks (free text, kept in the record)"
+    )
 
 
 @dataclass
@@ -135,6 +152,10 @@ class RunPlan:
     adapter: str = "system"
     mqtt: MqttSettings | None = None
     event_log: str | None = None
+    record: bool = False
+    """Keep the session in the records store (``run``: unless ``--no-record``)."""
+    data_dir: str | None = None
+    walker: str | None = None
 
 
 def plan_from_args(args: argparse.Namespace) -> RunPlan:
@@ -189,6 +210,12 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         )
     if args.event_log is not None:
         check_event_log_path(args.event_log)
+    record = not args.no_record
+    if record:
+        check_data_dir(args.data_dir)
+    walker = args.walker.strip() if args.walker is not None else None
+    if args.walker is not None and not walker:
+        raise ConfigError("--walker needs an id (leave the option out for none)", field="walker")
     return RunPlan(
         config=config,
         profile=profile,
@@ -205,7 +232,59 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         adapter=adapter,
         mqtt=mqtt,
         event_log=args.event_log,
+        record=record,
+        data_dir=args.data_dir,
+        walker=walker,
     )
+
+
+def check_data_dir(data_dir: str | None) -> None:
+    """The records store must be creatable: a clear error at start, not a session that silently
+    goes unrecorded (``--no-record`` runs without it)."""
+    from retro_treadmill.records.paths import database_path, ensure_private_file
+
+    path = database_path(data_dir)
+    try:
+        ensure_private_file(path)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot keep session records in {str(path.parent)!r}: {exc.strerror or exc} "
+            "(choose another --data-dir, or run with --no-record)",
+            path=str(path),
+        ) from None
+
+
+def recording_for(plan: RunPlan, session_id: str) -> Recording:
+    """What the recorder needs to know before the session connects."""
+    from retro_treadmill import __version__
+    from retro_treadmill.records.model import SessionInfo, sha256_text
+    from retro_treadmill.records.paths import database_path
+    from retro_treadmill.service.sinks import Recording
+
+    profile_text = ""
+    if plan.profile.source:
+        with contextlib.suppress(OSError):
+            profile_text = Path(plan.profile.source).read_text(encoding="utf-8")
+    config_hash = None
+    if plan.config.path is not None:
+        with contextlib.suppress(OSError):
+            config_hash = sha256_text(Path(plan.config.path).read_text(encoding="utf-8"))
+    info = SessionInfo(
+        session_id=session_id,
+        started_at=0.0,  # set when the session connects
+        profile_name=plan.profile.name,
+        profile_text=profile_text,
+        profile_sha256=sha256_text(profile_text),
+        device_name=plan.device or "",
+        device_address="",
+        program_version=__version__,
+        walker_id=plan.walker,
+        personality=plan.simulate,
+        clinic_config_hash=config_hash,
+        time_scale=plan.time_scale,
+        units=plan.units,
+    )
+    return Recording(database_path(plan.data_dir), info)
 
 
 def check_event_log_path(value: str) -> None:
@@ -274,11 +353,14 @@ async def run_plan(plan: RunPlan, *, stdin: Any = None, stdout: Any = None) -> E
     """Run a validated plan (also used by ``demo``)."""
     from retro_treadmill.ble.adapter import open_adapter
     from retro_treadmill.clock import MonotonicClock, ScaledClock
+    from retro_treadmill.records.model import new_session_id
     from retro_treadmill.service.session import SessionService
     from retro_treadmill.sim.server import DEFAULT_ADDRESS, DEFAULT_NAME
     from retro_treadmill.telemetry.eventlog import EventLog
 
     clock: Clock = ScaledClock(plan.time_scale) if plan.time_scale != 1.0 else MonotonicClock()
+    session_id = new_session_id()
+    recording = recording_for(plan, session_id) if plan.record else None
     log = (
         EventLog.open(plan.event_log, clock=clock.now)
         if plan.event_log
@@ -294,6 +376,8 @@ async def run_plan(plan: RunPlan, *, stdin: Any = None, stdout: Any = None) -> E
         units=plan.units,
         headless=plan.headless,
         time_scale=plan.time_scale,
+        session_id=session_id,
+        recorded=str(recording.path) if recording is not None else None,
     )
     # The first line goes to the file now: a log that cannot be written (a full disk,
     # /dev/full) is an error before anything connects, not a session that logs nothing.
@@ -323,6 +407,7 @@ async def run_plan(plan: RunPlan, *, stdin: Any = None, stdout: Any = None) -> E
                 profile_key=plan.profile_key,
                 mqtt=plan.mqtt,
                 event_log=log,
+                recording=recording,
                 freeze_gc=True,
             )
             device_name = DEFAULT_NAME if plan.simulate is not None else (target or "")
@@ -464,6 +549,11 @@ def _report(service: SessionService, code: ExitCode) -> None:
         print(f"retro-treadmill: {what}: {service.error}", file=sys.stderr)
     for warning in service.warnings:
         print(f"retro-treadmill: warning: {warning}", file=sys.stderr)
+    recorder = service.recorder
+    if recorder is not None and recorder.failed is None and service.recording is not None:
+        info = service.recording.info
+        short = info.session_id[:8]
+        print(f"Session recorded: {info.session_id} (retro-treadmill history show {short})")
 
 
 __all__ = ["RunPlan", "add_arguments", "plan_from_args", "register", "run", "run_plan"]

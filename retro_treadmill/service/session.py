@@ -82,6 +82,7 @@ from retro_treadmill.ftms.events import (
 )
 from retro_treadmill.ftms.quirks import QuirksTable, load_quirks_table, merge_overrides
 from retro_treadmill.profiles import load_profile
+from retro_treadmill.records.recorder import Recorder
 from retro_treadmill.safety import commands as sc
 from retro_treadmill.service import events as ev
 from retro_treadmill.service.bus import DROP_OLDEST, KEEP, LATEST, SessionBus, Subscription
@@ -91,8 +92,11 @@ from retro_treadmill.service.sinks import (
     MQTT_EVENT_KINDS,
     MQTT_EVENT_QUEUE,
     MQTT_TELEMETRY_QUEUE,
+    RECORDER_QUEUE,
     EventLogSink,
     MqttSink,
+    RecorderSink,
+    Recording,
 )
 from retro_treadmill.service.summary import TALLY_KINDS, SessionSummary, SessionTally
 from retro_treadmill.session.engine import Outcome, SessionEngine, SessionOutput, SessionState
@@ -204,6 +208,7 @@ class SessionService:
         profile_key: str = "",
         mqtt: MqttSettings | None = None,
         event_log: EventLog | None = None,
+        recording: Recording | None = None,
         quirks_table: QuirksTable | None = None,
         reconnect: ReconnectPolicy | None = None,
         tick_s: float = 0.1,
@@ -223,6 +228,9 @@ class SessionService:
         self.profile_key = profile_key
         self.mqtt_settings = mqtt
         self.log = event_log or EventLog(clock=self.clock.now)
+        self.recording = recording
+        """Where and what to record (``None``: not recorded, ``run --no-record``)."""
+        self.recorder: Recorder | None = None
         self.quirks_table = quirks_table or merge_overrides(
             load_quirks_table(), self.config.quirks, path=self.config.source
         )
@@ -285,6 +293,8 @@ class SessionService:
         self.final_summary: SessionSummary | None = None
         """The summary published with the outcome (set while the service shuts down)."""
         self._tally_sub: Subscription | None = None
+        self._recorder_sub: Subscription | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._summary_cache: tuple[int, int, SessionSummary] | None = None
         self._snapshot = SessionSnapshot(units=units)
         self._dirty = True
@@ -325,6 +335,9 @@ class SessionService:
         self.bus.add_sink(
             "event-log", KEEP(LOG_QUEUE), log_sink.handle, kinds=LOG_KINDS, on_end=log_sink.finish
         )
+        self._loop = loop
+        if self.recording is not None:
+            self._start_recorder(self.recording)
         self._note(
             "service",
             units=self.units,
@@ -353,6 +366,32 @@ class SessionService:
             finally:
                 loop.set_exception_handler(previous_handler)
         return self.exit_code
+
+    def _start_recorder(self, recording: Recording) -> None:
+        recorder = Recorder(recording.path, on_failure=self._recorder_failed)
+        self.recorder = recorder
+        sink = RecorderSink(recorder, recording.info, self.tally.epoch_base)
+        self._recorder_sub = self.bus.add_sink(
+            "recorder",
+            KEEP(RECORDER_QUEUE),
+            sink.handle,
+            kinds=(*TALLY_KINDS, ev.SessionEnded),
+        )
+
+    def _recorder_failed(self, error: BaseException) -> None:
+        """The recorder's writer thread failed (disk full, ...): report it on the loop."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._recorder_failure, error)
+
+    def _recorder_failure(self, error: BaseException) -> None:
+        sub = self._recorder_sub
+        if sub is not None and not sub.closed:
+            self.bus.sink_failed(sub, error)
+        elif sub is not None and not any(f.name == "recorder" for f in self.bus.failures):
+            # Failed while closing (the last commit): still reported.
+            self.bus.sink_failed(sub, error)
 
     def _on_loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         """An exception nobody awaited (a callback, a done callback, a forgotten task): logged in
@@ -483,6 +522,10 @@ class SessionService:
                     await client.close()
         with contextlib.suppress(Exception):
             await self.bus.aclose()
+        if self.recorder is not None:
+            with contextlib.suppress(Exception):
+                # The last commit, off the loop (bounded: a stuck disk must not hold the exit).
+                await asyncio.to_thread(self.recorder.close, 5.0)
         if self.mqtt is not None:
             with contextlib.suppress(Exception):
                 await self.mqtt.aclose()

@@ -15,10 +15,15 @@ sink                      policy                          receives
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from retro_treadmill.errors import RetroTreadmillError
+from retro_treadmill.records.model import RecordedEvent, SessionInfo, Totals
+from retro_treadmill.records.recorder import Recorder
 from retro_treadmill.safety.commands import AlarmKind
 from retro_treadmill.safety.limits import SafetyLimits
 from retro_treadmill.service.events import (
@@ -41,6 +46,7 @@ from retro_treadmill.service.events import (
     StopAnswered,
     Tick,
 )
+from retro_treadmill.service.summary import to_recorded, to_sample
 from retro_treadmill.telemetry.eventlog import EventLog
 from retro_treadmill.telemetry.mqtt import MqttPublisher
 from retro_treadmill.telemetry.schema import (
@@ -215,6 +221,85 @@ class EventLogSink:
                 pass
 
 
+RECORDER_QUEUE = 5_000
+"""Events the recorder's subscription holds (minutes of 10 Hz samples: its own queue and
+thread take them from there at once)."""
+EARLY_EVENTS = 200
+"""Events kept from before the session's device is known (operator actions while connecting)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """Record the session into the store at ``path``; ``info`` is what is known before it
+    connects (the device and the start time are filled in once connected)."""
+
+    path: Path
+    info: SessionInfo
+
+
+class RecorderSink:
+    """Keeps the session in the records store through a
+    :class:`~retro_treadmill.records.recorder.Recorder` (its calls never do IO or wait): begins
+    once the treadmill is connected, then belt samples (the recorder keeps 1 Hz), alarms,
+    operator actions, refusals, state and link changes, and the outcome with the totals. Raises
+    once the recorder has failed (disk full, ...), so the bus reports it."""
+
+    def __init__(self, recorder: Recorder, info: SessionInfo, epoch_base: float) -> None:
+        self.recorder = recorder
+        self.info = info
+        self.epoch_base = epoch_base
+        self.begun = False
+        self._early: list[RecordedEvent] = []
+
+    def handle(self, event: SessionEvent) -> None:
+        failed = self.recorder.failed
+        if failed is not None:
+            raise failed
+        match event:
+            case LinkChanged(link="connected", data=data) if "device" in data and not self.begun:
+                device = data["device"]
+                self._begin(
+                    event.t,
+                    str(getattr(device, "name", "") or ""),
+                    str(getattr(device, "address", "") or ""),
+                )
+            case BeltSample():
+                if self.begun:
+                    self.recorder.sample(to_sample(event, self.epoch_base))
+            case SessionEnded():
+                if not self.begun:
+                    self._begin(event.t, "", "")
+                totals = Totals.from_dict((event.summary or {}).get("totals") or {})
+                self.recorder.finish(
+                    event.outcome,
+                    event.exit_code,
+                    totals,
+                    ended_at=self.epoch_base + event.t,
+                )
+            case _:
+                recorded = to_recorded(event, self.epoch_base)
+                if recorded is None:
+                    return
+                if self.begun:
+                    self.recorder.event(recorded)
+                elif len(self._early) < EARLY_EVENTS:
+                    self._early.append(recorded)
+
+    def _begin(self, t: float, device_name: str, device_address: str) -> None:
+        self.begun = True
+        self.recorder.begin(
+            dataclasses.replace(
+                self.info,
+                started_at=self.epoch_base + t,
+                device_name=device_name or self.info.device_name,
+                device_address=device_address or self.info.device_address,
+            )
+        )
+        for recorded in self._early:
+            self.recorder.event(recorded)
+        self._early.clear()
+
+
 class MqttSink:
     """Publishes the session's state, telemetry and events through an :class:`MqttPublisher`
     (payloads as README's MQTT topics describe)."""
@@ -344,7 +429,10 @@ __all__ = [
     "MQTT_EVENT_KINDS",
     "MQTT_EVENT_QUEUE",
     "MQTT_TELEMETRY_QUEUE",
+    "RECORDER_QUEUE",
     "EventLogFailed",
     "EventLogSink",
     "MqttSink",
+    "RecorderSink",
+    "Recording",
 ]

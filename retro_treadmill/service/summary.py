@@ -168,7 +168,7 @@ class SessionSummary:
         out = [f"Session summary: {self.outcome.replace('_', ' ')} (exit code {self.exit_code})"]
         walking = (
             f"{_clock(t.walking_s)} walking ({_clock(t.backward_s)} backward, "
-            f"{_clock(t.forward_s)} forward) in {_clock(t.duration_s)}"
+            f"{_clock(t.forward_s)} forward); profile time {_clock(t.duration_s)}"
         )
         out.append(f"  Time      {walking}")
         out.append(
