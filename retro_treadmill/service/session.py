@@ -283,7 +283,9 @@ class SessionService:
         """Setpoints the treadmill accepted, by command type, until anything may have changed
         them (a Stop, a Start, a machine status, a link event): equal ones are not rewritten."""
         self._stop_tasks: set[asyncio.Task[Any]] = set()
-        self.bus = SessionBus(clock=self.clock.now, busy=self._stop_in_flight)
+        self.bus = SessionBus(
+            clock=self.clock.now, busy=self._stop_in_flight, settled=self._stops_settled_within
+        )
         """The session's event stream: the event log, MQTT, the UI (and any other observer)
         subscribe to it; sinks wait while a Stop is on its way to the treadmill."""
         # The event log's batched encoding waits too.
@@ -944,6 +946,13 @@ class SessionService:
 
     def _stop_in_flight(self) -> bool:
         return bool(self._stop_tasks)
+
+    async def _stops_settled_within(self, within_s: float) -> None:
+        pending = {task for task in self._stop_tasks if not task.done()}
+        if pending:
+            await asyncio.wait(pending, timeout=within_s)
+        else:  # done, and its done-callback (which forgets it) runs at the next turn
+            await asyncio.sleep(0)
 
     async def stops_settled(self) -> None:
         """Wait until every Stop handed to the client has been answered (or has failed)."""
