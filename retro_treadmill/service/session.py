@@ -28,6 +28,12 @@ queued setpoints are discarded (a generation counter), nothing is queued in fron
 Logging and publishing happen after the Stop task has been scheduled. MQTT ``command/stop``, the
 signal handlers (SIGINT, SIGTERM, SIGHUP) and the UI's stop keys all take this path.
 
+**Observers.** What happens is published on :attr:`SessionService.bus` (a
+:class:`~retro_treadmill.service.bus.SessionBus` of :mod:`~retro_treadmill.service.events`): the
+event log, MQTT, the UI's :meth:`~SessionService.snapshots`, the end-of-session tally
+(:mod:`~retro_treadmill.service.summary`) and the recorder each read their own bounded queue;
+none of them sits on the control path, and one that fails is a warning, never a stop.
+
 **Fail closed.** An exception in any task, in an intent, in the UI or the front end ends
 :meth:`serve`; its ``finally`` writes Stop (bounded wait), records an ``internal_error`` alarm and
 the traceback in the event log, and :meth:`serve` returns :attr:`ExitCode.INTERNAL_ERROR`.
