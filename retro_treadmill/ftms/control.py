@@ -352,10 +352,10 @@ class ControlPointMachine:
                 # common than one later than the timeout, so a later response with the same op
                 # code belongs to the next procedure (any other op code is discarded).
                 if ticket.command.kind in _STOP_KINDS and inflight.auxiliary:
+                    # No answer to the Stop's Request Control: write the Stop itself.
                     ticket.phase = _Phase.READY
                     ticket.control_attempts += 1
-                    if ticket.control_attempts > self.quirks.control_retries:
-                        self._finish(ticket, Outcome.TIMEOUT, now, detail="no response", clear=True)
+                    ticket.control_done = True
                 else:
                     self._finish(ticket, Outcome.TIMEOUT, now, detail="no response", clear=True)
         self._advance(now)
@@ -493,6 +493,12 @@ class ControlPointMachine:
             return
         if result == RESULT_OP_NOT_SUPPORTED:
             # Some controllers do not implement Request Control; try the command itself.
+            ticket.control_done = True
+            ticket.phase = _Phase.READY
+            return
+        if ticket.command.kind in _STOP_KINDS:
+            # A Stop is written whatever the answer to its Request Control: never blocked.
+            ticket.control_attempts += 1
             ticket.control_done = True
             ticket.phase = _Phase.READY
             return

@@ -248,6 +248,32 @@ class HeartRate:
     bpm: float
 
 
+@dataclass(frozen=True, slots=True)
+class StopRefused:
+    """A Stop (or Pause) the treadmill did not take: answered with an error result (0x03, 0x04,
+    0x05 after the control retries), or the write failed / got no answer. ``detail`` says which
+    (for the message). Harmless once telemetry shows the belt at a standstill."""
+
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ControlRefused:
+    """The client lost control or was refused it (``ControlChanged(granted=False)`` for a reason
+    other than the link: result 0x05, Request Control refused)."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SetpointRefused:
+    """A Set Target Speed or Inclination the treadmill refused (error result, no answer, write
+    failed): the setpoint will not be reached, so the session must not wait 10 s to notice."""
+
+    command: SetSpeed | SetIncline
+    detail: str = ""
+
+
 Event = (
     Telemetry
     | LinkUp
@@ -262,6 +288,9 @@ Event = (
     | TargetInclineChanged
     | DeviceRanges
     | HeartRate
+    | StopRefused
+    | ControlRefused
+    | SetpointRefused
 )
 """Everything ``SafetyGovernor.handle`` accepts."""
 
@@ -349,6 +378,7 @@ __all__ = [
     "ConsoleStarted",
     "ConsoleStopped",
     "ControlLost",
+    "ControlRefused",
     "Decision",
     "DeviceRanges",
     "Event",
@@ -363,10 +393,12 @@ __all__ = [
     "SafetyKeyStop",
     "SetIncline",
     "SetSpeed",
+    "SetpointRefused",
     "Source",
     "SpeedChange",
     "Start",
     "Stop",
+    "StopRefused",
     "TargetInclineChanged",
     "TargetSpeedChanged",
     "Telemetry",

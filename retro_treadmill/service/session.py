@@ -77,6 +77,7 @@ from retro_treadmill.ftms.events import (
     TreadmillDataEvent,
     UnitMismatch,
 )
+from retro_treadmill.ftms.model import Outcome as CommandOutcome
 from retro_treadmill.ftms.quirks import QuirksTable, load_quirks_table, merge_overrides
 from retro_treadmill.profiles import load_profile
 from retro_treadmill.safety import commands as sc
@@ -268,6 +269,9 @@ class SessionService:
         """Setpoints the treadmill accepted, by command type, until anything may have changed
         them (a Stop, a Start, a machine status, a link event): equal ones are not rewritten."""
         self._stop_tasks: set[asyncio.Task[Any]] = set()
+        self._stop_taken = True
+        """A Stop was accepted (or the console / safety key stopped the belt) since the last
+        Start: a later Stop answered 0x04 "already stopped" is then no refusal."""
         # The event log's batched encoding waits while a Stop is on its way to the treadmill.
         self.log.yield_to = self._stop_in_flight
         self._snapshot = SessionSnapshot(units=units)
@@ -645,6 +649,8 @@ class SessionService:
             if isinstance(command, sc.Start):
                 self._in_effect.clear()
                 result = await client.start()
+                if result.outcome.accepted:
+                    self._stop_taken = False
             elif isinstance(command, sc.SetSpeed | sc.SetIncline):
                 value = command.kmh if isinstance(command, sc.SetSpeed) else command.pct
                 if self._in_effect.get(type(command)) == value:
@@ -669,6 +675,19 @@ class SessionService:
                     result_code=result.result_code,
                     detail=result.detail,
                 )
+                if isinstance(command, sc.SetSpeed | sc.SetIncline):
+                    self._setpoint_refused(command, result)
+
+    def _setpoint_refused(
+        self, command: sc.SetSpeed | sc.SetIncline, result: CommandResult
+    ) -> None:
+        """A setpoint the treadmill refused (or never answered): the governor halts at once
+        rather than after the 10 s confirmation window."""
+        engine = self.engine
+        if engine is None or result.outcome not in _REFUSALS:
+            return
+        event = sc.SetpointRefused(command, _refusal_detail(result))
+        self._apply(engine.handle(event, self.clock.now()))
 
     # ================================================================ FTMS events
 
@@ -710,6 +729,8 @@ class SessionService:
                     )
                 )
         elif isinstance(event, MachineStatusEvent):
+            if isinstance(event.status, StoppedOrPausedByUser | StoppedBySafetyKey):
+                self._stop_taken = True
             mapped = self._map_status(event)
             if mapped is not None:
                 out = engine.handle(mapped, now)
@@ -738,6 +759,9 @@ class SessionService:
             self.alarm_seen = True
         elif isinstance(event, ControlChanged):
             self.control = ControlStatus.GRANTED if event.granted else ControlStatus.LOST
+            if not event.granted and event.reason != "link lost":
+                self.log.write("ftms", event=event)
+                out = engine.handle(sc.ControlRefused(event.reason), now)
         elif isinstance(event, UnitMismatch):
             self.log.write("ftms", event=event)
             message = (
@@ -746,8 +770,14 @@ class SessionService:
                 "mixes up km/h and mph. Stopped."
             )
             # A fault found outside the governor: Stop and a latched alarm in the session (the
-            # UI's alarm screen); resuming needs the operator (DESIGN: units self-test).
-            out = engine.fault(sc.AlarmKind.UNIT_MISMATCH, message, now)
+            # UI's alarm screen); resuming needs the operator (DESIGN: units self-test). A
+            # console target change (status 0x05) or an overspeed explains the speed instead.
+            verdict = engine.governor.classify_unit_mismatch(event.target_kmh, event.reported_kmh)
+            if verdict is not None:
+                kind, why = verdict
+                out = engine.fault(
+                    kind, message if kind is sc.AlarmKind.UNIT_MISMATCH else why, now
+                )
         if out is not None:
             self._apply(out)
         else:
@@ -850,6 +880,25 @@ class SessionService:
             self.log.write(
                 "stop-result", outcome=result.outcome.value, result_code=result.result_code
             )
+        if isinstance(result, CommandResult):
+            self._stop_answered(result)
+
+    def _stop_answered(self, result: CommandResult) -> None:
+        """A Stop the treadmill refused while the belt may move (an error result, 0x04 "already
+        stopped" with no Stop taken since the Start, a failed or unanswered write): the governor
+        raises the escalation alarm at once and sends Stop again (DESIGN: a refused Stop)."""
+        outcome = result.outcome
+        if outcome is CommandOutcome.SUCCESS:
+            self._stop_taken = True
+            return
+        refused = outcome in _REFUSALS or (
+            outcome is CommandOutcome.ALREADY_STOPPED and not self._stop_taken
+        )
+        engine = self.engine
+        if not refused or engine is None:
+            return
+        self.log.write("stop-refused", outcome=outcome.value, result_code=result.result_code)
+        self._apply(engine.handle(sc.StopRefused(_refusal_detail(result)), self.clock.now()))
 
     def _record(self, out: SessionOutput, request: str = "") -> None:
         log = self.log
@@ -1279,6 +1328,23 @@ class _Once:
         body, self._body = self._body, None
         if body is not None:
             body()
+
+
+_REFUSALS = frozenset(
+    {
+        CommandOutcome.REJECTED,
+        CommandOutcome.TIMEOUT,
+        CommandOutcome.WRITE_FAILED,
+        CommandOutcome.BELT_NOT_MOVING,
+    }
+)
+"""Command outcomes that mean the treadmill did not take the command."""
+
+
+def _refusal_detail(result: CommandResult) -> str:
+    if result.result_code is not None and result.outcome is not CommandOutcome.TIMEOUT:
+        return f"{result.outcome.value}, result 0x{result.result_code:02X}"
+    return result.outcome.value if not result.detail else f"{result.outcome.value}: {result.detail}"
 
 
 def _describe_command_req(command: sc.Requestable) -> str:

@@ -1,0 +1,77 @@
+"""Issue 13 through the real service, client and virtual treadmill: a Stop the treadmill refuses
+raises the escalation alarm at once and is written again every second while the belt moves;
+a refused setpoint or control raises its alarm at once (not after the 10 s confirmation)."""
+
+from __future__ import annotations
+
+import itertools
+
+from retro_treadmill.service import ExitCode, SessionService
+from retro_treadmill.tui.model import AlarmKind, SessionSnapshot
+from tests.service.conftest import STOP, Rig, until, walking
+
+
+async def test_a_refused_stop_alarms_at_once_and_is_sent_again_each_second(rig: Rig) -> None:
+    # Before issue 13: the alarm and the second Stop came 10 s after the refusal.
+    seen: list[SessionSnapshot] = []
+    stops: list[float] = []
+
+    async def refuse(service: SessionService) -> None:
+        # Three Stops in a row are answered 0x04 without being applied; the belt keeps moving.
+        await rig.sim.inject("result:code=4,op=8,count=3")
+        first = len(rig.sim.writes)
+        service.stop("operator", "test")
+        await until(service, lambda: service.snapshot.alarm is not None, timeout=10)
+        seen.append(service.snapshot)
+        await until(service, lambda: rig.sim.belt_speed_kmh == 0.0, timeout=30)
+        stops.extend(w.sim_time for w in rig.sim.writes[first:] if w.data == STOP)
+
+    code = await rig.service().serve(walking(refuse))
+    alarm = seen[0].alarm
+    assert alarm is not None
+    assert alarm.kind is AlarmKind.STOP_NOT_CONFIRMED
+    assert "refused the stop" in alarm.message
+    assert "PULL THE SAFETY KEY" in alarm.message
+    assert "was stopped" not in alarm.message
+    # The first Stop (refused), one at once after the refusal (refused), then one every second
+    # until the treadmill takes it (the fourth); the x10 clock allows 0.1 s of wall jitter.
+    assert len(stops) >= 4, stops
+    assert stops[1] - stops[0] < 0.5, stops
+    gaps = [b - a for a, b in itertools.pairwise(stops[1:4])]
+    assert all(0.5 <= g <= 1.6 for g in gaps), stops
+    assert code is ExitCode.ALARM
+
+
+async def test_a_refused_speed_raises_its_alarm_at_once(rig: Rig) -> None:
+    seen: list[SessionSnapshot] = []
+
+    async def refuse(service: SessionService) -> None:
+        await rig.sim.inject("result:code=3,op=2,count=50")
+        service.adjust_speed(0.16)
+        await until(service, lambda: service.snapshot.alarm is not None, timeout=10)
+        seen.append(service.snapshot)
+
+    code = await rig.service().serve(walking(refuse))
+    alarm = seen[0].alarm
+    assert alarm is not None
+    assert alarm.kind is AlarmKind.SETPOINT_NOT_REACHED
+    assert "refused the speed" in alarm.message
+    assert code is ExitCode.ALARM
+
+
+async def test_control_not_permitted_raises_its_alarm_at_once(rig: Rig) -> None:
+    seen: list[SessionSnapshot] = []
+
+    async def refuse(service: SessionService) -> None:
+        await rig.sim.inject("result:code=5,op=2,count=1")
+        t0 = rig.clock.now()
+        service.adjust_speed(0.16)
+        await until(service, lambda: service.snapshot.alarm is not None, timeout=10)
+        seen.append(service.snapshot)
+        assert rig.clock.now() - t0 < 5.0  # not the 10 s setpoint window
+
+    code = await rig.service().serve(walking(refuse))
+    alarm = seen[0].alarm
+    assert alarm is not None
+    assert alarm.kind is AlarmKind.CONTROL_LOST
+    assert code is ExitCode.ALARM
