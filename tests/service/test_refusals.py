@@ -75,3 +75,20 @@ async def test_control_not_permitted_raises_its_alarm_at_once(rig: Rig) -> None:
     assert alarm is not None
     assert alarm.kind is AlarmKind.CONTROL_LOST
     assert code is ExitCode.ALARM
+
+
+async def test_a_console_speed_up_is_not_called_a_unit_mismatch(rig: Rig) -> None:
+    # 1.0 mph, the console adds 0.5 mph before the self-test settled: 1.5x the target, within
+    # the self-test's tolerance of 1.609x. The console's status 0x05 explains it.
+    seen: list[SessionSnapshot] = []
+
+    async def speed_up(service: SessionService) -> None:
+        await rig.sim.inject("console-speed-up:by=0.5mph")
+        await until(service, lambda: service.snapshot.alarm is not None, timeout=10)
+        seen.append(service.snapshot)
+
+    code = await rig.service().serve(walking(speed_up))
+    alarm = seen[0].alarm
+    assert alarm is not None
+    assert alarm.kind is not AlarmKind.UNIT_MISMATCH, alarm.message
+    assert code is ExitCode.ALARM
