@@ -566,6 +566,9 @@ class FtmsClient:
         self._wake.set()
 
     def _apply_speed_units(self, record: TreadmillData) -> TreadmillData:
+        offset = self.quirks.incline_offset
+        if offset and record.inclination_pct is not None:
+            record = replace(record, inclination_pct=round(record.inclination_pct - offset, 1))
         if not self.quirks.reported_speed_in_mph:
             return record
         changes: dict[str, Any] = {}

@@ -272,6 +272,9 @@ class SessionService:
         self._stop_taken = True
         """A Stop was accepted (or the console / safety key stopped the belt) since the last
         Start: a later Stop answered 0x04 "already stopped" is then no refusal."""
+        self._speed_before_motion = False
+        """A speed was accepted while telemetry showed the belt standing: some treadmills lose
+        it (QZ PR #4621), so it is written again once the belt moves."""
         # The event log's batched encoding waits while a Stop is on its way to the treadmill.
         self.log.yield_to = self._stop_in_flight
         self._snapshot = SessionSnapshot(units=units)
@@ -665,6 +668,8 @@ class SessionService:
                     result = await client.set_target_incline(command.pct)
                 if result.outcome.accepted and written == self._generation:
                     self._in_effect[type(command)] = value
+                    if isinstance(command, sc.SetSpeed) and (self._speed_kmh or 0.0) < 0.1:
+                        self._speed_before_motion = True
             else:  # Stop/Pause never reach the queue
                 continue
             if not result.outcome.accepted:
@@ -717,6 +722,8 @@ class SessionService:
             if record.heart_rate_bpm is not None:
                 self._heart_rate = int(record.heart_rate_bpm)
             out = engine.handle(sc.Telemetry(record.speed_kmh, record.inclination_pct), now)
+            if self._speed_before_motion and (record.speed_kmh or 0.0) >= 0.1 and not out.commands:
+                out = self._speed_again(engine, now, out)
             self._first_telemetry.set()
             if self.mqtt is not None:
                 self.mqtt.publish_telemetry(
@@ -782,6 +789,25 @@ class SessionService:
             self._apply(out)
         else:
             self._publish()
+
+    def _speed_again(self, engine: SessionEngine, now: float, out: SessionOutput) -> SessionOutput:
+        """The belt moves now: write the running target again (through the governor), in case
+        the treadmill lost the one written while the belt stood (QZ PR #4621)."""
+        self._speed_before_motion = False
+        governor = engine.governor
+        target = governor.target_speed_kmh
+        if governor.state.value != "running" or target <= 0:
+            return out
+        self._in_effect.pop(sc.SetSpeed, None)
+        decision = governor.decide(sc.Request(sc.SetSpeed(target), sc.Source.SERVICE), now)
+        if decision.command != sc.SetSpeed(target):
+            return out
+        return SessionOutput(
+            commands=(*out.commands, decision.command),
+            alarms=out.alarms,
+            decisions=(*out.decisions, decision),
+            rejection=out.rejection,
+        )
 
     def _forget_setpoints(self, event: FtmsEvent) -> None:
         """A machine status (console, safety key, another target), a link event: what the

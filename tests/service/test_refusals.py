@@ -4,11 +4,14 @@ a refused setpoint or control raises its alarm at once (not after the 10 s confi
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 
+from retro_treadmill.ftms.quirks import load_quirks_table, merge_overrides
 from retro_treadmill.service import ExitCode, SessionService
-from retro_treadmill.tui.model import AlarmKind, SessionSnapshot
-from tests.service.conftest import STOP, Rig, until, walking
+from retro_treadmill.tui.model import VIRTUAL_TREADMILL, AlarmKind, ProfileInfo, SessionSnapshot
+from tests.service.conftest import STOP, Rig, make_rig, until, walking
 
 
 async def test_a_refused_stop_alarms_at_once_and_is_sent_again_each_second(rig: Rig) -> None:
@@ -91,4 +94,91 @@ async def test_a_console_speed_up_is_not_called_a_unit_mismatch(rig: Rig) -> Non
     alarm = seen[0].alarm
     assert alarm is not None
     assert alarm.kind is not AlarmKind.UNIT_MISMATCH, alarm.message
+    assert code is ExitCode.ALARM
+
+
+async def test_a_speed_lost_while_the_belt_stood_is_written_again_once_it_moves() -> None:
+    # QZ PR #4621: the start speed, written before the belt moved, is lost; the belt would run
+    # at its 0.5 km/h minimum and the session end in a setpoint alarm. Written again once
+    # telemetry shows the belt moving, it is reached.
+    async with make_rig(personality="speed-lost-when-stopped") as rig:
+        reached: list[float] = []
+
+        async def walk(service: SessionService) -> None:
+            reached.append(service.snapshot.speed_kmh or 0.0)
+            service.stop("operator", "done")
+
+        code = await rig.service().serve(walking(walk))
+    assert reached
+    assert reached[0] > 1.0
+    assert code is ExitCode.STOPPED
+
+
+async def test_an_incline_offset_treadmill_halts_without_its_quirk() -> None:
+    # adidas T-800 (QZ #5113): 6 % at level, read as a console-raised incline above the 5 %
+    # cap: the belt is stopped like an overspeed. Before issue 13 nothing watched the incline.
+    async with make_rig(personality="adidas-t800") as rig:
+        seen: list[SessionSnapshot] = []
+
+        async def start(service: SessionService) -> None:
+            profile = service.profile
+            assert profile is not None
+            await service.prepare(VIRTUAL_TREADMILL, ProfileInfo.from_profile(profile, "demo"))
+            async with asyncio.timeout(30):
+                while service.snapshot.alarm is None:
+                    if service.snapshot.state.value == "preflight":
+                        service.start(["deck clear", "safety key", "rails"])
+                    with contextlib.suppress(TimeoutError):
+                        await until(service, lambda: service.snapshot.alarm is not None, timeout=1)
+            seen.append(service.snapshot)
+
+        code = await rig.service().serve(start)
+    alarm = seen[0].alarm
+    assert alarm is not None
+    assert alarm.kind is AlarmKind.OVERSPEED
+    assert "incline of 6 %" in alarm.message
+    assert code is ExitCode.ALARM
+
+
+async def test_an_incline_offset_treadmill_runs_with_its_quirk() -> None:
+    table = merge_overrides(load_quirks_table(), {"RetroSim": {"incline_offset": 6.0}})
+    async with make_rig(personality="adidas-t800") as rig:
+        seen: list[SessionSnapshot] = []
+
+        async def walk(service: SessionService) -> None:
+            # level: the snapshot shows 0 %, and no incline alarm comes in 35 s
+            await rig.clock.sleep(35.0)
+            seen.append(service.snapshot)
+            service.stop("operator", "done")
+
+        code = await rig.service(quirks_table=table).serve(walking(walk))
+    assert seen[0].alarm is None
+    assert seen[0].incline_pct == 0.0
+    assert code is ExitCode.STOPPED
+
+
+async def test_an_incline_never_reached_halts_within_the_confirmation_window() -> None:
+    # Before issue 13 a reported incline off its target drew no reaction at all.
+    async with make_rig(personality="incline-stuck") as rig:
+        seen: list[SessionSnapshot] = []
+
+        async def walk(service: SessionService) -> None:
+            # 1 %, in two 0.5 % steps 5 s apart (the rate limit); 0.5 % off is within one
+            # device increment, 1 % off is not
+            service.adjust_incline(0.5)
+            await rig.clock.sleep(5.5)
+            service.adjust_incline(0.5)
+            await until(
+                service, lambda: any(w.data == b"\x03\x0a\x00" for w in rig.sim.writes), timeout=5
+            )
+            asked = rig.clock.now()
+            await until(service, lambda: service.snapshot.alarm is not None, timeout=6)
+            seen.append(service.snapshot)
+            assert rig.clock.now() - asked <= 33.0
+
+        code = await rig.service().serve(walking(walk))
+    alarm = seen[0].alarm
+    assert alarm is not None
+    assert alarm.kind is AlarmKind.SETPOINT_NOT_REACHED
+    assert "incline 1 %" in alarm.message
     assert code is ExitCode.ALARM
