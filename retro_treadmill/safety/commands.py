@@ -252,9 +252,12 @@ class HeartRate:
 class StopRefused:
     """A Stop (or Pause) the treadmill did not take: answered with an error result (0x03, 0x04,
     0x05 after the control retries), or the write failed / got no answer. ``detail`` says which
-    (for the message). Harmless once telemetry shows the belt at a standstill."""
+    (for the message). Harmless once telemetry shows the belt at a standstill.
+    ``already_stopped``: the answer was 0x04 "operation failed", which a treadmill also gives
+    when its belt is already at rest: a claim for telemetry to confirm."""
 
     detail: str = ""
+    already_stopped: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -255,6 +255,11 @@ class SafetyGovernor:
         self._incline_off_since: float | None = None
         self._incline_off_target: float | None = None
         self._incline_over_count = 0
+        self._rx_since_link_up = False
+        """Treadmill Data with a speed arrived since the link (last) came up."""
+        self._stop_claim: StopRefused | None = None
+        """A Stop answered "already stopped" before telemetry could tell: judged on the next
+        record (moving: the Stop was refused)."""
 
     # ------------------------------------------------------------------ read-only views
 
@@ -621,7 +626,11 @@ class SafetyGovernor:
 
     def _handle(self, event: Event, now: float) -> Actions:
         if isinstance(event, Telemetry):
-            return self._on_telemetry(event, now) + self._on_incline(event, now)
+            return (
+                self._on_telemetry(event, now)
+                + self._on_incline(event, now)
+                + self._check_stop_claim(event, now)
+            )
         if isinstance(event, StopRefused | ControlRefused | SetpointRefused):
             return self._on_refusal(event, now)
         if isinstance(event, LinkLost):
@@ -642,6 +651,7 @@ class SafetyGovernor:
         if isinstance(event, LinkUp):
             reconnect = self._ever_connected
             self._link_up = True
+            self._rx_since_link_up = False
             self._ever_connected = True
             if not reconnect:
                 return NO_ACTIONS
@@ -927,6 +937,11 @@ class SafetyGovernor:
         if isinstance(event, StopRefused):
             if self._standstill and self._speed is not None:
                 return NO_ACTIONS  # telemetry shows the belt at rest: nothing was refused
+            if event.already_stopped and not self._rx_since_link_up:
+                # "Already stopped" with the belt unknown (just reconnected): the next
+                # Treadmill Data record decides.
+                self._stop_claim = event
+                return NO_ACTIONS
             self._enter_halt(now, "the treadmill refused the stop")
             if self._stop_deadline is None:
                 self._stop_deadline = now + self.limits.stop_confirm_timeout_s
@@ -970,6 +985,17 @@ class SafetyGovernor:
             f"The treadmill refused {what}{detail}; it will not follow the session. Stopped.",
             now,
         )
+
+    def _check_stop_claim(self, event: Telemetry, now: float) -> Actions:
+        speed = event.speed_kmh
+        if speed is None or not math.isfinite(speed) or speed < 0:
+            return NO_ACTIONS
+        self._rx_since_link_up = True
+        claim, self._stop_claim = self._stop_claim, None
+        if claim is None or speed < self.limits.stop_confirm_speed_kmh:
+            return NO_ACTIONS
+        detail = f"{claim.detail}, yet the belt moves" if claim.detail else "the belt moves"
+        return self._on_refusal(StopRefused(detail), now)
 
     def _tick_stop_resend(self, now: float) -> Actions:
         if not self._stop_refused:

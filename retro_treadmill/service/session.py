@@ -924,7 +924,10 @@ class SessionService:
         if not refused or engine is None:
             return
         self.log.write("stop-refused", outcome=outcome.value, result_code=result.result_code)
-        self._apply(engine.handle(sc.StopRefused(_refusal_detail(result)), self.clock.now()))
+        event = sc.StopRefused(
+            _refusal_detail(result), already_stopped=outcome is CommandOutcome.ALREADY_STOPPED
+        )
+        self._apply(engine.handle(event, self.clock.now()))
 
     def _record(self, out: SessionOutput, request: str = "") -> None:
         log = self.log

@@ -9,6 +9,8 @@ from retro_treadmill.safety.commands import (
     AlarmKind,
     ControlRefused,
     DeviceRanges,
+    LinkLost,
+    LinkUp,
     SetIncline,
     SetpointRefused,
     SetSpeed,
@@ -220,3 +222,24 @@ def test_start_needs_data_younger_than_one_second() -> None:
     assert refused.command is None  # the countdown
     gov.handle(Telemetry(0.0, 0.0), 5.5)
     assert ask(gov, Start(), 6.4).command == Start()
+
+
+def test_already_stopped_right_after_a_reconnect_waits_for_telemetry() -> None:
+    # A rebooted treadmill answers the Stop after the reconnect with 0x04: its belt is at rest,
+    # but no Treadmill Data has said so yet. No "PULL THE SAFETY KEY" on that alone.
+    gov = started(10.0)
+    gov.handle(LinkLost(), 11.0)
+    gov.handle(LinkUp(), 13.0)
+    assert not gov.handle(StopRefused("result 0x04", already_stopped=True), 13.1)
+    assert not gov.handle(Telemetry(0.0, 0.0), 13.5).alarms
+    assert AlarmKind.STOP_NOT_CONFIRMED not in [a.kind for a in gov.alarms]
+
+
+def test_already_stopped_after_a_reconnect_is_a_refusal_once_telemetry_shows_motion() -> None:
+    gov = started(10.0)
+    gov.handle(LinkLost(), 11.0)
+    gov.handle(LinkUp(), 13.0)
+    assert not gov.handle(StopRefused("result 0x04", already_stopped=True), 13.1)
+    out = gov.handle(Telemetry(START, 0.0), 13.5)
+    assert is_stop(out.commands)
+    assert [a.kind for a in out.alarms] == [AlarmKind.STOP_NOT_CONFIRMED]
