@@ -921,8 +921,12 @@ class SafetyGovernor:
         )
 
     def _note_console_target(self, kmh: float) -> None:
-        if self._state is GovernorState.RUNNING and abs(kmh - self._target_speed) > (
-            self._tolerance() + _EPS
+        # A target near 1.609x or 1/1.609x of ours is the treadmill's echo of our own command in
+        # the other unit (evidence of a mix-up), not a console change.
+        if (
+            self._state is GovernorState.RUNNING
+            and abs(kmh - self._target_speed) > self._tolerance() + _EPS
+            and not self._unit_ratio_matches(kmh)
         ):
             self._console_target = True
 

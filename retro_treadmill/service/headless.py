@@ -362,11 +362,12 @@ class HeadlessConsole:
         belt = format_speed(snap.speed_kmh, snap.units, 2)
         # "stopped" only when telemetry shows it (below 0.1 km/h); else the last known speed.
         if snap.speed_kmh is not None and snap.speed_kmh < 0.1:
-            stopped = "the belt was stopped"
+            stopped, done = "the belt was stopped", "the belt is stopped"
         else:
             stopped = f"the belt was last seen at {belt}: if it moves, PULL THE SAFETY KEY"
+            done = stopped
         text = {
-            0: f"Session complete; {stopped.replace('was', 'is', 1)}.",
+            0: f"Session complete; {done}.",
             1: f"Internal error; {stopped}: {service.error}",
             2: f"Not started: {service.error}",
             3: "Session stopped by the operator.",

@@ -243,3 +243,13 @@ def test_already_stopped_after_a_reconnect_is_a_refusal_once_telemetry_shows_mot
     out = gov.handle(Telemetry(START, 0.0), 13.5)
     assert is_stop(out.commands)
     assert [a.kind for a in out.alarms] == [AlarmKind.STOP_NOT_CONFIRMED]
+
+
+def test_the_treadmills_echo_of_our_target_in_the_other_unit_is_no_console_change() -> None:
+    # mph-confused (JFTM T202): the 0x05 echo of 1.0 mph reads 1.609x; still a unit mismatch.
+    gov = started(10.0)
+    target = gov.target_speed_kmh
+    gov.handle(TargetSpeedChanged(target * 1.609344), 10.1)
+    verdict = gov.classify_unit_mismatch(target, target * 1.609344)
+    assert verdict is not None
+    assert verdict[0] is AlarmKind.UNIT_MISMATCH

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import itertools
+from types import SimpleNamespace
 
 from retro_treadmill.ftms.quirks import load_quirks_table, merge_overrides
+from retro_treadmill.profiles import load_profile
 from retro_treadmill.service import ExitCode, SessionService
+from retro_treadmill.service.headless import HeadlessConsole
 from retro_treadmill.tui.model import VIRTUAL_TREADMILL, AlarmKind, ProfileInfo, SessionSnapshot
 from tests.service.conftest import STOP, Rig, make_rig, until, walking
 
@@ -182,3 +186,30 @@ async def test_an_incline_never_reached_halts_within_the_confirmation_window() -
     assert alarm.kind is AlarmKind.SETPOINT_NOT_REACHED
     assert "incline 1 %" in alarm.message
     assert code is ExitCode.ALARM
+
+
+def _summary(speed_kmh: float | None, code: ExitCode) -> str:
+    console = HeadlessConsole(
+        VIRTUAL_TREADMILL,
+        ProfileInfo.from_profile(load_profile("demo"), "demo"),
+        checklist=(),
+        stdout=io.StringIO(),
+    )
+    service = SimpleNamespace(
+        exit_code=code,
+        snapshot=SessionSnapshot(units="mph", speed_kmh=speed_kmh),
+        error="boom",
+        no_device=None,
+    )
+    return console._summary(service)  # type: ignore[arg-type]
+
+
+def test_the_summary_says_stopped_only_when_telemetry_showed_it() -> None:
+    assert "the belt was stopped" in _summary(0.0, ExitCode.ALARM)
+    for speed in (None, 1.61, 0.1):
+        text = _summary(speed, ExitCode.ALARM)
+        assert "was stopped" not in text, text
+        assert "PULL THE SAFETY KEY" in text
+    assert "last seen at 1.00 mph" in _summary(1.61, ExitCode.ALARM)
+    assert "the belt is stopped" in _summary(0.05, ExitCode.COMPLETED)
+    assert "is stopped" not in _summary(1.61, ExitCode.COMPLETED)
