@@ -36,10 +36,13 @@ class Stop:
 
     ``reason`` is for the event log and the operator ("operator pressed stop", "link restored").
     ``emergency`` marks stops triggered by a fault or an emergency-stop input.
+    ``request_control``: request control first (a Stop sent again after the treadmill refused one;
+    the Stop is written whatever that request's answer).
     """
 
     reason: str = ""
     emergency: bool = False
+    request_control: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -962,7 +962,11 @@ class SafetyGovernor:
                 f"{STOP_RESEND_S:g} s while it moves.",
                 now,
             )
-            stop = Stop("the treadmill refused the stop: sending it again", emergency=True)
+            stop = Stop(
+                "the treadmill refused the stop: sending it again",
+                emergency=True,
+                request_control=True,
+            )
             return Actions(commands=(stop,), alarms=(alarm,) if alarm else ())
         if self._state is GovernorState.HALTED:
             return NO_ACTIONS  # already halted: the Stop (and its refusal) is handled above
@@ -1011,7 +1015,8 @@ class SafetyGovernor:
         if not self._link_up or self._stop_resend_at is None or now < self._stop_resend_at - _EPS:
             return NO_ACTIONS
         self._stop_resend_at = now + STOP_RESEND_S
-        return Actions(commands=(Stop("the belt still moves: Stop again", emergency=True),))
+        stop = Stop("the belt still moves: Stop again", emergency=True, request_control=True)
+        return Actions(commands=(stop,))
 
     def _incline_tolerance(self) -> float:
         increment = self._device.incline_increment_pct

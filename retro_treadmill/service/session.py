@@ -848,13 +848,18 @@ class SessionService:
         """Send ``out.commands`` in order (a Stop at once), then record and publish."""
         for command in out.commands:
             if isinstance(command, sc.Stop | sc.Pause):
-                self._write_stop_now(pause=isinstance(command, sc.Pause))
+                self._write_stop_now(
+                    pause=isinstance(command, sc.Pause),
+                    request_control=isinstance(command, sc.Stop) and command.request_control,
+                )
             else:
                 self._queue.append((self._generation, command))
                 self._writer_wake.set()
         self._record(out, request)
 
-    def _write_stop_now(self, *, pause: bool) -> asyncio.Task[Any] | None:
+    def _write_stop_now(
+        self, *, pause: bool, request_control: bool = False
+    ) -> asyncio.Task[Any] | None:
         """Hand Stop (or Pause) to the client at once; queued setpoints are dropped. Returns the
         client's task writing it (``None`` when there is no link to write to). Never raises."""
         self._generation += 1
@@ -866,7 +871,7 @@ class SessionService:
             return None
         try:
             task = (
-                client.stop_soon()
+                client.stop_soon(request_control=request_control)
                 if not pause
                 else asyncio.get_running_loop().create_task(client.pause(), name="ftms-pause")
             )

@@ -581,3 +581,19 @@ def test_a_stop_is_written_whatever_its_request_control_answers() -> None:
     assert writes(m.actions()) == [RC]
     m.tick(1.4)  # no answer to the request: the Stop goes out anyway
     assert writes(m.actions()) == [STOP]
+
+
+def test_a_stop_sent_again_after_a_refusal_requests_control_first() -> None:
+    m = connected()
+    m.has_control = True
+    m.stop(0.0, request_control=True)
+    assert writes(m.actions()) == [RC]
+    m.receive_response(0x00, 0x01, 0.05)
+    assert writes(m.actions()) == [STOP]
+    m.receive_response(0x08, 0x01, 0.1)
+    [done] = finished(m.actions())
+    assert done.outcome is Outcome.SUCCESS
+    m.stop(1.0, request_control=True)
+    assert writes(m.actions()) == [RC]
+    m.receive_response(0x00, 0x03, 1.05)  # refused: the Stop goes out anyway
+    assert writes(m.actions()) == [STOP]

@@ -47,6 +47,9 @@ def test_a_refused_stop_alarms_and_resends_at_once() -> None:
     assert "refused the stop" in message
     assert "PULL THE SAFETY KEY" in message
     assert "1.00 mph" in message  # the last known speed, not "the belt was stopped"
+    stop = out.commands[0]
+    assert isinstance(stop, Stop)
+    assert stop.request_control  # request control again, and send the Stop at once
 
 
 def test_a_refused_stop_is_resent_every_second_while_the_belt_moves() -> None:

@@ -22,6 +22,7 @@ async def test_a_refused_stop_alarms_at_once_and_is_sent_again_each_second(rig: 
     # Before issue 13: the alarm and the second Stop came 10 s after the refusal.
     seen: list[SessionSnapshot] = []
     stops: list[float] = []
+    wire: list[bytes] = []
 
     async def refuse(service: SessionService) -> None:
         # Three Stops in a row are answered 0x04 without being applied; the belt keeps moving.
@@ -32,6 +33,7 @@ async def test_a_refused_stop_alarms_at_once_and_is_sent_again_each_second(rig: 
         seen.append(service.snapshot)
         await until(service, lambda: rig.sim.belt_speed_kmh == 0.0, timeout=30)
         stops.extend(w.sim_time for w in rig.sim.writes[first:] if w.data == STOP)
+        wire.extend(w.data for w in rig.sim.writes[first:])
 
     code = await rig.service().serve(walking(refuse))
     alarm = seen[0].alarm
@@ -46,6 +48,8 @@ async def test_a_refused_stop_alarms_at_once_and_is_sent_again_each_second(rig: 
     assert stops[1] - stops[0] < 0.5, stops
     gaps = [b - a for a, b in itertools.pairwise(stops[1:4])]
     assert all(0.5 <= g <= 1.6 for g in gaps), stops
+    # each Stop sent again goes after a Request Control (op 0x00)
+    assert wire[:3] == [STOP, b"\x00", STOP], wire
     assert code is ExitCode.ALARM
 
 
