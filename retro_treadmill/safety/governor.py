@@ -98,6 +98,8 @@ STOP_RESEND_S = 1.0
 """After the treadmill refused a Stop, Stop is sent again this often while the belt moves."""
 START_DATA_MAX_AGE_S = 1.0
 """A Start needs Treadmill Data younger than this (showing the belt at a standstill)."""
+ECHO_WINDOW_S = 3.0
+"""A Target Speed Changed status (0x05) this soon after our setpoint may be its echo."""
 INCLINE_TOLERANCE_PCT = 0.5
 """Reported incline within this (or one device incline increment) of the target confirms it."""
 INCLINE_CONFIRM_S = 30.0
@@ -711,7 +713,7 @@ class SafetyGovernor:
                     "Stopped.",
                     now,
                 )
-            self._note_console_target(event.kmh)
+            self._note_console_target(event.kmh, now)
             return NO_ACTIONS
         if isinstance(event, TargetInclineChanged):
             return NO_ACTIONS
@@ -920,14 +922,16 @@ class SafetyGovernor:
             f"(ratio {ratio:.2f}); the treadmill mixes up km/h and mph. Stopped.",
         )
 
-    def _note_console_target(self, kmh: float) -> None:
-        # A target near 1.609x or 1/1.609x of ours is the treadmill's echo of our own command in
-        # the other unit (evidence of a mix-up), not a console change.
-        if (
-            self._state is GovernorState.RUNNING
-            and abs(kmh - self._target_speed) > self._tolerance() + _EPS
-            and not self._unit_ratio_matches(kmh)
-        ):
+    def _note_console_target(self, kmh: float, now: float) -> None:
+        # Right after our setpoint, a target near 1.609x or 1/1.609x of ours is the treadmill's
+        # echo of our own command in the other unit (evidence of a mix-up); any other target,
+        # or one that comes later, was set at the console.
+        if self._state is not GovernorState.RUNNING:
+            return
+        if abs(kmh - self._target_speed) <= self._tolerance() + _EPS:
+            return
+        echo = self._target_since is not None and now - self._target_since <= ECHO_WINDOW_S
+        if not (echo and self._unit_ratio_matches(kmh)):
             self._console_target = True
 
     def _belt_words(self) -> str:

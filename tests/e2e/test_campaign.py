@@ -2,7 +2,8 @@
 treadmill, a random personality, faults at random session times and operator keys at random wall
 times, ``SESSIONS`` short sessions, ``LANES`` at a time. The safety invariants are judged on what
 the virtual treadmill RECEIVED (its own log of every control-point write and its result), with
-the session's event log only for the times of alarms, operator actions and telemetry.
+the session's event log only for the times of alarms, operator actions and telemetry (and no
+alarm may claim a unit mix-up: no personality here has one).
 
 Every session prints its seed; ``RETRO_CAMPAIGN_SEEDS=123,456`` replays exactly those sessions,
 ``RETRO_CAMPAIGN_SEED=N`` draws a whole campaign from ``N`` (default: a fresh random one).
@@ -279,6 +280,11 @@ def check(session: Session, monitor: StallMonitor) -> list[str]:
         final = simulator[-1]
         if final["running"] or final["belt_speed_kmh"] != 0.0:
             broken.append(f"the belt was left moving: {final}")
+    alarms = [r["alarm"] for r in s.records("alarm")]
+    if "unit_mismatch" in alarms:
+        # No personality of the campaign mixes up units: a console change or an overspeed was
+        # called a mix-up (issue 13).
+        broken.append("a unit mismatch claimed on a treadmill that does not mix up units")
     applied = [w for w in s.writes if w.result == 0x01]
     broken += _speeds_within_caps(applied)
     broken += _nothing_moves_after_an_alarm_without_the_operator(s, applied)

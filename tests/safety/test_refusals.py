@@ -256,3 +256,17 @@ def test_the_treadmills_echo_of_our_target_in_the_other_unit_is_no_console_chang
     verdict = gov.classify_unit_mismatch(target, target * 1.609344)
     assert verdict is not None
     assert verdict[0] is AlarmKind.UNIT_MISMATCH
+
+
+def test_a_console_speed_down_near_the_unit_ratio_is_no_unit_mismatch() -> None:
+    # Found by the fault campaign: 1.0 mph, the console takes off 0.3 mph (1.6 -> 1.1 km/h,
+    # 0.69x, within the tolerance of 1/1.609), long after our setpoint.
+    gov = started(10.0)
+    target = gov.target_speed_kmh
+    assert not gov.handle(TargetSpeedChanged(1.1), 20.0)
+    kinds = []
+    for t in range(20, 32):
+        kinds += [a.kind for a in gov.handle(Telemetry(1.1, 0.0), float(t)).alarms]
+        kinds += [a.kind for a in gov.tick(float(t)).alarms]
+    assert AlarmKind.UNIT_MISMATCH not in kinds
+    assert gov.classify_unit_mismatch(target, 1.1) is None
