@@ -39,7 +39,17 @@ The rules implemented (DESIGN "Safety defaults"; the defaults are in :class:`Saf
   or one device increment within 10 s), unit self-test (1.609x or 1/1.609x of the target),
   escalating stop (belt not below 0.1 km/h 10 s after Stop: "PULL THE SAFETY KEY"), safety key
   (0x03) and control lost (0xFF), a heart rate above the clinic's limit (2 samples), a fault the
-  service reports (:meth:`SafetyGovernor.fault`): each halts with a Stop and an alarm.
+  service reports (:meth:`SafetyGovernor.fault`): each halts with a Stop and an alarm;
+- a Stop the treadmill refuses while telemetry shows the belt moving (:class:`StopRefused`): the
+  escalation alarm at once and Stop again at once (requesting control first), then every 1 s
+  until telemetry shows a standstill; "already stopped" right after a reconnect waits for the
+  first record; a refused setpoint or control (:class:`SetpointRefused`,
+  :class:`ControlRefused`) halts at once;
+- incline confirmation: the reported incline reaches and holds the target (within 0.5 % or one
+  device step) within 30 s, else halt; reported incline above the cap + 0.5 % for 2 samples
+  stops like an overspeed;
+- a Start only on Treadmill Data younger than 1 s showing a standstill; no unit mismatch is
+  claimed while a console target change (0x05, not the echo of our setpoint) explains the speed.
 """
 
 from __future__ import annotations
@@ -1004,7 +1014,11 @@ class SafetyGovernor:
             return NO_ACTIONS
         self._rx_since_link_up = True
         claim, self._stop_claim = self._stop_claim, None
-        if claim is None or speed < self.limits.stop_confirm_speed_kmh:
+        if speed < self.limits.stop_confirm_speed_kmh:
+            self._stop_refused = False  # at rest: a later refusal starts a new chain
+            self._stop_resend_at = None
+            return NO_ACTIONS
+        if claim is None:
             return NO_ACTIONS
         detail = f"{claim.detail}, yet the belt moves" if claim.detail else "the belt moves"
         return self._on_refusal(StopRefused(detail), now)
