@@ -272,7 +272,9 @@ class _ConfigParser:
             path=self.path,
             limits=limits,
             loosened=loosened,
-            quirks=self._quirks(data.get("quirks", {})),
+            quirks=self._quirks(
+                data.get("quirks", {}), allow=data.get("safety", {}).get(ALLOW_KEY) is True
+            ),
             mqtt=self._mqtt(data.get("mqtt", {})),
             profile_dirs=self._profiles(data.get("profiles", {})),
         )
@@ -349,13 +351,23 @@ class _ConfigParser:
             raise self.fail("min_incline_pct is above max_incline_pct", "safety", key)
         return limits, frozenset(loosened)
 
-    def _quirks(self, table: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:
+    def _quirks(
+        self, table: Mapping[str, Any], *, allow: bool = False
+    ) -> Mapping[str, Mapping[str, Any]]:
         for prefix, value in table.items():
             if not isinstance(value, dict):
                 raise self.fail(
                     f'quirks."{prefix}" must be a table of quirk settings ([quirks."{prefix}"])',
                     "quirks",
                     prefix,
+                )
+            if value.get("unit_self_test") is False and not allow:
+                # The units self-test is a safety rule (DESIGN): turning it off loosens safety.
+                raise self.fail(
+                    f"unit_self_test = false turns a safety check off: it needs {ALLOW_KEY} = "
+                    "true in [safety]",
+                    f"quirks.{prefix}",
+                    "unit_self_test",
                 )
         try:
             merge_overrides(load_quirks_table(), table, path=str(self.path))

@@ -233,3 +233,19 @@ def test_no_start_speed_left_between_the_minimum_and_the_start_cap_is_a_config_e
     message = _error("[safety]\nmin_running_speed_mph = 1.2\n")
     assert "start speed" in message
     assert "(line 2)" in message
+
+
+def test_a_quirk_turns_the_unit_self_test_off_only_with_the_clinics_permission(
+    tmp_path: Path,
+) -> None:
+    # Issue 13: the units self-test is a safety rule; a quirk may not quietly turn it off.
+    with pytest.raises(ConfigError, match="allow_above_default_caps") as refused:
+        parse_config('[quirks."URTM"]\nunit_self_test = false\n', tmp_path / "config.toml")
+    assert "unit_self_test" in str(refused.value)
+    config = parse_config(
+        '[safety]\nallow_above_default_caps = true\n[quirks."URTM"]\nunit_self_test = false\n',
+        tmp_path / "config.toml",
+    )
+    assert config.quirks["URTM"]["unit_self_test"] is False
+    # Turning it on (or leaving it) needs nothing.
+    parse_config('[quirks."*"]\nunit_self_test = true\n', tmp_path / "config.toml")

@@ -566,6 +566,9 @@ class FtmsClient:
         self._wake.set()
 
     def _apply_speed_units(self, record: TreadmillData) -> TreadmillData:
+        offset = self.quirks.incline_offset
+        if offset and record.inclination_pct is not None:
+            record = replace(record, inclination_pct=round(record.inclination_pct - offset, 1))
         if not self.quirks.reported_speed_in_mph:
             return record
         changes: dict[str, Any] = {}
@@ -651,13 +654,13 @@ class FtmsClient:
         """Pause (op 0x08 02): like :meth:`stop`, written at once."""
         return await self._stop(pause=True)
 
-    def stop_soon(self) -> asyncio.Task[CommandResult]:
+    def stop_soon(self, *, request_control: bool = False) -> asyncio.Task[CommandResult]:
         """Stop from synchronous code (a key handler, a signal handler, a governor callback).
 
         The Stop is decided here and now (queued commands are cancelled before this returns, so
         nothing submitted afterwards can overtake it); the write itself runs in the returned task
         at the loop's next turn."""
-        ticket = self.machine.stop(self.clock.now())
+        ticket = self.machine.stop(self.clock.now(), request_control=request_control)
         future: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
         self._waiters[ticket] = future
         task = asyncio.create_task(self._flush_then(future), name="ftms-stop")

@@ -149,6 +149,8 @@ class _Ticket:
     wait_until: float | None = None
     belt_deadline: float | None = None
     last_result: int | None = None
+    force_control: bool = False
+    """A Stop that requests control first (sent again after a refusal)."""
 
 
 @dataclass(slots=True)
@@ -213,14 +215,17 @@ class ControlPointMachine:
         self._advance(now)
         return ticket.ticket
 
-    def stop(self, now: float, *, pause: bool = False) -> int:
+    def stop(self, now: float, *, pause: bool = False, request_control: bool = False) -> int:
         """Stop (or Pause) the belt: written at once, whatever is pending. Returns the ticket.
 
         The procedure in flight (if any) ends PREEMPTED, queued commands end CANCELLED. A Pause
-        does not overtake a Stop that is already under way; it waits behind it.
+        does not overtake a Stop that is already under way; it waits behind it. With
+        ``request_control`` (a Stop sent again after the treadmill refused one) Request Control
+        goes first, and the Stop follows whatever its answer (or after its timeout).
         """
         kind = CommandKind.PAUSE if pause else CommandKind.STOP
         ticket = self._new_ticket(Command(kind), now)
+        ticket.force_control = request_control
         if not self.connected:
             self._finish(ticket, Outcome.LINK_LOST, now, detail="not connected")
             return ticket.ticket
@@ -352,10 +357,10 @@ class ControlPointMachine:
                 # common than one later than the timeout, so a later response with the same op
                 # code belongs to the next procedure (any other op code is discarded).
                 if ticket.command.kind in _STOP_KINDS and inflight.auxiliary:
+                    # No answer to the Stop's Request Control: write the Stop itself.
                     ticket.phase = _Phase.READY
                     ticket.control_attempts += 1
-                    if ticket.control_attempts > self.quirks.control_retries:
-                        self._finish(ticket, Outcome.TIMEOUT, now, detail="no response", clear=True)
+                    ticket.control_done = True
                 else:
                     self._finish(ticket, Outcome.TIMEOUT, now, detail="no response", clear=True)
         self._advance(now)
@@ -496,6 +501,12 @@ class ControlPointMachine:
             ticket.control_done = True
             ticket.phase = _Phase.READY
             return
+        if ticket.command.kind in _STOP_KINDS:
+            # A Stop is written whatever the answer to its Request Control: never blocked.
+            ticket.control_attempts += 1
+            ticket.control_done = True
+            ticket.phase = _Phase.READY
+            return
         self._control_refused(ticket, result, now)
 
     def _control_refused(self, ticket: _Ticket, result: int, now: float) -> None:
@@ -575,7 +586,11 @@ class ControlPointMachine:
         kind = ticket.command.kind
         is_stop = kind in _STOP_KINDS
         needs_control = kind is not CommandKind.REQUEST_CONTROL and not is_stop
-        if is_stop and ticket.control_attempts > 0 and not ticket.control_done:
+        if (
+            is_stop
+            and not ticket.control_done
+            and (ticket.control_attempts > 0 or ticket.force_control)
+        ):
             needs_control = True
         elif needs_control:
             needs_control = not ticket.control_done and (

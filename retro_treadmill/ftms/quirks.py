@@ -9,6 +9,7 @@ A clinic config may override any field per name prefix (:func:`merge_overrides`)
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -57,6 +58,9 @@ class DeviceQuirks:
     procedure's response arrives)."""
     stop_retries: int = 3
     """Rewrites of a Stop that got no response in time."""
+    incline_offset: float = 0.0
+    """Percent the treadmill's reported inclination (Treadmill Data) reads above the real one;
+    subtracted from every record (adidas T-800 reports 6 % at level, QZ #5113). May be negative."""
 
     def speed_param_kmh_to_wire(self, kmh: float) -> float:
         """The value to put in Set Target Speed (FTMS §4.16.2.3) for a target of ``kmh``."""
@@ -82,7 +86,11 @@ _FIELD_TYPES: dict[str, type] = {
     "busy_retries": int,
     "busy_retry_s": float,
     "stop_retries": int,
+    "incline_offset": float,
 }
+
+_SIGNED = frozenset({"incline_offset"})
+"""Quirks that may be negative (any finite number)."""
 
 
 def _coerce(key: str, value: Any, where: str, path: str) -> Any:
@@ -102,6 +110,14 @@ def _coerce(key: str, value: Any, where: str, path: str) -> Any:
                 f"{key} must be a whole number >= 0", path=path, where=where, field=key
             )
         return value
+    if key in _SIGNED:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise ConfigError(f"{key} must be a finite number", path=path, where=where, field=key)
+        return float(value)
     if expected is float:
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ConfigError(f"{key} must be a number >= 0", path=path, where=where, field=key)

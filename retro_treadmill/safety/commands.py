@@ -36,10 +36,13 @@ class Stop:
 
     ``reason`` is for the event log and the operator ("operator pressed stop", "link restored").
     ``emergency`` marks stops triggered by a fault or an emergency-stop input.
+    ``request_control``: request control first (a Stop sent again after the treadmill refused one;
+    the Stop is written whatever that request's answer).
     """
 
     reason: str = ""
     emergency: bool = False
+    request_control: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +251,35 @@ class HeartRate:
     bpm: float
 
 
+@dataclass(frozen=True, slots=True)
+class StopRefused:
+    """A Stop (or Pause) the treadmill did not take: answered with an error result (0x03, 0x04,
+    0x05 after the control retries), or the write failed / got no answer. ``detail`` says which
+    (for the message). Harmless once telemetry shows the belt at a standstill.
+    ``already_stopped``: the answer was 0x04 "operation failed", which a treadmill also gives
+    when its belt is already at rest: a claim for telemetry to confirm."""
+
+    detail: str = ""
+    already_stopped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ControlRefused:
+    """The client lost control or was refused it (``ControlChanged(granted=False)`` for a reason
+    other than the link: result 0x05, Request Control refused)."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SetpointRefused:
+    """A Set Target Speed or Inclination the treadmill refused (error result, no answer, write
+    failed): the setpoint will not be reached, so the session must not wait 10 s to notice."""
+
+    command: SetSpeed | SetIncline
+    detail: str = ""
+
+
 Event = (
     Telemetry
     | LinkUp
@@ -262,6 +294,9 @@ Event = (
     | TargetInclineChanged
     | DeviceRanges
     | HeartRate
+    | StopRefused
+    | ControlRefused
+    | SetpointRefused
 )
 """Everything ``SafetyGovernor.handle`` accepts."""
 
@@ -349,6 +384,7 @@ __all__ = [
     "ConsoleStarted",
     "ConsoleStopped",
     "ControlLost",
+    "ControlRefused",
     "Decision",
     "DeviceRanges",
     "Event",
@@ -363,10 +399,12 @@ __all__ = [
     "SafetyKeyStop",
     "SetIncline",
     "SetSpeed",
+    "SetpointRefused",
     "Source",
     "SpeedChange",
     "Start",
     "Stop",
+    "StopRefused",
     "TargetInclineChanged",
     "TargetSpeedChanged",
     "Telemetry",

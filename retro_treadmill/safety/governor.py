@@ -39,7 +39,17 @@ The rules implemented (DESIGN "Safety defaults"; the defaults are in :class:`Saf
   or one device increment within 10 s), unit self-test (1.609x or 1/1.609x of the target),
   escalating stop (belt not below 0.1 km/h 10 s after Stop: "PULL THE SAFETY KEY"), safety key
   (0x03) and control lost (0xFF), a heart rate above the clinic's limit (2 samples), a fault the
-  service reports (:meth:`SafetyGovernor.fault`): each halts with a Stop and an alarm.
+  service reports (:meth:`SafetyGovernor.fault`): each halts with a Stop and an alarm;
+- a Stop the treadmill refuses while telemetry shows the belt moving (:class:`StopRefused`): the
+  escalation alarm at once and Stop again at once (requesting control first), then every 1 s
+  until telemetry shows a standstill; "already stopped" right after a reconnect waits for the
+  first record; a refused setpoint or control (:class:`SetpointRefused`,
+  :class:`ControlRefused`) halts at once;
+- incline confirmation: the reported incline reaches and holds the target (within 0.5 % or one
+  device step) within 30 s, else halt; reported incline above the cap + 0.5 % for 2 samples
+  stops like an overspeed;
+- a Start only on Treadmill Data younger than 1 s showing a standstill; no unit mismatch is
+  claimed while a console target change (0x05, not the echo of our setpoint) explains the speed.
 """
 
 from __future__ import annotations
@@ -57,6 +67,7 @@ from retro_treadmill.safety.commands import (
     ConsoleStarted,
     ConsoleStopped,
     ControlLost,
+    ControlRefused,
     Decision,
     DeviceRanges,
     Event,
@@ -69,11 +80,13 @@ from retro_treadmill.safety.commands import (
     Request,
     SafetyKeyStop,
     SetIncline,
+    SetpointRefused,
     SetSpeed,
     Source,
     SpeedChange,
     Start,
     Stop,
+    StopRefused,
     TargetInclineChanged,
     TargetSpeedChanged,
     Telemetry,
@@ -90,6 +103,21 @@ _UNIT_SETTLE_KMH = 0.05
 _UNIT_MIN_AGE_S = 3.0
 """The units self-test looks at a setpoint only this long after it was commanded (belt reacting)."""
 _UNIT_MIN_SPEED_KMH = 0.3
+
+STOP_RESEND_S = 1.0
+"""After the treadmill refused a Stop, Stop is sent again this often while the belt moves."""
+START_DATA_MAX_AGE_S = 1.0
+"""A Start needs Treadmill Data younger than this (showing the belt at a standstill)."""
+ECHO_WINDOW_S = 3.0
+"""A Target Speed Changed status (0x05) this soon after our setpoint may be its echo."""
+INCLINE_TOLERANCE_PCT = 0.5
+"""Reported incline within this (or one device incline increment) of the target confirms it."""
+INCLINE_CONFIRM_S = 30.0
+"""An incline target not reached, or not held, for this long halts (slow incline motors)."""
+INCLINE_OVER_CAP_PCT = 0.5
+"""Reported incline above the incline cap by more than this ..."""
+INCLINE_OVER_CAP_SAMPLES = 2
+"""... for this many samples in a row (raised at the console): stop, like overspeed."""
 
 
 class GovernorState(StrEnum):
@@ -229,6 +257,21 @@ class SafetyGovernor:
         self._alarms: list[Alarm] = []
         self._clock = 0.0
         """The last finite ``now`` seen (a NaN/infinite ``now`` is a broken clock: fail closed)."""
+
+        # A refused Stop, console targets, incline confirmation (see the methods below _tick).
+        self._stop_refused = False
+        self._stop_resend_at: float | None = None
+        self._console_target = False
+        """A console (status 0x05) set a target other than ours since our last setpoint: a belt
+        off the target is explained, so the unit self-test claims no mismatch."""
+        self._incline_off_since: float | None = None
+        self._incline_off_target: float | None = None
+        self._incline_over_count = 0
+        self._rx_since_link_up = False
+        """Treadmill Data with a speed arrived since the link (last) came up."""
+        self._stop_claim: StopRefused | None = None
+        """A Stop answered "already stopped" before telemetry could tell: judged on the next
+        record (moving: the Stop was refused)."""
 
     # ------------------------------------------------------------------ read-only views
 
@@ -420,7 +463,7 @@ class SafetyGovernor:
             return self._reject(request, self._not_allowed(Start))
         if not self._link_up:
             return self._reject(request, "not connected to the treadmill")
-        stale = self.telemetry_stale(now)
+        stale = self.start_stale(now)
         if stale:
             return self._reject(request, stale)
         assert self._countdown_ends is not None
@@ -526,6 +569,7 @@ class SafetyGovernor:
         self._previous_target = self._target_speed
         self._target_speed = kmh
         self._target_since = now
+        self._console_target = False
         if self._setpoint_since is None:
             self._setpoint_since = now
         return Decision(verdict, request, SetSpeed(kmh), reason)
@@ -594,7 +638,13 @@ class SafetyGovernor:
 
     def _handle(self, event: Event, now: float) -> Actions:
         if isinstance(event, Telemetry):
-            return self._on_telemetry(event, now)
+            return (
+                self._on_telemetry(event, now)
+                + self._on_incline(event, now)
+                + self._check_stop_claim(event, now)
+            )
+        if isinstance(event, StopRefused | ControlRefused | SetpointRefused):
+            return self._on_refusal(event, now)
         if isinstance(event, LinkLost):
             was_up = self._link_up
             self._link_up = False
@@ -613,6 +663,7 @@ class SafetyGovernor:
         if isinstance(event, LinkUp):
             reconnect = self._ever_connected
             self._link_up = True
+            self._rx_since_link_up = False
             self._ever_connected = True
             if not reconnect:
                 return NO_ACTIONS
@@ -672,6 +723,7 @@ class SafetyGovernor:
                     "Stopped.",
                     now,
                 )
+            self._note_console_target(event.kmh, now)
             return NO_ACTIONS
         if isinstance(event, TargetInclineChanged):
             return NO_ACTIONS
@@ -782,10 +834,13 @@ class SafetyGovernor:
     # ------------------------------------------------------------------ timed checks
 
     def tick(self, now: float) -> Actions:
-        """Run the timed checks at ``now``: telemetry watchdog, setpoint confirmation and the
-        escalating stop. Returns a Stop and an alarm for whatever fired."""
+        """Run the timed checks at ``now``: telemetry watchdog, setpoint and incline
+        confirmation, the escalating stop and the re-sent Stop after a refusal. Returns a Stop
+        and an alarm for whatever fired."""
         try:
-            return self._tick(self._checked_now(now))
+            now = self._checked_now(now)
+            actions = self._tick(now)
+            return actions + self._tick_incline(now) + self._tick_stop_resend(now)
         except Exception as exc:  # fail closed
             message = f"internal error: {exc!r}"
             return self._halt(AlarmKind.INTERNAL_ERROR, message, self._safe_now(now))
@@ -808,7 +863,11 @@ class SafetyGovernor:
                 self._setpoint_since is not None
                 and now - self._setpoint_since >= lim.setpoint_timeout_s - _EPS
             ):
-                if self._speed is not None and self._unit_ratio_matches(self._speed):
+                if (
+                    self._speed is not None
+                    and not self._console_target
+                    and self._unit_ratio_matches(self._speed)
+                ):
                     return self._halt(AlarmKind.UNIT_MISMATCH, self._unit_message(self._speed), now)
                 actual = "unknown" if self._speed is None else self._fmt(self._speed)
                 return self._halt(
@@ -835,6 +894,199 @@ class SafetyGovernor:
                 alarms=(alarm,) if alarm else (),
             )
         return NO_ACTIONS
+
+    # ------------------------------------------------------------------ refusals, console
+    # targets, incline confirmation, fresh data for Start (DESIGN safety defaults)
+
+    def start_stale(self, now: float) -> str:
+        """Why a Start may not go out at ``now`` for want of fresh data (``""`` when Treadmill
+        Data younger than :data:`START_DATA_MAX_AGE_S` shows the belt at a standstill)."""
+        stale = self.telemetry_stale(now, START_DATA_MAX_AGE_S)
+        if stale:
+            return stale
+        if not self._standstill:
+            return "the latest Treadmill Data does not show the belt at a standstill"
+        return ""
+
+    def classify_unit_mismatch(
+        self, target_kmh: float, reported_kmh: float
+    ) -> tuple[AlarmKind, str] | None:
+        """The FTMS client's units self-test saw the belt settle near 1.609x or 1/1.609x of
+        ``target_kmh``: the alarm to raise (pass it to :meth:`fault`), or ``None`` when a console
+        target change (status 0x05) since the last setpoint explains the speed. A speed above
+        the cap + overspeed margin is an overspeed, whatever its ratio."""
+        limit = self._caps.max_speed_kmh + self.limits.overspeed_margin_kmh
+        if not math.isfinite(reported_kmh) or reported_kmh > limit + _EPS:
+            return (
+                AlarmKind.OVERSPEED,
+                f"The belt runs at {self._fmt(reported_kmh)}, above "
+                f"{self._caps.max_speed_source} {self._fmt(self._caps.max_speed_kmh)} "
+                "(console override or device fault). Stopped.",
+            )
+        if self._console_target:
+            return None
+        ratio = reported_kmh / target_kmh if target_kmh > 0 else math.nan
+        return (
+            AlarmKind.UNIT_MISMATCH,
+            f"Unit mismatch: target {self._fmt(target_kmh)}, belt {self._fmt(reported_kmh)} "
+            f"(ratio {ratio:.2f}); the treadmill mixes up km/h and mph. Stopped.",
+        )
+
+    def _note_console_target(self, kmh: float, now: float) -> None:
+        # Right after our setpoint, a target near 1.609x or 1/1.609x of ours is the treadmill's
+        # echo of our own command in the other unit (evidence of a mix-up); any other target,
+        # or one that comes later, was set at the console.
+        if self._state is not GovernorState.RUNNING:
+            return
+        if abs(kmh - self._target_speed) <= self._tolerance() + _EPS:
+            return
+        echo = self._target_since is not None and now - self._target_since <= ECHO_WINDOW_S
+        if not (echo and self._unit_ratio_matches(kmh)):
+            self._console_target = True
+
+    def _belt_words(self) -> str:
+        if self._speed is None:
+            return "the belt speed is not known"
+        return f"the belt was last seen at {self._fmt(self._speed)}"
+
+    def _on_refusal(
+        self, event: StopRefused | ControlRefused | SetpointRefused, now: float
+    ) -> Actions:
+        if isinstance(event, StopRefused):
+            if self._standstill and self._speed is not None:
+                return NO_ACTIONS  # telemetry shows the belt at rest: nothing was refused
+            if event.already_stopped and not self._rx_since_link_up:
+                # "Already stopped" with the belt unknown (just reconnected): the next
+                # Treadmill Data record decides.
+                self._stop_claim = event
+                return NO_ACTIONS
+            self._enter_halt(now, "the treadmill refused the stop")
+            if self._stop_deadline is None:
+                self._stop_deadline = now + self.limits.stop_confirm_timeout_s
+            self._stop_alarm_raised = True
+            if self._stop_refused:
+                return NO_ACTIONS  # refused again: the next Stop goes out on the 1 s schedule
+            self._stop_refused = True
+            self._stop_resend_at = now + STOP_RESEND_S
+            detail = f" ({event.detail})" if event.detail else ""
+            alarm = self._raise(
+                AlarmKind.STOP_NOT_CONFIRMED,
+                f"The treadmill refused the stop{detail}: PULL THE SAFETY KEY. "
+                f"{self._belt_words().capitalize()}; Stop is sent again every "
+                f"{STOP_RESEND_S:g} s while it moves.",
+                now,
+            )
+            stop = Stop(
+                "the treadmill refused the stop: sending it again",
+                emergency=True,
+                request_control=True,
+            )
+            return Actions(commands=(stop,), alarms=(alarm,) if alarm else ())
+        if self._state is GovernorState.HALTED:
+            return NO_ACTIONS  # already halted: the Stop (and its refusal) is handled above
+        if isinstance(event, ControlRefused):
+            why = f" ({event.reason})" if event.reason else ""
+            return self._halt(
+                AlarmKind.CONTROL_LOST,
+                f"The treadmill refused or withdrew control{why}: it may not follow the session. "
+                "Halted; re-arm to continue.",
+                now,
+            )
+        command = event.command
+        if isinstance(command, SetSpeed):
+            if abs(command.kmh - self._target_speed) > _EPS:
+                return NO_ACTIONS  # an older target, already replaced
+            what = f"the speed {self._fmt(command.kmh)}"
+        else:
+            if self._target_incline is None or abs(command.pct - self._target_incline) > _EPS:
+                return NO_ACTIONS
+            what = f"the incline {command.pct:g} %"
+        detail = f" ({event.detail})" if event.detail else ""
+        return self._halt(
+            AlarmKind.SETPOINT_NOT_REACHED,
+            f"The treadmill refused {what}{detail}; it will not follow the session. Stopped.",
+            now,
+        )
+
+    def _check_stop_claim(self, event: Telemetry, now: float) -> Actions:
+        speed = event.speed_kmh
+        if speed is None or not math.isfinite(speed) or speed < 0:
+            return NO_ACTIONS
+        self._rx_since_link_up = True
+        claim, self._stop_claim = self._stop_claim, None
+        if speed < self.limits.stop_confirm_speed_kmh:
+            self._stop_refused = False  # at rest: a later refusal starts a new chain
+            self._stop_resend_at = None
+            return NO_ACTIONS
+        if claim is None:
+            return NO_ACTIONS
+        detail = f"{claim.detail}, yet the belt moves" if claim.detail else "the belt moves"
+        return self._on_refusal(StopRefused(detail), now)
+
+    def _tick_stop_resend(self, now: float) -> Actions:
+        if not self._stop_refused:
+            return NO_ACTIONS
+        if self._standstill and self._stop_deadline is None:
+            self._stop_refused = False
+            self._stop_resend_at = None
+            return NO_ACTIONS
+        if not self._link_up or self._stop_resend_at is None or now < self._stop_resend_at - _EPS:
+            return NO_ACTIONS
+        self._stop_resend_at = now + STOP_RESEND_S
+        stop = Stop("the belt still moves: Stop again", emergency=True, request_control=True)
+        return Actions(commands=(stop,))
+
+    def _incline_tolerance(self) -> float:
+        increment = self._device.incline_increment_pct
+        if increment is not None and math.isfinite(increment) and increment > 0:
+            return max(INCLINE_TOLERANCE_PCT, increment)
+        return INCLINE_TOLERANCE_PCT
+
+    def _on_incline(self, event: Telemetry, now: float) -> Actions:
+        incline = event.incline_pct
+        if incline is None or not math.isfinite(incline):
+            return NO_ACTIONS
+        # A cap below the floor allows no incline change; it does not make the floor a fault.
+        cap = max(self._caps.max_incline_pct, self._caps.min_incline_pct)
+        if incline > cap + INCLINE_OVER_CAP_PCT + _EPS:
+            self._incline_over_count += 1
+            at_rest = self._state is GovernorState.HALTED and self.standstill
+            if self._incline_over_count >= INCLINE_OVER_CAP_SAMPLES and not at_rest:
+                return self._halt(
+                    AlarmKind.OVERSPEED,
+                    f"The treadmill reports an incline of {incline:g} %, above "
+                    f"{self._caps.max_incline_source} {cap:g} % (raised at the console or a "
+                    "device fault). Stopped.",
+                    now,
+                )
+        else:
+            self._incline_over_count = 0
+        target = self._target_incline
+        if self._state is not GovernorState.RUNNING or target is None:
+            self._incline_off_since = None
+            return NO_ACTIONS
+        if abs(incline - target) <= self._incline_tolerance() + _EPS:
+            self._incline_off_since = None
+        elif self._incline_off_since is None or self._incline_off_target != target:
+            self._incline_off_since = now
+            self._incline_off_target = target
+        return NO_ACTIONS
+
+    def _tick_incline(self, now: float) -> Actions:
+        since = self._incline_off_since
+        if self._state is not GovernorState.RUNNING or since is None:
+            return NO_ACTIONS
+        if now - since < INCLINE_CONFIRM_S - _EPS:
+            return NO_ACTIONS
+        actual = "unknown" if self._incline is None else f"{self._incline:g} %"
+        target = self._target_incline
+        return self._halt(
+            AlarmKind.SETPOINT_NOT_REACHED,
+            f"The treadmill did not reach or hold the incline {target:g} % for "
+            f"{INCLINE_CONFIRM_S:g} s (reported {actual}); it may be ignoring incline commands. "
+            "Stopped.",
+            now,
+        )
 
     # ------------------------------------------------------------------ internals
 
@@ -983,6 +1235,8 @@ class SafetyGovernor:
         """The belt settled (steady for 1 s) near 1.609x or 1/1.609x of a target commanded at
         least 3 s ago, and not at the previous target (a slow device would still be there)."""
         if self._target_since is None or now - self._target_since < _UNIT_MIN_AGE_S:
+            return False
+        if self._console_target:
             return False
         if not self._unit_ratio_matches(speed):
             return False

@@ -364,12 +364,18 @@ class HeadlessConsole:
         code = service.exit_code
         snap = service.snapshot
         belt = format_speed(snap.speed_kmh, snap.units, 2)
+        # "stopped" only when telemetry shows it (below 0.1 km/h); else the last known speed.
+        if snap.speed_kmh is not None and snap.speed_kmh < 0.1:
+            stopped, done = "the belt was stopped", "the belt is stopped"
+        else:
+            stopped = f"the belt was last seen at {belt}: if it moves, PULL THE SAFETY KEY"
+            done = stopped
         text = {
-            0: "Session complete; the belt is stopped.",
-            1: f"Internal error; the belt was stopped: {service.error}",
+            0: f"Session complete; {done}.",
+            1: f"Internal error; {stopped}: {service.error}",
             2: f"Not started: {service.error}",
             3: "Session stopped by the operator.",
-            4: "Session ended by a safety alarm; the belt was stopped.",
+            4: f"Session ended by a safety alarm; {stopped}.",
             5: f"Treadmill not reachable: {service.no_device}",
         }.get(int(code), code.name)
         line = f"{text} (belt {belt}; exit code {int(code)}: {code.name.lower()})"

@@ -86,6 +86,7 @@ from retro_treadmill.ftms.events import (
     TreadmillDataEvent,
     UnitMismatch,
 )
+from retro_treadmill.ftms.model import Outcome as CommandOutcome
 from retro_treadmill.ftms.quirks import QuirksTable, load_quirks_table, merge_overrides
 from retro_treadmill.profiles import load_profile
 from retro_treadmill.records.recorder import Recorder
@@ -294,6 +295,12 @@ class SessionService:
         )
         """The session's event stream: the event log, MQTT, the UI (and any other observer)
         subscribe to it; sinks wait while a Stop is on its way to the treadmill."""
+        self._stop_taken = True
+        """A Stop was accepted (or the console / safety key stopped the belt) since the last
+        Start: a later Stop answered 0x04 "already stopped" is then no refusal."""
+        self._speed_before_motion = False
+        """A speed was accepted while telemetry showed the belt standing: some treadmills lose
+        it (QZ PR #4621), so it is written again once the belt moves."""
         # The event log's batched encoding waits too.
         self.log.yield_to = self._stop_in_flight
         self.tally = SessionTally()
@@ -759,6 +766,8 @@ class SessionService:
             if isinstance(command, sc.Start):
                 self._in_effect.clear()
                 result = await client.start()
+                if result.outcome.accepted:
+                    self._stop_taken = False
             elif isinstance(command, sc.SetSpeed | sc.SetIncline):
                 value = command.kmh if isinstance(command, sc.SetSpeed) else command.pct
                 if self._in_effect.get(type(command)) == value:
@@ -773,6 +782,8 @@ class SessionService:
                     result = await client.set_target_incline(command.pct)
                 if result.outcome.accepted and written == self._generation:
                     self._in_effect[type(command)] = value
+                    if isinstance(command, sc.SetSpeed) and (self._speed_kmh or 0.0) < 0.1:
+                        self._speed_before_motion = True
             else:  # Stop/Pause never reach the queue
                 continue
             if not result.outcome.accepted:
@@ -785,6 +796,19 @@ class SessionService:
                         detail=result.detail,
                     )
                 )
+                if isinstance(command, sc.SetSpeed | sc.SetIncline):
+                    self._setpoint_refused(command, result)
+
+    def _setpoint_refused(
+        self, command: sc.SetSpeed | sc.SetIncline, result: CommandResult
+    ) -> None:
+        """A setpoint the treadmill refused (or never answered): the governor halts at once
+        rather than after the 10 s confirmation window."""
+        engine = self.engine
+        if engine is None or result.outcome not in _REFUSALS:
+            return
+        event = sc.SetpointRefused(command, _refusal_detail(result))
+        self._apply(engine.handle(event, self.clock.now()))
 
     # ================================================================ FTMS events
 
@@ -814,6 +838,8 @@ class SessionService:
             if record.heart_rate_bpm is not None:
                 self._heart_rate = int(record.heart_rate_bpm)
             out = engine.handle(sc.Telemetry(record.speed_kmh, record.inclination_pct), now)
+            if self._speed_before_motion and (record.speed_kmh or 0.0) >= 0.1 and not out.commands:
+                out = self._speed_again(engine, now, out)
             self._first_telemetry.set()
             status = engine.status(now)
             self._emit(
@@ -833,6 +859,8 @@ class SessionService:
                 )
             )
         elif isinstance(event, MachineStatusEvent):
+            if isinstance(event.status, StoppedOrPausedByUser | StoppedBySafetyKey):
+                self._stop_taken = True
             mapped = self._map_status(event)
             if mapped is not None:
                 out = engine.handle(mapped, now)
@@ -863,6 +891,9 @@ class SessionService:
             self.alarm_seen = True
         elif isinstance(event, ControlChanged):
             self.control = ControlStatus.GRANTED if event.granted else ControlStatus.LOST
+            if not event.granted and event.reason != "link lost":
+                self._note("ftms", event=event)
+                out = engine.handle(sc.ControlRefused(event.reason), now)
         elif isinstance(event, UnitMismatch):
             self._note("ftms", event=event)
             message = (
@@ -871,12 +902,37 @@ class SessionService:
                 "mixes up km/h and mph. Stopped."
             )
             # A fault found outside the governor: Stop and a latched alarm in the session (the
-            # UI's alarm screen); resuming needs the operator (DESIGN: units self-test).
-            out = engine.fault(sc.AlarmKind.UNIT_MISMATCH, message, now)
+            # UI's alarm screen); resuming needs the operator (DESIGN: units self-test). A
+            # console target change (status 0x05) or an overspeed explains the speed instead.
+            verdict = engine.governor.classify_unit_mismatch(event.target_kmh, event.reported_kmh)
+            if verdict is not None:
+                kind, why = verdict
+                out = engine.fault(
+                    kind, message if kind is sc.AlarmKind.UNIT_MISMATCH else why, now
+                )
         if out is not None:
             self._apply(out)
         else:
             self._publish()
+
+    def _speed_again(self, engine: SessionEngine, now: float, out: SessionOutput) -> SessionOutput:
+        """The belt moves now: write the running target again (through the governor), in case
+        the treadmill lost the one written while the belt stood (QZ PR #4621)."""
+        self._speed_before_motion = False
+        governor = engine.governor
+        target = governor.target_speed_kmh
+        if governor.state.value != "running" or target <= 0:
+            return out
+        self._in_effect.pop(sc.SetSpeed, None)
+        decision = governor.decide(sc.Request(sc.SetSpeed(target), sc.Source.SERVICE), now)
+        if decision.command != sc.SetSpeed(target):
+            return out
+        return SessionOutput(
+            commands=(*out.commands, decision.command),
+            alarms=out.alarms,
+            decisions=(*out.decisions, decision),
+            rejection=out.rejection,
+        )
 
     def _forget_setpoints(self, event: FtmsEvent) -> None:
         """A machine status (console, safety key, another target), a link event: what the
@@ -917,13 +973,18 @@ class SessionService:
         """Send ``out.commands`` in order (a Stop at once), then record and publish."""
         for command in out.commands:
             if isinstance(command, sc.Stop | sc.Pause):
-                self._write_stop_now(pause=isinstance(command, sc.Pause))
+                self._write_stop_now(
+                    pause=isinstance(command, sc.Pause),
+                    request_control=isinstance(command, sc.Stop) and command.request_control,
+                )
             else:
                 self._queue.append((self._generation, command))
                 self._writer_wake.set()
         self._record(out, request)
 
-    def _write_stop_now(self, *, pause: bool) -> asyncio.Task[Any] | None:
+    def _write_stop_now(
+        self, *, pause: bool, request_control: bool = False
+    ) -> asyncio.Task[Any] | None:
         """Hand Stop (or Pause) to the client at once; queued setpoints are dropped. Returns the
         client's task writing it (``None`` when there is no link to write to). Never raises."""
         self._generation += 1
@@ -935,7 +996,7 @@ class SessionService:
             return None
         try:
             task = (
-                client.stop_soon()
+                client.stop_soon(request_control=request_control)
                 if not pause
                 else asyncio.get_running_loop().create_task(client.pause(), name="ftms-pause")
             )
@@ -980,6 +1041,28 @@ class SessionService:
         result = task.result()
         if isinstance(result, CommandResult) and not result.outcome.accepted:
             self._emit(ev.StopAnswered(self.clock.now(), result.outcome.value, result.result_code))
+        if isinstance(result, CommandResult):
+            self._stop_answered(result)
+
+    def _stop_answered(self, result: CommandResult) -> None:
+        """A Stop the treadmill refused while the belt may move (an error result, 0x04 "already
+        stopped" with no Stop taken since the Start, a failed or unanswered write): the governor
+        raises the escalation alarm at once and sends Stop again (DESIGN: a refused Stop)."""
+        outcome = result.outcome
+        if outcome is CommandOutcome.SUCCESS:
+            self._stop_taken = True
+            return
+        refused = outcome in _REFUSALS or (
+            outcome is CommandOutcome.ALREADY_STOPPED and not self._stop_taken
+        )
+        engine = self.engine
+        if not refused or engine is None:
+            return
+        self._note("stop-refused", outcome=outcome.value, result_code=result.result_code)
+        event = sc.StopRefused(
+            _refusal_detail(result), already_stopped=outcome is CommandOutcome.ALREADY_STOPPED
+        )
+        self._apply(engine.handle(event, self.clock.now()))
 
     def _record(self, out: SessionOutput, request: str = "") -> None:
         now = self.clock.now()
@@ -1370,6 +1453,23 @@ class SessionService:
                 yield snap
         finally:
             changes.close()
+
+
+_REFUSALS = frozenset(
+    {
+        CommandOutcome.REJECTED,
+        CommandOutcome.TIMEOUT,
+        CommandOutcome.WRITE_FAILED,
+        CommandOutcome.BELT_NOT_MOVING,
+    }
+)
+"""Command outcomes that mean the treadmill did not take the command."""
+
+
+def _refusal_detail(result: CommandResult) -> str:
+    if result.result_code is not None and result.outcome is not CommandOutcome.TIMEOUT:
+        return f"{result.outcome.value}, result 0x{result.result_code:02X}"
+    return result.outcome.value if not result.detail else f"{result.outcome.value}: {result.detail}"
 
 
 def _describe_command_req(command: sc.Requestable) -> str:

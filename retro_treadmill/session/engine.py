@@ -415,9 +415,9 @@ class SessionEngine:
         ends = self.governor.status().countdown_ends
         if ends is None or now < ends - _EPS:
             return SessionOutput()
-        stale = self.governor.telemetry_stale(now)
+        stale = self.governor.start_stale(now)
         if stale and now < ends + self.governor.limits.setpoint_timeout_s - _EPS:
-            # Treadmill Data jitters: hold the Start until data shows the belt (bounded).
+            # Treadmill Data jitters: hold the Start until fresh data shows the belt (bounded).
             self._message = f"Waiting for Treadmill Data before starting: {stale}."
             return SessionOutput()
         decision = self.governor.decide(Request(Start(), Source.PROFILE), now)

@@ -72,6 +72,11 @@ class TreadmillCore:
         self.controller: ClientId | None = None
         self.training_status = personality.training_pre
         self.safety_key_out = False
+        self.drop_link_requested = False
+        """The personality drops the link after this write (see :meth:`take_drop_request`)."""
+        self._control_requests: dict[ClientId, int] = {}
+        self._start_at: float | None = None
+        """A Start accepted with the personality's start delay: the belt moves at this time."""
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -111,6 +116,10 @@ class TreadmillCore:
             else:
                 return ResultCode(int(exc.result)), []
         if isinstance(request, RequestControl):
+            count = self._control_requests.get(client, 0) + 1
+            self._control_requests[client] = count
+            if count > 1 and p.repeated_request_control == "disconnect":
+                self.drop_link_requested = True
             return ResultCode.SUCCESS, self.grant_control(client)
         if p.enforce_control and self.controller != client:
             return ResultCode.CONTROL_NOT_PERMITTED, []
@@ -139,6 +148,10 @@ class TreadmillCore:
             kmh = self.model.clamp_speed(kmh)
         if p.ignores_speed:
             return ResultCode.SUCCESS, []
+        if p.early_speed != "apply" and (not self.model.moving or self._start_at is not None):
+            # Before the belt moves: lost, or the link drops (KingSmith).
+            self.drop_link_requested = p.early_speed == "disconnect"
+            return ResultCode.SUCCESS, []
         value = self.model.set_target_speed(kmh, now)
         return ResultCode.SUCCESS, [self._status(TargetSpeedChanged(value))]
 
@@ -160,7 +173,11 @@ class TreadmillCore:
             if self.personality.strict_results:
                 return ResultCode.OPERATION_FAILED, []
             return ResultCode.SUCCESS, []
-        self.model.start(now)
+        if self.personality.start_delay_s > 0:
+            if self._start_at is None:
+                self._start_at = now + self.personality.start_delay_s
+        else:
+            self.model.start(now)
         return ResultCode.SUCCESS, [
             self._status(StartedOrResumedByUser()),
             *self._training(self.personality.training_running),
@@ -169,6 +186,13 @@ class TreadmillCore:
     def _stop(self, pause: bool, now: float) -> tuple[ResultCode, list[Send]]:
         p = self.personality
         state = self.model.state
+        if self._start_at is not None:  # stopped during the start countdown: no belt motion
+            self._start_at = None
+            control = StopControl.PAUSE if pause else StopControl.STOP
+            return ResultCode.SUCCESS, [
+                self._status(StoppedOrPausedByUser(control)),
+                *self._training(p.training_post),
+            ]
         if state is not RunState.RUNNING and (pause or state is not RunState.PAUSED):
             if p.strict_results:
                 return ResultCode.OPERATION_FAILED, []
@@ -191,8 +215,14 @@ class TreadmillCore:
         self.controller = client
         return sends
 
+    def take_drop_request(self) -> bool:
+        """Whether the last write made the personality drop the link (then cleared)."""
+        requested, self.drop_link_requested = self.drop_link_requested, False
+        return requested
+
     def disconnected(self, client: ClientId, now: float) -> list[Send]:
         """A client's link dropped: its control is revoked; the belt reacts per personality."""
+        self._control_requests.pop(client, None)
         self.model.advance(now)
         if self.controller != client:
             return []
@@ -216,6 +246,7 @@ class TreadmillCore:
 
     def console_stop(self, now: float) -> list[Send]:
         """The user presses Stop on the console."""
+        self._start_at = None
         if self.model.state is not RunState.RUNNING:
             return []
         self.model.stop(now)
@@ -226,6 +257,7 @@ class TreadmillCore:
 
     def pull_safety_key(self, now: float) -> list[Send]:
         """The safety key is pulled: the belt halts at once; status 0x03 (FTMS §4.17)."""
+        self._start_at = None
         self.safety_key_out = True
         self.model.halt(now)
         return [
@@ -243,6 +275,7 @@ class TreadmillCore:
 
     def reboot(self, now: float) -> None:
         """Power cycle: everything back to power-on defaults, no controller."""
+        self._start_at = None
         self.model = BeltModel(self.personality.motor, now)
         self.controller = None
         self.safety_key_out = False
@@ -252,6 +285,9 @@ class TreadmillCore:
 
     def tick(self, now: float) -> list[Send]:
         """Advance the motors to ``now``; statuses the machine sends on its own."""
+        if self._start_at is not None and now >= self._start_at:
+            self.model.start(self._start_at)
+            self._start_at = None
         self.model.advance(now)
         steps = self.model.take_steps()
         sends: list[Send] = []
@@ -266,7 +302,7 @@ class TreadmillCore:
         every: dict[str, float] = {
             "average_speed_kmh": (m.distance_m / elapsed * 3.6) if elapsed > 0 else 0.0,
             "total_distance_m": m.distance_m,
-            "inclination_pct": m.incline_pct,
+            "inclination_pct": m.incline_pct + self.personality.reported_incline_offset_pct,
             "ramp_angle_deg": 0.0,
             "positive_elevation_gain_m": m.elevation_gain_m,
             "negative_elevation_gain_m": m.elevation_loss_m,

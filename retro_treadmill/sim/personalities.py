@@ -79,6 +79,22 @@ class Personality:
     on_disconnect: DisconnectAction = "keep-running"
     """What the belt does when the controlling client's link drops."""
     ftms_available: bool = True
+    reported_incline_offset_pct: float = 0.0
+    """Treadmill Data reports the incline this much above the real one (adidas T-800: 6 % at
+    level, QZ #5113); the ``incline_offset`` quirk corrects it."""
+    start_delay_s: float = 0.0
+    """The belt starts moving this long after a Start (a console's 3-2-1 countdown)."""
+    early_speed: Literal["apply", "lost", "disconnect"] = "apply"
+    """A Set Target Speed that arrives before the belt moves: applied; answered Success and
+    lost (QZ PR #4621); or the link drops (KingSmith walking pads, ftms-notes §6)."""
+    repeated_request_control: Literal["ok", "disconnect"] = "ok"
+    """A second Request Control on one connection: fine, or the link drops (some FITSHOW and
+    Sunny models break when it precedes every setpoint, QZ PR #4703 / #4944)."""
+    incline_range_characteristic: bool = True
+    """Whether 2AD5 Supported Inclination Range exists (missing on some, hassio-ftms #16)."""
+    training_status_readable: bool = True
+    """When False, reading 2AD3 Training Status fails with an ATT error (hassio-ftms #36,
+    pyftms #17); its notifications still flow."""
 
     def with_changes(self, **changes: object) -> Personality:
         """A copy with some fields replaced (for tests and custom devices)."""
@@ -206,6 +222,62 @@ PERSONALITIES: dict[str, Personality] = {
             name="keeps-running-on-disconnect",
             description="Spec behaviour; the belt keeps running when the controlling link drops.",
             on_disconnect="keep-running",
+        ),
+        SPEC.with_changes(
+            name="adidas-t800",
+            description=(
+                "adidas T-800: Treadmill Data reports the incline 6 % above the real one (6 % at "
+                "level, QZ #5113); incline in 1 % steps. Needs the incline_offset quirk."
+            ),
+            manufacturer="adidas",
+            model="T-800",
+            reported_incline_offset_pct=6.0,
+            motor=MotorSpec(max_incline_pct=15.0, incline_increment_pct=1.0),
+        ),
+        SPEC.with_changes(
+            name="incline-stuck",
+            description=(
+                "Answers Set Target Inclination with Success but the incline motor never moves; "
+                "Treadmill Data reports the real (unchanged) incline."
+            ),
+            incline_supported=False,
+        ),
+        SPEC.with_changes(
+            name="speed-lost-when-stopped",
+            description=(
+                "A Set Target Speed written before the belt moves is answered Success and lost "
+                "(QZ PR #4621): the belt runs at its start speed until the next one."
+            ),
+            early_speed="lost",
+            start_delay_s=2.0,
+        ),
+        SPEC.with_changes(
+            name="kingsmith",
+            description=(
+                "KingSmith walking pad: a Set Target Speed before the belt moves drops the link "
+                "(ftms-notes §6). Advertise a KS- name to get the wait_for_belt_before_speed quirk."
+            ),
+            manufacturer="KingSmith",
+            early_speed="disconnect",
+            start_delay_s=2.0,
+        ),
+        SPEC.with_changes(
+            name="fitshow",
+            description=(
+                "FITSHOW / Sunny: a second Request Control on one connection drops the link (QZ "
+                "PR #4703, #4944); control is to be requested once per connection."
+            ),
+            manufacturer="FITSHOW",
+            repeated_request_control="disconnect",
+        ),
+        SPEC.with_changes(
+            name="no-incline-range",
+            description=(
+                "No 2AD5 Supported Inclination Range characteristic (hassio-ftms #16); 2AD3 "
+                "Training Status cannot be read (hassio-ftms #36, pyftms #17)."
+            ),
+            incline_range_characteristic=False,
+            training_status_readable=False,
         ),
         SPEC.with_changes(
             name="stops-on-disconnect",

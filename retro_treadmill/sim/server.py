@@ -85,6 +85,7 @@ UUID_MACHINE_STATUS = "2ADA"
 
 ATT_CCCD_IMPROPERLY_CONFIGURED = 0xFD
 ATT_PROCEDURE_ALREADY_IN_PROGRESS = 0xFE
+ATT_UNLIKELY_ERROR = 0x0E
 
 DEFAULT_ADDRESS = "F0:F1:F2:F3:F4:F5"
 """Static random address of the virtual treadmill on the virtual radio."""
@@ -237,7 +238,7 @@ class VirtualTreadmill:
         self._training = self._characteristic(
             UUID_TRAINING_STATUS,
             P.READ | P.NOTIFY,
-            read=lambda _c: _wire.training_status(self.core.training_status),
+            read=self._read_training_status,
         )
         self._speed_range = self._characteristic(
             UUID_SPEED_RANGE,
@@ -266,18 +267,18 @@ class VirtualTreadmill:
             "2ADA": self._status,
             "2AD9": self._control_point,
         }
-        ftms = gatt.Service(
-            UUID_FTMS,
-            [
-                self._feature,
-                self._treadmill_data,
-                self._training,
-                self._speed_range,
-                self._incline_range,
-                self._control_point,
-                self._status,
-            ],
-        )
+        characteristics = [
+            self._feature,
+            self._treadmill_data,
+            self._training,
+            self._speed_range,
+            self._incline_range,
+            self._control_point,
+            self._status,
+        ]
+        if not p.incline_range_characteristic:
+            characteristics.remove(self._incline_range)
+        ftms = gatt.Service(UUID_FTMS, characteristics)
         dis = DeviceInformationService(
             manufacturer_name=p.manufacturer,
             model_number=p.model,
@@ -286,6 +287,11 @@ class VirtualTreadmill:
             software_revision=f"personality {p.name}",
         )
         self.device.add_services([ftms, dis])
+
+    def _read_training_status(self, _connection: Connection) -> bytes:
+        if not self.personality.training_status_readable:
+            raise att.ATT_Error(ATT_UNLIKELY_ERROR)
+        return _wire.training_status(self.core.training_status)
 
     def advertising_data(self) -> bytes:
         """Flags, the FTMS service UUID and Service Data (FTMS §3.1) and the local name."""
@@ -548,6 +554,9 @@ class VirtualTreadmill:
         self._log(f"control point from {client}: {data.hex(' ')} -> result 0x{outcome.result:02X}")
         self._deliver(list(outcome.sends))
         self._respond(connection, outcome)
+        if self.core.take_drop_request():
+            self._log(f"personality {self.personality.name}: drops the link after this write")
+            self._spawn(self.drop_link(), "personality-drop")
 
     def _respond(self, connection: Connection, outcome: Outcome) -> None:
         f = self._faults

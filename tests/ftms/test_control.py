@@ -564,3 +564,36 @@ def test_against_a_strict_server_model(
             m.tick(now)
             handle(m.actions())
     assert ended == set(submitted_at)
+
+
+def test_a_stop_is_written_whatever_its_request_control_answers() -> None:
+    """Issue 13: a Stop answered 0x05 requests control again, and is written again even when
+    that request is refused or unanswered (it used to retry the request alone, never the Stop)."""
+    m = connected(control_point_timeout_s=1.0)
+    m.has_control = True
+    m.stop(0.0)
+    assert writes(m.actions()) == [STOP]
+    m.receive_response(0x08, 0x05, 0.1)
+    assert writes(m.actions()) == [RC]
+    m.receive_response(0x00, 0x05, 0.2)
+    assert writes(m.actions()) == [STOP]
+    m.receive_response(0x08, 0x05, 0.3)
+    assert writes(m.actions()) == [RC]
+    m.tick(1.4)  # no answer to the request: the Stop goes out anyway
+    assert writes(m.actions()) == [STOP]
+
+
+def test_a_stop_sent_again_after_a_refusal_requests_control_first() -> None:
+    m = connected()
+    m.has_control = True
+    m.stop(0.0, request_control=True)
+    assert writes(m.actions()) == [RC]
+    m.receive_response(0x00, 0x01, 0.05)
+    assert writes(m.actions()) == [STOP]
+    m.receive_response(0x08, 0x01, 0.1)
+    [done] = finished(m.actions())
+    assert done.outcome is Outcome.SUCCESS
+    m.stop(1.0, request_control=True)
+    assert writes(m.actions()) == [RC]
+    m.receive_response(0x00, 0x03, 1.05)  # refused: the Stop goes out anyway
+    assert writes(m.actions()) == [STOP]

@@ -169,7 +169,12 @@ def state_line(s: SessionSnapshot) -> str:
     elif s.state is SessionState.FINISHED:
         line = f"■ {label}: belt stopped. Q to quit"
     elif s.state is SessionState.ALARM:
-        line = f"!! {label}: belt stopped"
+        # "stopped" only when telemetry shows it; otherwise the last known speed.
+        line = (
+            f"!! {label}: belt stopped"
+            if s.standstill
+            else f"!! {label}: belt NOT confirmed stopped"
+        )
     else:
         line = f"● {label}"
     if s.segment_index is not None and s.segment_count:
