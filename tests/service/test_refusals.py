@@ -206,6 +206,7 @@ def _summary(speed_kmh: float | None, code: ExitCode) -> str:
         snapshot=SessionSnapshot(units="mph", speed_kmh=speed_kmh),
         error="boom",
         no_device=None,
+        engine=None,  # no session ran: the line alone, without the totals block
     )
     return console._summary(service)  # type: ignore[arg-type]
 
