@@ -12,6 +12,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Button, Static
 
+from retro_treadmill.tui.keys import both_cases
 from retro_treadmill.tui.model import ProfileInfo
 from retro_treadmill.tui.screens.base import RetroScreen
 from retro_treadmill.tui.widgets.checkitem import CheckItem
@@ -42,7 +43,7 @@ class PreflightScreen(RetroScreen):
         Binding("2", "tick(1)", "Tick 2", show=False),
         Binding("3", "tick(2)", "Tick 3", show=False),
         Binding("4", "tick(3)", "Tick 4", show=False),
-        Binding("g", "start", "Start"),
+        Binding(both_cases("g"), "start", "Start"),
     ]
 
     class StartRequested(Message):
