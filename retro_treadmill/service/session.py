@@ -977,9 +977,9 @@ class SessionService:
         segment = None
         if status.segment_index is not None:
             segment = SegmentInfo(
-                status.segment_index,
+                status.segment_index + 1,  # 1-based on the wire, as README shows
                 status.segment_count,
-                status.segment_name,
+                status.segment_kind or status.segment_name,
                 status.direction or "backward",
                 status.segment_remaining_s,
             )
