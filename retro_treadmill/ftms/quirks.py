@@ -9,6 +9,7 @@ A clinic config may override any field per name prefix (:func:`merge_overrides`)
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -85,6 +86,33 @@ _FIELD_TYPES: dict[str, type] = {
 }
 
 
+_RANGES: dict[str, tuple[float, float]] = {
+    # seconds: a 0 s response timeout turned every command (and so every session) into an alarm
+    "control_point_timeout_s": (0.5, 30.0),  # ftms-notes §6: answers take 2-5 s in practice
+    "wait_for_belt_timeout_s": (1.0, 120.0),
+    "settle_after_start_s": (0.0, 30.0),
+    "control_backoff_s": (0.05, 30.0),  # each wait
+    "busy_retry_s": (0.01, 5.0),
+    # counts
+    "control_retries": (0, 20),
+    "busy_retries": (0, 200),
+    "stop_retries": (1, 10),  # a Stop that got no answer is always written again
+}
+"""The sane range of each numeric quirk, inclusive (a clinic override outside it is refused)."""
+
+
+def _in_range(key: str, value: float, where: str, path: str) -> None:
+    low, high = _RANGES.get(key, (0.0, math.inf))
+    if not low <= value <= high:
+        unit = " s" if key.endswith("_s") else ""
+        raise ConfigError(
+            f"{key} must be from {low:g} to {high:g}{unit}, got {value:g}",
+            path=path,
+            where=where,
+            field=key,
+        )
+
+
 def _coerce(key: str, value: Any, where: str, path: str) -> Any:
     expected = _FIELD_TYPES.get(key)
     if expected is None:
@@ -97,23 +125,29 @@ def _coerce(key: str, value: Any, where: str, path: str) -> Any:
             raise ConfigError(f"{key} must be true or false", path=path, where=where, field=key)
         return value
     if expected is int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ConfigError(
-                f"{key} must be a whole number >= 0", path=path, where=where, field=key
-            )
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be a whole number", path=path, where=where, field=key)
+        _in_range(key, value, where, path)
         return value
     if expected is float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ConfigError(f"{key} must be a number >= 0", path=path, where=where, field=key)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise ConfigError(f"{key} must be a number", path=path, where=where, field=key)
+        _in_range(key, value, where, path)
         return float(value)
     if (
         not isinstance(value, list)
         or not value
-        or not all(isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in value)
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
     ):
         raise ConfigError(
-            f"{key} must be a non-empty list of numbers >= 0", path=path, where=where, field=key
+            f"{key} must be a non-empty list of numbers", path=path, where=where, field=key
         )
+    for v in value:
+        _in_range(key, v, where, path)
     return tuple(float(v) for v in value)
 
 
