@@ -482,7 +482,11 @@ class SessionEngine:
         if wanted and abs(gap) > _SPEED_EXACT_KMH:
             # As the governor will send it (on the treadmill's grid), so that a setpoint off the
             # grid is not asked for again at every tick.
-            ask = gov.speed_on_grid(min(speed, allowance) if gap > 0 else speed)
+            ask = (
+                gov.speed_on_grid(speed, ceiling=allowance)
+                if gap > 0
+                else gov.speed_on_grid(speed, ceiling=target)
+            )
             if target <= 0 or abs(ask - target) > _SPEED_EXACT_KMH:
                 decisions.append(gov.decide(Request(SetSpeed(ask), Source.PROFILE), now))
         if gov.state is GovernorState.RUNNING:  # a speed decision may have halted it
