@@ -58,6 +58,9 @@ class DeviceQuirks:
     procedure's response arrives)."""
     stop_retries: int = 3
     """Rewrites of a Stop that got no response in time."""
+    speed_increment_kmh: float = 0.0
+    """The treadmill's real speed step, km/h, when it reports a coarser one in 2AD4 (Urevo E1L:
+    reports 0.32, moves in 0.1 mph = 0.16 km/h steps, ftms-notes); 0 = as reported."""
 
     def speed_param_kmh_to_wire(self, kmh: float) -> float:
         """The value to put in Set Target Speed (FTMS §4.16.2.3) for a target of ``kmh``."""
@@ -83,6 +86,7 @@ _FIELD_TYPES: dict[str, type] = {
     "busy_retries": int,
     "busy_retry_s": float,
     "stop_retries": int,
+    "speed_increment_kmh": float,
 }
 
 
@@ -97,6 +101,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "control_retries": (0, 20),
     "busy_retries": (0, 200),
     "stop_retries": (1, 10),  # a Stop that got no answer is always written again
+    "speed_increment_kmh": (0.0, 1.0),
 }
 """The sane range of each numeric quirk, inclusive (a clinic override outside it is refused)."""
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import signal
@@ -81,6 +82,7 @@ from retro_treadmill.ftms.quirks import QuirksTable, load_quirks_table, merge_ov
 from retro_treadmill.profiles import load_profile
 from retro_treadmill.safety import commands as sc
 from retro_treadmill.session.engine import Outcome, SessionEngine, SessionOutput, SessionState
+from retro_treadmill.session.plan import SpeedPlan
 from retro_treadmill.session.profile import DeviceRange, Profile
 from retro_treadmill.telemetry.eventlog import EventLog
 from retro_treadmill.telemetry.mqtt import MqttConnectionState, MqttPublisher, MqttStatus
@@ -233,6 +235,8 @@ class SessionService:
 
         self.client: FtmsClient | None = None
         self.engine: SessionEngine | None = None
+        self.speed_plan: SpeedPlan | None = None
+        """The profile's speeds on this treadmill's steps (known once connected)."""
         self.mqtt: MqttPublisher | None = None
         self.device_name = ""
         self.link = LinkStatus.DISCONNECTED
@@ -595,6 +599,21 @@ class SessionService:
             desc.incline_increment_pct,
         )
         self._apply(engine.handle(ranges, now))
+        plan = engine.speed_plan()
+        if plan.refusal:  # name the treadmill in the quirk the way forward suggests
+            name = desc.name or "<advertised name>"
+            plan = dataclasses.replace(
+                plan, refusal=plan.refusal.replace("<advertised name>", name)
+            )
+        self.speed_plan = plan
+        self.log.write(
+            "speed-plan",
+            step_kmh=plan.step_kmh,
+            worst_kmh=round(plan.worst_kmh, 3),
+            needs_acceptance=plan.needs_acceptance,
+            refusal=plan.refusal,
+            segments=plan.lines(self.units),
+        )
         self._apply(engine.handle(sc.LinkUp(), now))
         self._apply(engine.prepare(now))
         if self.freeze_gc:
@@ -945,7 +964,7 @@ class SessionService:
         link = self.link
         if status.link_up and link is not LinkStatus.CONNECTED:
             link = LinkStatus.CONNECTED
-        return snapshot_from_status(
+        snapshot = snapshot_from_status(
             status,
             units=self.units,
             device_name=self.device_name,
@@ -956,6 +975,9 @@ class SessionService:
             heart_rate_bpm=self._heart_rate,
             rejection=self._rejection,
         )
+        if self.speed_plan is None:
+            return snapshot
+        return dataclasses.replace(snapshot, speed_plan=self.speed_plan)
 
     def _publish_mqtt_state(self, *, force: bool = False) -> None:
         mqtt, engine = self.mqtt, self.engine
@@ -1206,6 +1228,19 @@ class SessionService:
                 self._rejection = Rejection("start", "not connected yet", self._rejections)
                 self._publish()
                 return
+            plan = self.speed_plan
+            if plan is not None and plan.needs_acceptance:
+                item = plan.acceptance_item(self.units)
+                if item not in checklist:
+                    self._rejections += 1
+                    self._rejection = Rejection(
+                        "start",
+                        f"the treadmill's speeds differ from the prescription; accept them "
+                        f"first: {item}",
+                        self._rejections,
+                    )
+                    self._publish()
+                    return
             self._apply(engine.start(self.clock.now()), "start")
 
         self._guard("start", body)

@@ -290,7 +290,8 @@ class RetroTreadmillApp(App[None]):
         base = self._base
         if state is SessionState.PREFLIGHT:
             if not isinstance(base, PreflightScreen):
-                self._switch_base(PreflightScreen(self.profile))
+                snap = self.snapshot
+                self._switch_base(PreflightScreen(self.profile, snap.speed_plan, snap.units))
         elif state is SessionState.COUNTDOWN:
             if not isinstance(base, CountdownScreen):
                 self._switch_base(CountdownScreen())

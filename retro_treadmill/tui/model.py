@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from retro_treadmill.units import SpeedUnit
 
 if TYPE_CHECKING:
+    from retro_treadmill.session.plan import SpeedPlan
     from retro_treadmill.session.profile import Profile
 
 
@@ -192,6 +193,8 @@ class SessionSnapshot:
     last_rejection: Rejection | None = None
     message: str = ""
     """A one-line status note from the service ("Stop sent", "waiting for belt to stop")."""
+    speed_plan: SpeedPlan | None = None
+    """The profile's speeds as this treadmill runs them, known once connected (preflight)."""
 
 
 @dataclass(frozen=True, slots=True)

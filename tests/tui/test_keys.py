@@ -229,3 +229,53 @@ def test_every_letter_key_in_readme_and_on_screen_is_tested_in_both_cases() -> N
     for quoted in re.findall(r'"([^"\n]*·[^"\n]*)"', hints):
         hinted |= set(re.findall(r"(?<![\w+])([A-Za-z])(?=[: ]|$)", quoted))
     assert {h.upper() for h in hinted} <= TESTED_LETTERS, hinted
+
+
+# -- the preflight shows the speeds the treadmill runs (issue 13, point 5) -----------------------
+
+
+def _plan(refusal: str = "", runs_kmh: float = 1.5):  # type: ignore[no-untyped-def]
+    from retro_treadmill.session.plan import SegmentSpeeds, SpeedPlan
+    from retro_treadmill.units import mph_to_kmh
+
+    one = mph_to_kmh(1.0)
+    return SpeedPlan(
+        (SegmentSpeeds("segment 1 'hold'", one, one, runs_kmh, runs_kmh),), 0.5, refusal
+    )
+
+
+async def test_a_speed_difference_is_one_more_item_to_tick_before_start(
+    make_app: MakeApp, controller: FakeController
+) -> None:
+    from textual.widgets import Button, Static
+
+    plan = _plan()
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await show(pilot, controller, preflight(speed_plan=plan))
+        assert isinstance(app.screen, PreflightScreen)
+        shown = str(app.screen.query_one("#speed-plan", Static).content)
+        assert "prescribed       1.0 mph  runs       0.9 mph  (differs)" in shown
+        await pilot.press("1", "2", "3", "4", "g")
+        assert controller.names() == []  # the fifth item (accept the speeds) is not ticked
+        assert app.screen.query_one("#start", Button).disabled
+        await pilot.press("5", "g")
+        assert controller.names() == ["start"]
+        assert controller.intents[0][1][-1] == plan.acceptance_item("mph")
+
+
+async def test_a_profile_the_treadmill_cannot_run_keeps_start_disabled_with_the_reason(
+    make_app: MakeApp, controller: FakeController
+) -> None:
+    from textual.widgets import Button, Static
+
+    plan = _plan(refusal="cannot start: steps too coarse; run the shipped 'steady'")
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await show(pilot, controller, preflight(speed_plan=plan))
+        await pilot.press("1", "2", "3", "4", "g")
+        assert controller.names() == []
+        assert app.screen.query_one("#start", Button).disabled
+        assert "run the shipped 'steady'" in str(
+            app.screen.query_one("#preflight-status", Static).content
+        )
