@@ -37,6 +37,16 @@ def checklist_for(profile: ProfileInfo | None) -> tuple[str, ...]:
     return (*BASE_CHECKLIST, harness)
 
 
+def plan_text(plan: SpeedPlan, units: SpeedUnit) -> str:
+    """The speeds the treadmill runs, compact enough for 80x24: the segments that differ from the
+    prescription by more than 0.05 mph, or one line saying none does."""
+    title = f"Speeds on this treadmill (steps of {plan.step_kmh:g} km/h):"
+    differing = [line for line in plan.lines(units) if line.endswith("(differs)")]
+    if not differing:
+        return f"{title} every segment runs within 0.05 mph of the prescription."
+    return "\n".join([title, *(line.removesuffix("  (differs)") for line in differing)])
+
+
 class PreflightScreen(RetroScreen):
     """Tick every item (keys 1-4, or Tab to an item and Enter), then Start (G, or the button)."""
 
@@ -78,9 +88,7 @@ class PreflightScreen(RetroScreen):
         name = self.profile.name if self.profile is not None else "the session"
         yield Static(f"Preflight checklist for {name}", classes="title", markup=False)
         if self.plan is not None:
-            lines = self.plan.lines(self.units)
-            title = f"Speeds on this treadmill (steps of {self.plan.step_kmh:g} km/h):"
-            yield Static("\n".join([title, *lines]), id="speed-plan", markup=False)
+            yield Static(plan_text(self.plan, self.units), id="speed-plan", markup=False)
         with Vertical(id="checklist"):
             for index, item in enumerate(self.items):
                 yield CheckItem(f"{index + 1}. {item}", id=f"item-{index}")
