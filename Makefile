@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := mosquitto tshark tmux
+# OS package:command it provides (mosquitto-clients: README's mosquitto_pub/mosquitto_sub examples)
+APT_PACKAGES := mosquitto:mosquitto mosquitto-clients:mosquitto_pub tshark:tshark tmux:tmux
 export DEBIAN_FRONTEND := noninteractive
 
 .PHONY: demo test check lint typecheck imports pytest bench venv system-deps clean
@@ -22,10 +23,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $@
 
-## system-deps: OS packages the tests use (mosquitto broker, tshark, tmux), installed when missing
+## system-deps: OS packages the tests use (mosquitto broker and clients, tshark, tmux), installed when missing
 system-deps:
 	@missing=""; \
-	for p in $(APT_PACKAGES); do command -v $$p >/dev/null 2>&1 || [ -x /usr/sbin/$$p ] || missing="$$missing $$p"; done; \
+	for pc in $(APT_PACKAGES); do p=$${pc%%:*}; c=$${pc##*:}; \
+	  command -v $$c >/dev/null 2>&1 || [ -x /usr/sbin/$$c ] || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing OS packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \

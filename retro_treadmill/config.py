@@ -401,22 +401,27 @@ class _ConfigParser:
                     key,
                 )
             result[key] = value
-        if "url" in result:
+        if result:
             self._check_mqtt(result)
         return MappingProxyType(result)
 
     def _check_mqtt(self, table: Mapping[str, Any]) -> None:
-        """Build the MQTT settings once so a bad combination is reported here, with its line."""
+        """Build the MQTT settings once so a bad combination is reported here, with its line;
+        without a ``url`` (it may come from ``--mqtt`` later) on a stand-in loopback URL, so
+        the other values are checked all the same."""
         options = {k: v for k, v in table.items() if k not in ("url", "treadmill_id")}
         for key in MQTT_PATH_KEYS:
             if key in options:
                 options[key] = Path(options[key])
+        tls = any(key in options for key in MQTT_PATH_KEYS)
+        url = table.get("url") or ("mqtts://127.0.0.1" if tls else "mqtt://127.0.0.1")
         try:
             MqttSettings.from_url(
-                table["url"], treadmill_id=table.get("treadmill_id", "treadmill"), **options
+                url, treadmill_id=table.get("treadmill_id", "treadmill"), **options
             )
         except ConfigError as error:
-            key = error.field if error.field in table else "url"
+            fallback = "url" if "url" in table else next(iter(table))
+            key = error.field if error.field in table else fallback
             raise self.fail(error.detail, "mqtt", key) from None
 
     def _profiles(self, table: Mapping[str, Any]) -> tuple[Path, ...]:

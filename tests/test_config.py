@@ -134,7 +134,24 @@ def test_rate_limits_and_timeouts_can_never_be_loosened() -> None:
         ('[mqtt]\nca_file = "missing-ca.pem"\n', "missing-ca.pem' does not exist (line 2)"),
         ('[profiles]\ndirs = "x"\n', "dirs must be an array of folder paths"),
         ('[quirks."URTM"]\nwait_for_belt = true\n', "[quirks.URTM]: unknown quirk 'wait_for_belt'"),
-        ('[quirks."*"]\nstop_retries = -1\n', "stop_retries must be a whole number >= 0 (line 2)"),
+        ('[quirks."*"]\nstop_retries = -1\n', "stop_retries must be from 1 to 10, got -1 (line 2)"),
+        # every timeout and count has a sane range: 0 s turned every session into an alarm
+        (
+            '[quirks."*"]\ncontrol_point_timeout_s = 0\n',
+            "[quirks.*]: control_point_timeout_s must be from 0.5 to 30 s, got 0 (line 2)",
+        ),
+        ('[quirks."URTM"]\nwait_for_belt_timeout_s = 0\n', "from 1 to 120 s, got 0 (line 2)"),
+        ('[quirks."*"]\nbusy_retry_s = 0\n', "busy_retry_s must be from 0.01 to 5 s"),
+        ('[quirks."*"]\ncontrol_backoff_s = [0.5, 0]\n', "control_backoff_s must be"),
+        ('[quirks."*"]\nsettle_after_start_s = 600\n', "settle_after_start_s must be from 0 to"),
+        ('[quirks."*"]\nstop_retries = 0\n', "stop_retries must be from 1 to 10"),
+        ('[quirks."*"]\nbusy_retries = 100000\n', "busy_retries must be from 0 to"),
+        ('[quirks."*"]\ncontrol_point_timeout_s = "3"\n', "must be a number"),
+        # [mqtt] is checked even without a url (it may come from --mqtt later)
+        ("[mqtt]\ntelemetry_rate_hz = 0\n", "[mqtt]: telemetry_rate_hz"),
+        ("[mqtt]\nevent_queue_size = 0\n", "[mqtt]: event_queue_size"),
+        ("[mqtt]\nkeepalive_s = -5\n", "[mqtt]: keepalive_s"),
+        ('[mqtt]\ntreadmill_id = "a b"\n', "treadmill id 'a b' must be 1-64 letters"),
         (
             '[mqtt]\nurl = "mqtt://h/p"\ntreadmill_id = "a b"\n',
             "treadmill id 'a b' must be 1-64 letters, digits, '_' or '-' (line 3)",
@@ -146,6 +163,15 @@ def test_config_mistakes_name_table_key_and_line(text: str, expected: str) -> No
     message = _error(text)
     assert message.startswith("clinic.toml: ")
     assert expected in message
+
+
+def test_quirk_values_at_the_edges_of_their_ranges_load() -> None:
+    text = (
+        '[quirks."*"]\ncontrol_point_timeout_s = 0.5\nsettle_after_start_s = 0\n'
+        "wait_for_belt_timeout_s = 120\ncontrol_backoff_s = [0.05, 30]\nstop_retries = 1\n"
+        "control_retries = 0\nbusy_retries = 0\n"
+    )
+    assert parse_config(text, "clinic.toml").quirks["*"]["control_point_timeout_s"] == 0.5
 
 
 def test_quirks_and_mqtt_are_passed_on(tmp_path: Path) -> None:

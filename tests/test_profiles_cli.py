@@ -176,7 +176,7 @@ def test_list_shows_every_profile_in_the_chosen_units(
     out = capsys.readouterr().out
     for name in SHIPPED:
         assert re.search(rf"^{re.escape(name)}\s", out, re.M)
-    assert re.search(r"^first-steps\s+5:00\s+0\.8-1\.0\s+0\s+A first", out, re.M)
+    assert re.search(r"^first-steps\s+5:00\s+0\.8-1\.0\s+0\s+shipped\s+A first", out, re.M)
     assert re.search(r"^backward-hill\s+16:00\s+0\.8-1\.2\s+0-5\s", out, re.M)
     assert "[not allowed by built-in defaults] Athlete" in out
     assert main(["profiles", "list", "--units", "kmh", "--config", str(athlete_config)]) == 0
@@ -257,3 +257,68 @@ def test_the_documented_config_example_loads(tmp_path: Path) -> None:
 
 def read_profile_text(text: str) -> Profile:
     return parse_profile(text, "README.md")
+
+
+# -- issue 13: clinic copies win, sources shown, file names, size --------------------------------
+
+
+def _clinic_copy_of_demo(tmp_path: Path) -> Path:
+    own = tmp_path / "own"
+    own.mkdir()
+    text = (shipped_profiles_dir() / "demo.toml").read_text()
+    text = text.replace("Two-minute demonstration", "The clinic's own two-minute demonstration")
+    (own / "demo.toml").write_text(text)
+    config = tmp_path / "config.toml"
+    config.write_text('[profiles]\ndirs = ["own"]\n')
+    return config
+
+
+def test_a_clinic_copy_of_a_shipped_profile_wins_and_is_listed_once_with_its_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config_path = _clinic_copy_of_demo(tmp_path)
+    config = parse_config(config_path.read_text(), config_path)
+    clinic_demo = tmp_path / "own" / "demo.toml"
+    assert resolve_profile("demo", config) == clinic_demo
+    assert load_profile("demo", config).description.startswith("The clinic's own")
+    assert main(["profiles", "list", "--config", str(config_path)]) == 0
+    out = capsys.readouterr().out
+    header = out.splitlines()[0]
+    assert "SOURCE" in header
+    demo_rows = [line for line in out.splitlines() if re.match(r"^demo\s", line)]
+    assert len(demo_rows) == 1, out
+    assert "clinic (replaces shipped)" in demo_rows[0]
+    assert "The clinic's own" in demo_rows[0]
+    first = next(line for line in out.splitlines() if line.startswith("first-steps "))
+    assert " shipped " in first
+    assert main(["profiles", "show", "demo", "--config", str(config_path)]) == 0
+    assert "own/demo.toml" in capsys.readouterr().out
+
+
+def test_the_ui_offers_the_clinic_copy_once(tmp_path: Path) -> None:
+    from retro_treadmill.tui.sources import profile_choices
+
+    config_path = _clinic_copy_of_demo(tmp_path)
+    config = parse_config(config_path.read_text(), config_path)
+    demos = [p for p in profile_choices(config) if p.name == "demo"]
+    assert [p.key for p in demos] == [str(tmp_path / "own" / "demo.toml")]
+
+
+def test_validate_refuses_a_profile_whose_name_is_not_its_file_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "my-ramp.toml"
+    path.write_text((shipped_profiles_dir() / "demo.toml").read_text())  # name = "demo"
+    assert main(["profiles", "validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"invalid: {path}: ")
+    assert "name 'demo' differs from the file name 'my-ramp'" in err
+    assert "(line 2)" in err
+
+
+def test_a_profile_file_over_1_mb_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    path = tmp_path / "big.toml"
+    text = (shipped_profiles_dir() / "demo.toml").read_text().replace('"demo"', '"big"')
+    path.write_text(text + "#" * (1024 * 1024))
+    with pytest.raises(ConfigError, match=r"the file is .* MB; a profile is at most 1 MB"):
+        read_profile(path)

@@ -45,13 +45,12 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo session; the exit code is the outcome (0 = completed)."""
+    from retro_treadmill.clock import check_time_scale
     from retro_treadmill.commands.run import RunPlan, run_plan
-    from retro_treadmill.errors import ConfigError
     from retro_treadmill.profiles import load_profile
     from retro_treadmill.sim.personalities import get_personality
 
-    if not 0 < args.time_scale <= 1000:
-        raise ConfigError(f"--time-scale must be > 0 and <= 1000, got {args.time_scale}")
+    check_time_scale(args.time_scale)
     get_personality(args.personality)
     if args.event_log is not None:
         from retro_treadmill.commands.run import check_event_log_path

@@ -75,13 +75,13 @@ def run_list(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     units: SpeedUnit = args.units or "mph"
     rows: list[tuple[str, ...]] = [
-        ("NAME", "TIME", f"SPEED ({unit_label(units)})", "INCLINE (%)", "DESCRIPTION")
+        ("NAME", "TIME", f"SPEED ({unit_label(units)})", "INCLINE (%)", "SOURCE", "DESCRIPTION")
     ]
     problems: list[str] = []
     for entry in list_profiles(config):
         profile = entry.profile
         if profile is None:
-            rows.append((entry.path.stem, "-", "-", "-", "INVALID (see below)"))
+            rows.append((entry.path.stem, "-", "-", "-", entry.source, "INVALID (see below)"))
             problems.append(str(entry.error))
             continue
         summary = profile.summary
@@ -94,6 +94,7 @@ def run_list(args: argparse.Namespace) -> int:
                 format_duration(profile.total_duration_s),
                 _speed_range(profile, units),
                 _range(*profile.incline_range_pct),
+                entry.source,
                 summary,
             )
         )
@@ -140,7 +141,7 @@ def run_validate(args: argparse.Namespace) -> int:
     for name in args.paths:
         try:
             path = resolve_profile(name, config)
-            profile = read_profile(path, limits=config.limits)
+            profile = read_profile(path, limits=config.limits, match_file_name=True)
         except ConfigError as error:
             invalid += 1
             print(f"invalid: {_with_config_path(error, config)}", file=sys.stderr)

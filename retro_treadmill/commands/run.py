@@ -94,7 +94,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         metavar="N",
-        help="N session seconds per wall second (only with --simulate)",
+        help="N session seconds per wall second, at most 20 (only with --simulate)",
     )
     parser.add_argument("--headless", action="store_true", help="no TUI: console progress line")
     parser.add_argument(
@@ -161,6 +161,7 @@ class RunPlan:
 def plan_from_args(args: argparse.Namespace) -> RunPlan:
     """Validate the options, the clinic config and the profile; ConfigError on any problem."""
     from retro_treadmill.ble.adapter import parse_adapter_spec
+    from retro_treadmill.clock import check_time_scale
     from retro_treadmill.profiles import load_profile
     from retro_treadmill.sim.faults import parse_fault
     from retro_treadmill.sim.personalities import get_personality
@@ -173,9 +174,7 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
             "not speed up with the clock",
             field="time-scale",
         )
-    scale = 1.0 if args.time_scale is None else float(args.time_scale)
-    if not scale > 0 or scale > 1000:
-        raise ConfigError(f"--time-scale must be > 0 and <= 1000, got {args.time_scale}")
+    scale = 1.0 if args.time_scale is None else check_time_scale(float(args.time_scale))
     if args.fault and simulate is None:
         raise ConfigError("--fault needs the virtual treadmill (--simulate)", field="fault")
     if simulate is not None and (args.device or args.adapter):

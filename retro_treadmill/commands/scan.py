@@ -9,6 +9,11 @@ from typing import Any
 
 from retro_treadmill.errors import ConfigError
 
+EXIT_CODES_HELP = (
+    "exit codes: 0 something was found, 1 nothing was heard within the timeout, 2 usage error or "
+    "no usable Bluetooth adapter (the message says which and what to try)."
+)
+
 
 def register(subparsers: Any) -> None:
     """Add the ``scan`` subcommand."""
@@ -21,6 +26,7 @@ def register(subparsers: Any) -> None:
             "address, signal strength, machine type and the 'available' flag. Use the address "
             "or the name with `run --device`."
         ),
+        epilog=EXIT_CODES_HELP,
     )
     parser.add_argument(
         "--adapter",

@@ -490,6 +490,8 @@ class FtmsClient:
                 lo, hi, step = sr.min_kmh, sr.max_kmh, sr.increment_kmh
                 if self.quirks.speed_range_in_mph:
                     lo, hi, step = mph_to_kmh(lo), mph_to_kmh(hi), mph_to_kmh(step)
+                if self.quirks.speed_increment_kmh > 0:
+                    step = self.quirks.speed_increment_kmh  # its real step (Urevo E1L: 0.16)
                 lo_, hi_, step_ = _sane_speed_range(lo, hi, step)
                 desc = replace(
                     desc, min_speed_kmh=lo_, max_speed_kmh=hi_, speed_increment_kmh=step_

@@ -61,6 +61,9 @@ class DeviceQuirks:
     incline_offset: float = 0.0
     """Percent the treadmill's reported inclination (Treadmill Data) reads above the real one;
     subtracted from every record (adidas T-800 reports 6 % at level, QZ #5113). May be negative."""
+    speed_increment_kmh: float = 0.0
+    """The treadmill's real speed step, km/h, when it reports a coarser one in 2AD4 (Urevo E1L:
+    reports 0.32, moves in 0.1 mph = 0.16 km/h steps, ftms-notes); 0 = as reported."""
 
     def speed_param_kmh_to_wire(self, kmh: float) -> float:
         """The value to put in Set Target Speed (FTMS §4.16.2.3) for a target of ``kmh``."""
@@ -87,10 +90,40 @@ _FIELD_TYPES: dict[str, type] = {
     "busy_retry_s": float,
     "stop_retries": int,
     "incline_offset": float,
+    "speed_increment_kmh": float,
 }
 
 _SIGNED = frozenset({"incline_offset"})
 """Quirks that may be negative (any finite number)."""
+
+
+_RANGES: dict[str, tuple[float, float]] = {
+    # seconds: a 0 s response timeout turned every command (and so every session) into an alarm
+    "control_point_timeout_s": (0.5, 30.0),  # ftms-notes §6: answers take 2-5 s in practice
+    "wait_for_belt_timeout_s": (1.0, 120.0),
+    "settle_after_start_s": (0.0, 30.0),
+    "control_backoff_s": (0.05, 30.0),  # each wait
+    "busy_retry_s": (0.01, 5.0),
+    # counts
+    "control_retries": (0, 20),
+    "busy_retries": (0, 200),
+    "stop_retries": (1, 10),  # a Stop that got no answer is always written again
+    "speed_increment_kmh": (0.0, 1.0),
+    "incline_offset": (-30.0, 30.0),  # percent; FTMS inclination spans -3276.8..3276.7
+}
+"""The sane range of each numeric quirk, inclusive (a clinic override outside it is refused)."""
+
+
+def _in_range(key: str, value: float, where: str, path: str) -> None:
+    low, high = _RANGES.get(key, (0.0, math.inf))
+    if not low <= value <= high:
+        unit = " s" if key.endswith("_s") else ""
+        raise ConfigError(
+            f"{key} must be from {low:g} to {high:g}{unit}, got {value:g}",
+            path=path,
+            where=where,
+            field=key,
+        )
 
 
 def _coerce(key: str, value: Any, where: str, path: str) -> Any:
@@ -105,10 +138,9 @@ def _coerce(key: str, value: Any, where: str, path: str) -> Any:
             raise ConfigError(f"{key} must be true or false", path=path, where=where, field=key)
         return value
     if expected is int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ConfigError(
-                f"{key} must be a whole number >= 0", path=path, where=where, field=key
-            )
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be a whole number", path=path, where=where, field=key)
+        _in_range(key, value, where, path)
         return value
     if key in _SIGNED:
         if (
@@ -117,19 +149,27 @@ def _coerce(key: str, value: Any, where: str, path: str) -> Any:
             or not math.isfinite(value)
         ):
             raise ConfigError(f"{key} must be a finite number", path=path, where=where, field=key)
+        _in_range(key, value, where, path)
         return float(value)
     if expected is float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ConfigError(f"{key} must be a number >= 0", path=path, where=where, field=key)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise ConfigError(f"{key} must be a number", path=path, where=where, field=key)
+        _in_range(key, value, where, path)
         return float(value)
     if (
         not isinstance(value, list)
         or not value
-        or not all(isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in value)
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
     ):
         raise ConfigError(
-            f"{key} must be a non-empty list of numbers >= 0", path=path, where=where, field=key
+            f"{key} must be a non-empty list of numbers", path=path, where=where, field=key
         )
+    for v in value:
+        _in_range(key, v, where, path)
     return tuple(float(v) for v in value)
 
 

@@ -338,11 +338,19 @@ class SafetyGovernor:
             return self._floor_step(self._caps.max_start_speed_kmh)
         return self._floor_step(min(self._caps.max_speed_kmh, self._rate_allowance(now)))
 
-    def speed_on_grid(self, kmh: float) -> float:
-        """``kmh`` as :meth:`decide` would send it: rounded down to the speed step
-        (:attr:`Caps.speed_step_kmh`), or up to the first step at or above the minimum running
-        speed when rounding down would go below it."""
-        value = self._floor_step(kmh)
+    def speed_on_grid(self, kmh: float, ceiling: float = math.inf, *, down: bool = False) -> float:
+        """``kmh`` as :meth:`decide` would send it: on a treadmill with speed steps coarser than
+        the wire's 0.01 km/h, rounded to the nearest step (:attr:`Caps.speed_step_kmh`), so
+        0.8 mph runs as 1.3 km/h (0.81 mph) on 0.1 km/h steps rather than 1.2 (0.75 mph). Rounded
+        down instead for a decrease (``down``), on the wire's own resolution, and when the
+        nearest step lies above the speed cap or ``ceiling`` (the start or rate limit in force);
+        up to the first step at or above the minimum running speed when below it."""
+        top = min(ceiling, self._caps.max_speed_kmh)
+        value = (
+            self._floor_step(kmh) if down or self._step_centi() == 1 else self._nearest_step(kmh)
+        )
+        if value > top + _EPS:
+            value = self._floor_step(min(kmh, top))
         if value < self._caps.min_running_speed_kmh - _EPS and kmh > 0:
             value = self._ceil_step(self._caps.min_running_speed_kmh)
         return value
@@ -517,7 +525,12 @@ class SafetyGovernor:
         # What the treadmill runs is the value on its grid: round down (a treadmill rounds to its
         # increment, possibly up: an off-grid speed could end above the cap or the rate limit).
         if kmh <= allowed + _EPS:
-            value = self.speed_on_grid(kmh)
+            # A decrease never rounds back up to (or above) the current target; the "-" key
+            # (a relative change) goes down to the step below.
+            lower = kmh < self._target_speed - _EPS
+            ceiling = min(allowed, self._target_speed) if lower else allowed
+            key_down = lower and isinstance(request.command, SpeedChange)
+            value = self.speed_on_grid(kmh, ceiling=ceiling, down=key_down)
             target = self._target_speed
             if kmh > target + _EPS and value <= target + _EPS and not self._start_step_pending:
                 step_up = self._next_step(target)
@@ -1213,6 +1226,14 @@ class SafetyGovernor:
     def _next_step(self, kmh: float) -> float:
         """The first speed step above ``kmh``."""
         return self._floor_step(kmh) + self._step_centi() / 100
+
+    def _nearest_step(self, kmh: float) -> float:
+        """``kmh`` rounded to the nearest speed step (halves up; never below 0)."""
+        if kmh <= 0:
+            return 0.0
+        step = self._step_centi()
+        units = math.floor(kmh * 100 / step + 0.5 + 1e-6)
+        return units * step / 100
 
     def _ceil_step(self, kmh: float) -> float:
         """``kmh`` rounded up to the speed step."""

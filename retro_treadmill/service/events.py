@@ -23,13 +23,15 @@ from retro_treadmill.safety import commands as sc
 
 @dataclass(frozen=True, slots=True)
 class SegmentView:
-    """Where the profile is: ``index`` 0-based of ``count``, the segment's ``name``."""
+    """Where the profile is: ``index`` 0-based of ``count``, the segment's ``name`` and its own
+    ``kind`` (the profile's name for it, e.g. "steady"; ``None`` when it has none)."""
 
     index: int
     count: int
     name: str
     direction: str
     remaining_s: float
+    kind: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

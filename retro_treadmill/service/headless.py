@@ -61,8 +61,8 @@ def progress_line(snap: SessionSnapshot) -> str:
     if snap.segment_index is not None and snap.segment_count:
         parts.append(f"{snap.segment_index + 1}/{snap.segment_count} {snap.segment_name}")
     parts.append(
-        f"target {format_speed(snap.target_speed_kmh, units, 2)} "
-        f"belt {format_speed(snap.speed_kmh, units, 2)}"
+        f"target {format_speed(snap.target_speed_kmh, units)} "
+        f"belt {format_speed(snap.speed_kmh, units)}"
     )
     if snap.incline_pct is not None:
         parts.append(f"incline {snap.incline_pct:.1f} %")
@@ -243,6 +243,7 @@ class HeadlessConsole:
             f"{format_speed(self.profile.speed_min_kmh, snap.units)} to "
             f"{format_speed(self.profile.speed_max_kmh, snap.units)}."
         )
+        self._show_speed_plan(service)
         if not await self._preflight(service):
             return
         self._input.cbreak()
@@ -344,6 +345,24 @@ class HeadlessConsole:
         self.say("")
         return False
 
+    def _show_speed_plan(self, service: SessionService) -> None:
+        """Before the preflight: the speeds this treadmill really runs beside the prescription.
+        A profile it cannot run ends here (exit 2, with the way forward); a difference above
+        0.05 mph becomes one more checklist item to accept (``--yes-preflight`` accepts it)."""
+        plan = service.speed_plan
+        if plan is None:
+            return
+        self.say(f"Speeds on this treadmill (its steps: {plan.step_kmh:g} km/h):")
+        for line in plan.lines(service.units):
+            self.say(f"  {line}")
+        if plan.refusal:
+            self.say("Nothing started.")
+            raise StartRefused(plan.refusal)
+        if plan.needs_acceptance:
+            item = plan.acceptance_item(service.units)
+            if item not in self.checklist:
+                self.checklist = (*self.checklist, item)
+
     async def _preflight(self, service: SessionService) -> bool:
         self.say("Preflight checklist:")
         if self.yes_preflight:
@@ -363,7 +382,7 @@ class HeadlessConsole:
     def _summary(self, service: SessionService) -> str:
         code = service.exit_code
         snap = service.snapshot
-        belt = format_speed(snap.speed_kmh, snap.units, 2)
+        belt = format_speed(snap.speed_kmh, snap.units)
         # "stopped" only when telemetry shows it (below 0.1 km/h); else the last known speed.
         if snap.speed_kmh is not None and snap.speed_kmh < 0.1:
             stopped, done = "the belt was stopped", "the belt is stopped"

@@ -107,6 +107,7 @@ from retro_treadmill.service.sinks import (
 )
 from retro_treadmill.service.summary import TALLY_KINDS, SessionSummary, SessionTally
 from retro_treadmill.session.engine import Outcome, SessionEngine, SessionOutput, SessionState
+from retro_treadmill.session.plan import SpeedPlan
 from retro_treadmill.session.profile import DeviceRange, Profile
 from retro_treadmill.telemetry.eventlog import EventLog
 from retro_treadmill.telemetry.mqtt import MqttConnectionState, MqttPublisher, MqttStatus
@@ -255,6 +256,8 @@ class SessionService:
 
         self.client: FtmsClient | None = None
         self.engine: SessionEngine | None = None
+        self.speed_plan: SpeedPlan | None = None
+        """The profile's speeds on this treadmill's steps (known once connected)."""
         self.mqtt: MqttPublisher | None = None
         self.device_name = ""
         self.link = LinkStatus.DISCONNECTED
@@ -712,6 +715,21 @@ class SessionService:
             desc.incline_increment_pct,
         )
         self._apply(engine.handle(ranges, now))
+        plan = engine.speed_plan()
+        if plan.refusal:  # name the treadmill in the quirk the way forward suggests
+            name = desc.name or "<advertised name>"
+            plan = dataclasses.replace(
+                plan, refusal=plan.refusal.replace("<advertised name>", name)
+            )
+        self.speed_plan = plan
+        self.log.write(
+            "speed-plan",
+            step_kmh=plan.step_kmh,
+            worst_kmh=round(plan.worst_kmh, 3),
+            needs_acceptance=plan.needs_acceptance,
+            refusal=plan.refusal,
+            segments=plan.lines(self.units),
+        )
         self._apply(engine.handle(sc.LinkUp(), now))
         self._apply(engine.prepare(now))
         if self.freeze_gc:
@@ -1141,6 +1159,7 @@ class SessionService:
                         status.segment_name,
                         status.direction or "backward",
                         status.segment_remaining_s,
+                        status.segment_kind,
                     )
                 self.bus.publish(
                     ev.StateChanged(
@@ -1196,6 +1215,8 @@ class SessionService:
             summary = self.summary().text(self.units)
         if summary or self.bus.failures:
             snap = dataclasses.replace(snap, summary=summary, warnings=self.warnings)
+        if self.speed_plan is not None:
+            snap = dataclasses.replace(snap, speed_plan=self.speed_plan)
         return snap
 
     async def _start_mqtt(self, settings: MqttSettings) -> None:
@@ -1391,6 +1412,19 @@ class SessionService:
                 self._rejection = Rejection("start", "not connected yet", self._rejections)
                 self._publish()
                 return
+            plan = self.speed_plan
+            if plan is not None and plan.needs_acceptance:
+                item = plan.acceptance_item(self.units)
+                if item not in checklist:
+                    self._rejections += 1
+                    self._rejection = Rejection(
+                        "start",
+                        f"the treadmill's speeds differ from the prescription; accept them "
+                        f"first: {item}",
+                        self._rejections,
+                    )
+                    self._publish()
+                    return
             self._apply(engine.start(self.clock.now()), "start")
 
         self._guard("start", body)

@@ -399,7 +399,10 @@ class MqttSink:
         segment = None
         if event.segment is not None:
             s = event.segment
-            segment = SegmentInfo(s.index, s.count, s.name, s.direction, s.remaining_s)
+            # 1-based on the wire, named by the segment's own kind, as README shows
+            segment = SegmentInfo(
+                s.index + 1, s.count, s.kind or s.name, s.direction, s.remaining_s
+            )
         update = StateUpdate(
             state=event.state,
             profile=event.profile,

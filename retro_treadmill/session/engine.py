@@ -66,6 +66,12 @@ from retro_treadmill.safety.commands import (
 )
 from retro_treadmill.safety.governor import GovernorState, SafetyGovernor
 from retro_treadmill.safety.limits import DEFAULT_LIMITS, SafetyLimits
+from retro_treadmill.session.plan import (
+    CONSTANT_SPEED_PROFILE,
+    STEP_QUIRK,
+    SpeedPlan,
+    speed_plan,
+)
 from retro_treadmill.session.profile import Profile, Segment
 from retro_treadmill.units import SpeedUnit, format_speed
 
@@ -482,7 +488,11 @@ class SessionEngine:
         if wanted and abs(gap) > _SPEED_EXACT_KMH:
             # As the governor will send it (on the treadmill's grid), so that a setpoint off the
             # grid is not asked for again at every tick.
-            ask = gov.speed_on_grid(min(speed, allowance) if gap > 0 else speed)
+            ask = (
+                gov.speed_on_grid(speed, ceiling=allowance)
+                if gap > 0
+                else gov.speed_on_grid(speed, ceiling=target)
+            )
             if target <= 0 or abs(ask - target) > _SPEED_EXACT_KMH:
                 decisions.append(gov.decide(Request(SetSpeed(ask), Source.PROFILE), now))
         if gov.state is GovernorState.RUNNING:  # a speed decision may have halted it
@@ -529,6 +539,20 @@ class SessionEngine:
         base = current if current is not None else (gov.status().incline_pct or 0.0)
         return abs(incline - base) <= gov.limits.incline_change_pct + _EPS
 
+    def speed_plan(self) -> SpeedPlan:
+        """The profile's speeds as this treadmill will run them (on its steps, under the caps),
+        beside the prescription, and why it cannot run here at all (``refusal``). Ask once the
+        treadmill's ranges are known (:class:`DeviceRanges` handled), before the preflight."""
+        gov = self.governor
+        cap = gov.caps.max_speed_kmh
+        coarse = self._coarse_steps_block()
+        return speed_plan(
+            self.profile.segments,
+            lambda kmh: gov.speed_on_grid(min(kmh, cap)),
+            gov.caps.speed_step_kmh,
+            f"cannot start: {coarse}" if coarse else "",
+        )
+
     def _coarse_steps_block(self) -> str:
         """Why the rest of the profile cannot run on this treadmill (``""`` when it can): its
         speed steps (0x2AD4 minimum increment) are larger than the speed increase limit, so no
@@ -551,8 +575,12 @@ class SessionEngine:
                     f"the treadmill changes speed in steps of {step:g} km/h, more than the speed "
                     f"increase limit {format_speed(limit, gov.units, 2)} per "
                     f"{gov.limits.speed_increase_window_s:g} s, and {seg.label} of this profile "
-                    "speeds up; it would stall there. Use a profile at one speed on this "
-                    "treadmill"
+                    "speeds up; it would stall there. On this treadmill run a profile at one "
+                    f"speed: the shipped '{CONSTANT_SPEED_PROFILE}' (--profile "
+                    f"{CONSTANT_SPEED_PROFILE}). If the treadmill really moves in finer steps than "
+                    "it reports (the Urevo E1L reports 0.32 km/h and moves in 0.16), the clinic "
+                    f'config can say so: {STEP_QUIRK} = 0.16 in its [quirks."<advertised name>"] '
+                    "table"
                 )
             previous = seg
         return ""

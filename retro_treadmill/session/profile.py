@@ -18,6 +18,7 @@ import difflib
 import math
 import re
 import tomllib
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -213,6 +214,13 @@ RAMP_KEYS = ("from", "to")
 """Keys of a ``{ from = ..., to = ... }`` ramp value."""
 MAX_REPEATS = 100
 """Most repetitions an interval block may ask for."""
+MAX_SEGMENT_S = 4 * 3600
+"""Longest segment, seconds: nobody walks backwards for longer at one stretch; more is a typo
+(minutes written as seconds, an extra zero)."""
+MAX_PROFILE_S = 8 * 3600
+"""Longest profile, seconds (a working day)."""
+MAX_SEGMENTS = 500
+"""Most segments a profile may have once its interval blocks are expanded."""
 ALLOW_KEY = "allow_above_default_caps"
 """The clinic config key (``[safety]`` table) that lets a cap go above DESIGN's default."""
 
@@ -320,7 +328,7 @@ class _Builder:
                 f"name {name!r} must be lowercase letters, digits and hyphens (e.g. 'first-steps')",
                 key="name",
             )
-        description = self._text(data["description"], key="description")
+        description = self._text(data["description"], key="description", lines=True)
         audience = self._text(data["audience"], key="audience")
         units_value = data["units"]
         if units_value not in ("mph", "kmh"):
@@ -345,6 +353,19 @@ class _Builder:
         segments: list[Segment] = []
         for number, raw in enumerate(raw_segments, start=1):
             segments.extend(self._segment(number, raw, units))
+            if len(segments) > MAX_SEGMENTS:
+                raise self.fail(
+                    f"{len(segments)} segments (intervals expanded); at most {MAX_SEGMENTS}",
+                    key="segments",
+                )
+        total = sum(s.duration_s for s in segments)
+        if total > MAX_PROFILE_S:
+            hours, rest = divmod(round(total), 3600)
+            raise self.fail(
+                f"the profile lasts {hours}:{rest // 60:02d}:{rest % 60:02d}; at most "
+                f"{MAX_PROFILE_S // 3600} h",
+                key="segments",
+            )
         return Profile(
             name=name,
             description=description,
@@ -382,12 +403,27 @@ class _Builder:
                 at=at,
             )
 
-    def _text(self, value: object, *, key: str) -> str:
+    def _text(self, value: object, *, key: str, lines: bool = False) -> str:
         if not isinstance(value, str):
             raise self.fail(f"{key} must be a string, got {_describe(value)}", key=key)
         if not value.strip():
             raise self.fail(f"{key} must not be empty", key=key)
+        self._no_control(value, key=key, lines=lines)
         return value
+
+    def _no_control(self, text: str, *, key: str, lines: bool = False, **where: Any) -> None:
+        """Refuse control characters (ESC, BEL, C1 ...): these texts reach the terminal raw, and
+        an escape sequence in a prompt could clear or rewrite the operator's screen. ``lines``
+        lets line breaks through (a multi-line description)."""
+        allowed = "\n" if lines else ""
+        for char in text:
+            if unicodedata.category(char) == "Cc" and char not in allowed:
+                raise self.fail(
+                    f"{key} contains the control character U+{ord(char):04X}; write plain text"
+                    + ("" if lines else " on one line"),
+                    key=key,
+                    **where,
+                )
 
     def _limits(self, raw: object, units: SpeedUnit) -> ProfileLimits:
         if raw is None:
@@ -557,11 +593,19 @@ class _Builder:
             raise self.fail(
                 f"duration_s must be above 0 seconds, got {duration}", key="duration_s", **where
             )
+        if duration > MAX_SEGMENT_S:
+            raise self.fail(
+                f"duration_s {duration} s is longer than a segment may be: at most "
+                f"{MAX_SEGMENT_S} s ({MAX_SEGMENT_S // 3600} h)",
+                key="duration_s",
+                **where,
+            )
         prompt = raw.get("prompt", "")
         if not isinstance(prompt, str):
             raise self.fail(
                 f"prompt must be a string, got {_describe(prompt)}", key="prompt", **where
             )
+        self._no_control(prompt, key="prompt", **where)
         return Segment(
             kind=kind,
             direction="backward" if direction == "backward" else "forward",
@@ -902,7 +946,10 @@ __all__ = [
     "DIRECTIONS",
     "INTERVAL_KEYS",
     "LIMIT_KEYS",
+    "MAX_PROFILE_S",
     "MAX_REPEATS",
+    "MAX_SEGMENTS",
+    "MAX_SEGMENT_S",
     "RAMP_KEYS",
     "SEGMENT_KEYS",
     "SEGMENT_KINDS",

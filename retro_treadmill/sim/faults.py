@@ -6,6 +6,9 @@ Syntax: ``KIND[:KEY=VALUE,...][@WHEN]``
   a bare number of seconds; ``A..B`` (e.g. ``5s..20s``) picks a time uniformly at random, seeded
   by ``--seed``. Without ``@WHEN`` the fault applies at once (time 0).
 - Durations take the same units; speeds take ``kmh`` (default) or ``mph`` (``0.3mph``).
+- Every value is checked: times and durations at most a day (``for=``/``by=`` above 0), counts
+  1 to 1,000,000, ``code``/``op`` one byte (0-255), console speed steps above 0 and at most
+  10 km/h, each key once. A wrong value is a :class:`ConfigError` naming it.
 
 Kinds and their keys:
 
@@ -19,7 +22,7 @@ Kinds and their keys:
                            ``count=N`` responses (default all); the procedure stays in progress
 ``lose-responses``         control-point requests are applied but never answered; ``count=N``
                            (default 1)
-``result``                 answer ``code=N`` (2-5 or any byte; default 4) instead of the real
+``result``                 answer ``code=N`` (2-5 or any byte 0-255; default 4) instead of the real
                            result, without applying the request; ``op=N`` only that op code;
                            ``count=N`` requests (default 1)
 ``console-speed-up``       the user presses speed + on the console: ``by=SPEED`` (default 0.5kmh)
@@ -81,6 +84,14 @@ _KEYS: dict[FaultKind, frozenset[str]] = {
 
 _CHARACTERISTICS = frozenset({"2ACD", "2ADA", "2AD3"})
 
+MAX_FAULT_TIME_S = 86_400.0
+"""Longest time a fault takes (``@WHEN``, ``for=``, ``by=``, ``after=``, ``every=``): a day."""
+MAX_COUNT = 1_000_000
+"""Most requests a counted fault (``count=``) can affect."""
+MAX_CONSOLE_STEP_KMH = 10.0
+"""Largest console speed change (``by=`` of console-speed-up/-down): more than any treadmill's
+whole range above walking speed."""
+
 
 @dataclass(frozen=True)
 class Fault:
@@ -124,6 +135,21 @@ def parse_duration(text: str, *, spec: str = "") -> float:
     return value / 1000.0 if unit == "ms" else value * 60.0 if unit in ("m", "min") else value
 
 
+def _bounded_duration(text: str, spec: str, key: str, *, zero_ok: bool = False) -> float:
+    """A duration option (``key=text``; ``key`` ``"@"`` for the time) within 0..a day."""
+    seconds = parse_duration(text, spec=spec)
+    name = f"@{text}" if key == "@" else f"{key}={text}"
+    if seconds > MAX_FAULT_TIME_S:
+        raise ConfigError(
+            f"{name}: at most {MAX_FAULT_TIME_S:g} s (a day)", where=f"--fault {spec}", field=key
+        )
+    if seconds <= 0 and not zero_ok:
+        raise ConfigError(
+            f"{name}: write a duration above 0, e.g. 2s", where=f"--fault {spec}", field=key
+        )
+    return seconds
+
+
 def _parse_speed(text: str, spec: str) -> float:
     m = _SPEED.match(text)
     if not m:
@@ -131,22 +157,40 @@ def _parse_speed(text: str, spec: str) -> float:
             f"{text!r} is not a speed; write e.g. 0.5kmh or 0.3mph", where=f"--fault {spec}"
         )
     value = float(m.group(1))
-    return mph_to_kmh(value) if m.group(2) == "mph" else value
+    kmh = mph_to_kmh(value) if m.group(2) == "mph" else value
+    if not 0 < kmh <= MAX_CONSOLE_STEP_KMH:
+        problem = "write a speed above 0" if kmh <= 0 else f"at most {MAX_CONSOLE_STEP_KMH:g} km/h"
+        raise ConfigError(f"by={text}: {problem}", where=f"--fault {spec}", field="by")
+    return kmh
 
 
 def _parse_int(text: str, spec: str, key: str) -> int:
     try:
-        return int(text, 0)
+        value = int(text, 0)
     except ValueError:
         raise ConfigError(
             f"{key}={text!r} is not an integer", where=f"--fault {spec}", field=key
         ) from None
+    problem = ""
+    if key == "count" and value < 1:
+        problem = "write a count of 1 or more (leave count out for the default)"
+    elif key == "count" and value > MAX_COUNT:
+        problem = f"at most {MAX_COUNT}"
+    elif key == "code" and not 0 <= value <= 0xFF:
+        problem = (
+            "a result code is one byte, 0-255 (2 not supported, 3 invalid, 4 failed, 5 no control)"
+        )
+    elif key == "op" and not 0 <= value <= 0xFF:
+        problem = "an op code is one byte, 0-255 (e.g. 2 Set Target Speed, 8 Stop or Pause)"
+    if problem:
+        raise ConfigError(f"{key}={text}: {problem}", where=f"--fault {spec}", field=key)
+    return value
 
 
 def _parse_every(text: str, spec: str) -> tuple[float, float]:
     low_text, _, high_text = text.partition("..")
-    low = parse_duration(low_text, spec=spec)
-    high = parse_duration(high_text, spec=spec) if high_text else low
+    low = _bounded_duration(low_text, spec, "every", zero_ok=True)
+    high = _bounded_duration(high_text, spec, "every", zero_ok=True) if high_text else low
     if not 0 < low <= high:
         raise ConfigError(
             f"every={text!r}: write a positive gap such as 30s or 20s..60s",
@@ -176,15 +220,20 @@ def parse_fault(spec: str, *, rng: random.Random | None = None) -> Fault:
         ) from None
     if ".." in when:
         low_text, high_text = when.split("..", 1)
-        low, high = parse_duration(low_text, spec=spec), parse_duration(high_text, spec=spec)
+        low = _bounded_duration(low_text, spec, "@", zero_ok=True)
+        high = _bounded_duration(high_text, spec, "@", zero_ok=True)
         if high < low:
             raise ConfigError(f"time range {when!r} ends before it starts", where=f"--fault {spec}")
         at = (rng or random.Random(0)).uniform(low, high)
     else:
-        at = parse_duration(when, spec=spec)
+        at = _bounded_duration(when, spec, "@", zero_ok=True)
     values: dict[str, str] = {}
     for item in filter(None, (o.strip() for o in options.split(","))):
         key, eq, value = item.partition("=")
+        if not eq and key in _KEYS[kind]:
+            raise ConfigError(
+                f"{key} needs a value ({key}=...)", where=f"--fault {spec}", field=key
+            )
         if not eq or key not in _KEYS[kind]:
             allowed = ", ".join(sorted(_KEYS[kind])) or "none"
             raise ConfigError(
@@ -192,6 +241,8 @@ def parse_fault(spec: str, *, rng: random.Random | None = None) -> Fault:
                 where=f"--fault {spec}",
                 field=key,
             )
+        if key in values:
+            raise ConfigError(f"{key} is given twice", where=f"--fault {spec}", field=key)
         values[key] = value.strip()
     only = values.get("only")
     if only is not None and only.upper() not in _CHARACTERISTICS:
@@ -201,11 +252,11 @@ def parse_fault(spec: str, *, rng: random.Random | None = None) -> Fault:
     return Fault(
         kind=kind,
         at=at,
-        duration_s=parse_duration(values["for"], spec=spec) if "for" in values else None,
+        duration_s=_bounded_duration(values["for"], spec, "for") if "for" in values else None,
         delay_s=(
-            parse_duration(values["by"], spec=spec)
+            _bounded_duration(values["by"], spec, "by")
             if "by" in values and kind in (FaultKind.DELAY_NOTIFICATIONS, FaultKind.DELAY_RESPONSES)
-            else parse_duration(values["after"], spec=spec)
+            else _bounded_duration(values["after"], spec, "after", zero_ok=True)
             if "after" in values
             else None
         ),

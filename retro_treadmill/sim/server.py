@@ -339,8 +339,14 @@ class VirtualTreadmill:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
             self._runner = None
+        on_air = self.radio is None or self.radio.holds(self.device)
+        if on_air:
+            # Let HCI commands in flight (advertising again after a link drop) get their answer:
+            # cancelling one lets its answer reach bumble's cancelled command future first, and
+            # bumble then logs InvalidStateError with a traceback after the run's last line.
+            await self._settle_tasks(1.0)
         await self._cancel_tasks()
-        if self.radio is None or self.radio.holds(self.device):
+        if on_air:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.device.stop_advertising(), 1.0)
             for connection in list(self._connections.values()):
@@ -349,6 +355,12 @@ class VirtualTreadmill:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.device.power_off(), 1.0)
         await self._cancel_tasks()
+
+    async def _settle_tasks(self, timeout_s: float) -> None:
+        """Wait up to ``timeout_s`` for the tasks already started (none start once closing)."""
+        tasks = [task for task in self._tasks if not task.done()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout_s)
 
     async def _cancel_tasks(self) -> None:
         for task in list(self._tasks):

@@ -192,7 +192,8 @@ class StatePayload(TypedDict):
 
 @dataclass(frozen=True)
 class SegmentInfo:
-    """Where the profile is: segment ``index`` (0-based) of ``count``; ``remaining_s`` seconds."""
+    """Where the profile is: segment ``index`` (1-based, as people count) of ``count``, ``name``
+    the segment's own name (its kind: ``warm-up``, ``hold`` ...); ``remaining_s`` seconds."""
 
     index: int
     count: int
@@ -502,7 +503,7 @@ STATE_SCHEMA: Final[dict[str, Any]] = {
                     "additionalProperties": False,
                     "required": list(SegmentPayload.__annotations__),
                     "properties": {
-                        "index": {"type": "integer", "minimum": 0},
+                        "index": {"type": "integer", "minimum": 1},
                         "count": {"type": "integer", "minimum": 1},
                         "name": {"type": "string"},
                         "direction": {"type": "string"},

@@ -25,6 +25,7 @@ from textual.message import Message
 from retro_treadmill.errors import RetroTreadmillError
 from retro_treadmill.records.paths import database_path
 from retro_treadmill.tui.history import History
+from retro_treadmill.tui.keys import STOP_BINDING_KEYS, both_cases, is_stop_key
 from retro_treadmill.tui.model import (
     DeviceInfo,
     DeviceScanner,
@@ -53,8 +54,6 @@ from retro_treadmill.units import SpeedUnit
 _LIVE_STATES = frozenset(
     {SessionState.COUNTDOWN, SessionState.RUNNING, SessionState.PAUSED, SessionState.STOPPING}
 )
-STOP_KEYS = frozenset({"space", "s", "escape", "ctrl+c"})
-"""The keys that stop the belt on every screen (no widget may take them for anything else)."""
 STOP_PAINT_HOLD_S = 0.01
 """After a stop key the app paints nothing for this long: a paint takes milliseconds and cannot
 be interrupted, and the Stop write needs a few event-loop turns to leave (bleak, bumble, the link).
@@ -94,8 +93,8 @@ class RetroTreadmillApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         # The stop keys act in post_message, before the app's queue; this binding (priority: no
         # widget may swallow them) serves keys that arrive any other way (simulate_key).
-        Binding(",".join(sorted(STOP_KEYS)), "stop", "STOP", priority=True, show=False),
-        Binding("q", "quit", "Quit", show=False),
+        Binding(STOP_BINDING_KEYS, "stop", "STOP", priority=True, show=False),
+        Binding(both_cases("q"), "quit", "Quit", show=False),
     ]
 
     def __init__(
@@ -148,7 +147,7 @@ class RetroTreadmillApp(App[None]):
         when the app's message queue reaches it: the queue may be behind a paint or a slow
         handler. The key itself is not queued (its binding would stop a second time); the
         screen is told afterwards."""
-        if not (isinstance(message, events.Key) and message.key in STOP_KEYS):
+        if not (isinstance(message, events.Key) and is_stop_key(message.key)):
             return super().post_message(message)
         loop = self._loop
         if threading.get_ident() == self._thread_id or loop is None:
@@ -296,7 +295,8 @@ class RetroTreadmillApp(App[None]):
         base = self._base
         if state is SessionState.PREFLIGHT:
             if not isinstance(base, PreflightScreen):
-                self._switch_base(PreflightScreen(self.profile))
+                snap = self.snapshot
+                self._switch_base(PreflightScreen(self.profile, snap.speed_plan, snap.units))
         elif state is SessionState.COUNTDOWN:
             if not isinstance(base, CountdownScreen):
                 self._switch_base(CountdownScreen())

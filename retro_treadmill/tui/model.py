@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from retro_treadmill.units import SpeedUnit
 
 if TYPE_CHECKING:
+    from retro_treadmill.session.plan import SpeedPlan
     from retro_treadmill.session.profile import Profile
 
 
@@ -197,6 +198,8 @@ class SessionSnapshot:
     summary: str = ""
     """Once the session is over: its summary block (time, distance, speeds run against the
     prescription per segment, alarms, outcome)."""
+    speed_plan: SpeedPlan | None = None
+    """The profile's speeds as this treadmill runs them, known once connected (preflight)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,7 +142,7 @@ def test_auto_turn_around_needs_headless(tmp_path: Path) -> None:
 
 
 def test_a_start_the_governor_refuses_ends_the_run_with_the_reason(tmp_path: Path) -> None:
-    # The Urevo moves in 0.32 km/h steps, too coarse for the knee-OA ramp's 0.1 mph per 5 s: the
+    # The Urevo reports 0.32 km/h steps, too coarse for the knee-OA ramp's 0.1 mph per 5 s: the
     # Start is refused. A scripted run must end saying why, not wait for ever in the preflight.
     args = [
         "run",
@@ -156,7 +156,9 @@ def test_a_start_the_governor_refuses_ends_the_run_with_the_reason(tmp_path: Pat
     ]
     run = run_cli(args, tmp_path / "events.jsonl", timeout=60)
     assert run.code == 2, run.explain()
-    assert "refused: start: cannot start: the treadmill changes speed in steps" in run.stdout
+    # refused before the preflight (issue 13): the speeds table, then why, then nothing
+    assert "Speeds on this treadmill (its steps: 0.32 km/h)" in run.stdout
+    assert "Preflight checklist" not in run.stdout
     assert "Nothing started." in run.stdout
     assert "retro-treadmill: error: cannot start:" in run.stderr
     assert not [r for r in run.writes if r["command"] in ("start", "set-target-speed")]

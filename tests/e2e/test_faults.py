@@ -130,3 +130,45 @@ def test_time_scale_with_a_real_treadmill_is_refused(tmp_path: Path) -> None:
     assert run.code == 2
     assert "--time-scale works only with the virtual treadmill" in run.stderr
     assert not log.exists()
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ("result:code=999", "code=999: a result code is one byte, 0-255"),
+        ("lose-responses:count=-3", "count=-3: write a count of 1 or more"),
+        ("drop-notifications:for=0s@5s", "for=0s: write a duration above 0"),
+    ],
+    ids=["result-code-999", "negative-count", "zero-duration"],
+)
+def test_a_bad_fault_parameter_exits_2_before_anything_starts(
+    tmp_path: Path, fault: str, expected: str
+) -> None:
+    log = tmp_path / "events.jsonl"
+    run = run_cli([*DEMO, "--simulate", *SCALE, "--fault", fault], log, timeout=30)
+    assert run.code == 2, run.explain()
+    message = run.stderr.strip()
+    assert message.count("\n") == 0, message
+    assert f"--fault {fault}" in message, message
+    assert expected in message, message
+    assert not log.exists()
+    assert "Connecting" not in run.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "demo"])
+def test_a_time_scale_above_the_limit_is_refused_with_the_limit(
+    tmp_path: Path, command: str
+) -> None:
+    from retro_treadmill.clock import MAX_TIME_SCALE
+
+    args = {
+        "run": [*DEMO, "--simulate"],
+        "demo": ["demo", "--headless"],
+    }[command]
+    log = tmp_path / "events.jsonl"
+    run = run_cli([*args, "--time-scale", f"{MAX_TIME_SCALE * 2:g}"], log, timeout=30)
+    assert run.code == 2, run.explain()
+    message = run.stderr.strip()
+    assert f"at most {MAX_TIME_SCALE:g}" in message, message
+    assert "false telemetry alarms" in message, message
+    assert not log.exists()

@@ -56,7 +56,9 @@ def test_override_of_one_prefix_of_a_shared_entry_keeps_the_others() -> None:
     [
         ({"defaults": {"wait_for_belt": True}}, "unknown quirk 'wait_for_belt'"),
         ({"defaults": {"unit_self_test": "yes"}}, "unit_self_test must be true or false"),
-        ({"device": [{"name": "x", "name_prefix": "X", "busy_retries": -1}]}, "whole number"),
+        ({"device": [{"name": "x", "name_prefix": "X", "busy_retries": -1}]}, "from 0 to 200"),
+        ({"defaults": {"control_point_timeout_s": 0}}, "from 0.5 to 30 s, got 0"),
+        ({"defaults": {"busy_retries": 1.5}}, "whole number"),
         ({"device": [{"name_prefix": "X"}]}, "needs a name"),
         ({"device": [{"name": "x", "name_prefix": 3}]}, "name_prefix must be"),
         ({"defaults": {"control_backoff_s": []}}, "non-empty list"),

@@ -143,3 +143,39 @@ def test_scan_without_a_usable_system_adapter_says_what_to_do(
     assert err.startswith("retro-treadmill: error: ")
     assert "Traceback" not in err
     assert "--adapter" in err  # the way out: another adapter, e.g. the virtual treadmill's
+
+
+def test_scan_that_hears_nothing_exits_1_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from retro_treadmill.ble import discovery
+    from retro_treadmill.cli import main
+
+    async def silence(self: BleakScanner) -> None:
+        return None
+
+    async def nothing(*_args: object, **_kw: object) -> list[object]:
+        return []
+
+    monkeypatch.setattr(BleakScanner, "start", silence)
+    monkeypatch.setattr(BleakScanner, "stop", silence)
+    monkeypatch.setattr(discovery, "scan", nothing)
+    assert main(["scan", "--timeout", "0.1"]) == 1
+    assert "no FTMS treadmill or heart-rate monitor heard within 0.1 s" in capsys.readouterr().out
+
+
+def test_scan_exit_codes_are_documented_in_help_and_readme(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pathlib import Path
+
+    from retro_treadmill.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["scan", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = " ".join(readme.split("## Finding your treadmill: `scan`")[1].split("###")[0].split())
+    for code, meaning in (("0", "something was found"), ("1", "nothing was heard"), ("2", "usage")):
+        assert f"{code} {meaning}" in help_text, help_text
+        assert f"{code} {meaning}" in section, section

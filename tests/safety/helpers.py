@@ -55,7 +55,8 @@ def started(now: float = 0.0, start_kmh: float = START, **kwargs: Any) -> Safety
     gov.handle(Telemetry(0.0, 0.0), now)  # Treadmill Data keeps coming during the countdown
     assert ask(gov, Start(), now).command == Start()
     sent = ask(gov, SetSpeed(start_kmh), now, Source.PROFILE).command
-    assert sent == SetSpeed(gov.speed_on_grid(start_kmh))  # rounded down to the wire's 0.01
+    # on the speed grid (nearest step, never above the start limit)
+    assert sent == SetSpeed(gov.speed_on_grid(start_kmh, ceiling=gov.caps.max_start_speed_kmh))
     gov.handle(Telemetry(sent.kmh, 0.0), now)
     assert gov.setpoint_confirmed
     return gov

@@ -11,6 +11,8 @@ import itertools
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocols.ftms import SetTargetInclination, SetTargetSpeed
 from retro_treadmill.safety.commands import (
@@ -267,3 +269,48 @@ def test_the_wire_incline_never_rounds_above_a_cap_or_past_the_rate_limit() -> N
             sent.append(wire_pct(pct(decision) or 0.0))
     assert max(sent) <= 1.96
     assert all(b - a <= 0.5 + 1e-9 for a, b in itertools.pairwise(sent)), sent
+
+
+def test_a_speed_between_steps_runs_on_the_nearest_step_never_above_a_limit() -> None:
+    """0.8 mph on 0.1 km/h steps runs as 1.3 km/h (0.81 mph), not 1.2 (0.75 mph, the old
+    rounding down, 0.05 mph slow); 1.5 mph (the cap, 2.414 km/h) still runs as 2.4, never 2.5;
+    a decrease goes down to a step, never back up."""
+    ranges = DeviceRanges(min_speed_kmh=0.5, max_speed_kmh=12.0, speed_increment_kmh=0.1)
+    gov = started(0.0, start_kmh=mph_to_kmh(0.8), device=ranges)
+    assert gov.target_speed_kmh == 1.3
+    t = 0.0
+    for _ in range(20):
+        t += 5.0
+        gov.handle(Telemetry(gov.target_speed_kmh, 0.0), t)
+        ask(gov, SetSpeed(CAP), t, Source.PROFILE)
+    assert gov.target_speed_kmh == 2.4
+    t += 5.0
+    assert kmh(ask(gov, SetSpeed(2.36), t)) == 2.4  # nearest is the target: no change
+    assert kmh(ask(gov, SpeedChange(-0.05), t)) == 2.3  # the "-" key goes to the step below
+
+
+@given(
+    step=st.sampled_from([0.1, 0.16, 0.2, 0.32, 0.5]),
+    request_mph=st.floats(min_value=0.5, max_value=1.5),
+)
+@settings(max_examples=200, deadline=None)
+def test_every_speed_sent_is_within_half_a_step_and_never_above_a_limit(
+    step: float, request_mph: float
+) -> None:
+    ranges = DeviceRanges(min_speed_kmh=0.3, max_speed_kmh=6.0, speed_increment_kmh=step)
+    gov = started(0.0, start_kmh=mph_to_kmh(0.6), device=ranges)
+    t = 0.0
+    request = mph_to_kmh(request_mph)
+    for _ in range(40):  # walk up (or down) to it within the rate limit
+        t += 5.0
+        gov.handle(Telemetry(gov.target_speed_kmh, 0.0), t)
+        ask(gov, SetSpeed(request), t, Source.PROFILE)
+        sent = gov.target_speed_kmh
+        assert sent <= gov.caps.max_speed_kmh + 1e-9
+        assert round(sent * 100) % round(gov.caps.speed_step_kmh * 100) == 0
+    final = gov.target_speed_kmh
+    half = gov.caps.speed_step_kmh / 2 + 1e-6
+    if request <= gov.caps.max_speed_kmh:
+        assert abs(final - request) <= half or final < gov.caps.min_running_speed_kmh + 2 * half
+    else:
+        assert final <= gov.caps.max_speed_kmh

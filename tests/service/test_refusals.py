@@ -217,6 +217,6 @@ def test_the_summary_says_stopped_only_when_telemetry_showed_it() -> None:
         text = _summary(speed, ExitCode.ALARM)
         assert "was stopped" not in text, text
         assert "PULL THE SAFETY KEY" in text
-    assert "last seen at 1.00 mph" in _summary(1.61, ExitCode.ALARM)
+    assert "last seen at 1.0 mph" in _summary(1.61, ExitCode.ALARM)
     assert "the belt is stopped" in _summary(0.05, ExitCode.COMPLETED)
     assert "is stopped" not in _summary(1.61, ExitCode.COMPLETED)

@@ -312,3 +312,84 @@ def test_interval_step_errors_carry_the_step_line() -> None:
         str(error)
     )
     assert error.field == "segments[1].steps[2].duration_s"
+
+
+# -- absurd values (issue 13): refused with file, segment, field and line ------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected", "field"),
+    [
+        (
+            "duration_s = 120",
+            "duration_s = 14401",
+            "duration_s 14401 s is longer than a segment may be: at most 14400 s (4 h)",
+            "duration_s",
+        ),
+        (
+            'prompt = "Ramp up"',
+            'prompt = "Ramp up\\u001b[2J"',
+            "prompt contains the control character U+001B",
+            "prompt",
+        ),
+        (
+            'prompt = "Ramp up"',
+            'prompt = "Ramp\\nup"',
+            "prompt contains the control character U+000A",
+            "prompt",
+        ),
+        (
+            'prompt = "Ramp up"',
+            'prompt = "Ramp up\\u009b31m"',
+            "prompt contains the control character U+009B",
+            "prompt",
+        ),
+    ],
+)
+def test_absurd_segment_values_are_refused(old: str, new: str, expected: str, field: str) -> None:
+    assert old in GOOD
+    error = _error(GOOD.replace(old, new, 1))
+    assert str(error).startswith("profiles/x.toml: segment 2 'ramp': ")
+    assert expected in str(error)
+    assert error.field == f"segments[2].{field}"
+    assert "(line " in str(error)
+
+
+def test_a_segment_of_exactly_4_h_is_accepted() -> None:
+    long_hold = GOOD.replace(
+        "speed = 1.4\nincline = 2\nduration_s = 60", "speed = 1.4\nincline = 2\nduration_s = 14400"
+    )
+    assert parse_profile(long_hold).total_duration_s == 60 + 120 + 14400
+
+
+def test_a_profile_over_8_h_is_refused() -> None:
+    hold = (
+        '\n[[segments]]\nkind = "hold"\ndirection = "backward"\nspeed = 1.0\nduration_s = 14400\n'
+    )
+    assert parse_profile(HEADER + hold * 2).total_duration_s == 8 * 3600
+    error = _error(HEADER + hold * 2 + hold.replace("14400", "1"))
+    assert "the profile lasts 8:00:01; at most 8 h" in str(error)
+    assert error.field == "segments"
+
+
+def test_a_profile_of_more_than_500_segments_is_refused() -> None:
+    steps = "".join(
+        '\n  [[segments.steps]]\n  direction = "backward"\n  speed = 1.0\n  duration_s = 1\n'
+        for _ in range(6)
+    )
+    block = '\n[[segments]]\nkind = "interval"\nrepeats = 84\n' + steps
+    assert len(parse_profile(HEADER + block.replace("84", "83")).segments) == 498
+    error = _error(HEADER + block)
+    assert "504 segments (intervals expanded); at most 500" in str(error)
+    assert error.field == "segments"
+
+
+@pytest.mark.parametrize("key", ["description", "audience"])
+def test_control_characters_in_texts_shown_on_the_terminal_are_refused(key: str) -> None:
+    value = {"description": "A test profile.", "audience": "tests"}[key]
+    error = _error(GOOD.replace(f'"{value}"', f'"{value}\\u0007"', 1))
+    assert f"{key} contains the control character U+0007" in str(error)
+    multi_line = GOOD.replace(
+        'description = "A test profile."', 'description = """A test\nprofile."""'
+    )
+    assert parse_profile(multi_line).description.startswith("A test")

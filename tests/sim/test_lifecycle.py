@@ -87,3 +87,31 @@ async def test_a_failing_loop_is_reported_and_close_still_cleans_up(
 def _loop_done(sim: VirtualTreadmill) -> bool:
     runner = sim._runner  # the tick/telemetry task: private, but what this test is about
     return runner is not None and runner.done()
+
+
+async def test_close_right_after_a_link_drop_leaves_no_error_behind(
+    make_sim: MakeSim, connect: Connect
+) -> None:
+    """The link drops (the app exits), the treadmill starts advertising again, and close()
+    comes while that HCI command waits for its answer: the answer must not land on a cancelled
+    command afterwards (bumble then logs InvalidStateError with a traceback after the run's last
+    line, as every `run` with the MQTT broker down did)."""
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, object]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    try:
+        for turns in (1, 3, 6, 10):
+            sim = await make_sim("spec")
+            wire = await connect(sim)
+            await wire.client.disconnect()
+            # the treadmill sees the drop and starts advertising again
+            await sim.wait_for(lambda s: not s.connections, 60.0)
+            for _ in range(turns):  # close() lands somewhere in the advertising's HCI commands
+                await asyncio.sleep(0)
+            await sim.close()
+            for _ in range(50):
+                await asyncio.sleep(0.002)
+    finally:
+        loop.set_exception_handler(previous)
+    assert not errors, [str(e.get("exception") or e.get("message")) for e in errors]

@@ -40,7 +40,7 @@ async def test_publishes_every_topic_with_documented_json(mosquitto: MosquittoBr
                 StateUpdate(
                     state="running",
                     profile="gentle-retro",
-                    segment=SegmentInfo(index=0, count=3, name="warm-up", remaining_s=60.0),
+                    segment=SegmentInfo(index=1, count=3, name="warm-up", remaining_s=60.0),
                     target_speed_kmh=1.6,
                     target_incline_pct=0.5,
                 )
@@ -333,3 +333,44 @@ async def test_a_flood_of_junk_commands_is_counted_but_cannot_flood_events(
     assert last.json()["data"]["suppressed_before"] == 35
     assert status.commands_rejected == 41
     assert [c.reason for c in commands] == ["real"]
+
+
+def _readme_remote_stop_argv() -> list[str]:
+    import re
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"### Remote STOP and pause\n\n```sh\n(.*?)```", readme, re.S)
+    assert block is not None
+    return shlex.split(block.group(1).replace("\\\n", " "))
+
+
+async def test_readme_mosquitto_pub_stop_works_as_written(mosquitto: MosquittoBroker) -> None:
+    """README's remote STOP example, run with the real mosquitto_pub (`make test` installs
+    mosquitto-clients), only the broker's address and the treadmill id changed."""
+    import shutil
+
+    argv = _readme_remote_stop_argv()
+    assert argv[0] == "mosquitto_pub"
+    executable = shutil.which("mosquitto_pub")
+    assert executable is not None, "mosquitto-clients is not installed (make system-deps)"
+    argv[0] = executable
+    argv[argv.index("-h") + 1 : argv.index("-h") + 2] = [mosquitto.host, "-p", str(mosquitto.port)]
+    argv = [a.replace("retro-treadmill/bay1/", f"{BASE}/") for a in argv]
+    received: list[RemoteCommand] = []
+    arrived = asyncio.Event()
+
+    def on_command(command: RemoteCommand) -> None:
+        received.append(command)
+        arrived.set()
+
+    async with MqttPublisher(fast_settings(mosquitto), on_command=on_command) as pub:
+        await pub.wait_connected()
+        proc = await asyncio.create_subprocess_exec(*argv)
+        async with asyncio.timeout(10):
+            assert await proc.wait() == 0
+            await arrived.wait()
+    assert [(c.kind, c.sender, c.reason) for c in received] == [
+        ("stop", "desk-2", "patient asked to stop")
+    ]

@@ -67,7 +67,7 @@ def test_state_payload_matches_schema_with_and_without_segment() -> None:
     full = StateUpdate(
         state="running",
         profile="gentle-retro",
-        segment=SegmentInfo(index=1, count=4, name="steady", remaining_s=95.0),
+        segment=SegmentInfo(index=2, count=4, name="hold", remaining_s=95.0),
         target_speed_kmh=mph_to_kmh(1.2),
         target_incline_pct=1.0,
         limits=SafetyLimits(max_speed_kmh=mph_to_kmh(1.3)),
@@ -190,3 +190,21 @@ def test_discovery_off_sends_empty_payloads_to_the_same_topics() -> None:
     off_messages = discovery.discovery_messages(off)
     assert [t for t, _ in off_messages] == on_topics
     assert all(body == b"" for _, body in off_messages)
+
+
+def test_readme_state_example_is_a_valid_payload_with_a_1_based_segment_by_its_name() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    from retro_treadmill.session.profile import SEGMENT_KINDS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"`state` \(`state` is one of.*?```json\n(.*?)```", readme, re.S)
+    assert example is not None
+    body = json.loads(example.group(1))
+    jsonschema.validate(body, STATE_SCHEMA)
+    assert body["segment"]["index"] >= 1
+    assert body["segment"]["name"] in SEGMENT_KINDS
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**body, "segment": {**body["segment"], "index": 0}}, STATE_SCHEMA)

@@ -125,6 +125,11 @@ async def test_remote_stop_stops_the_virtual_belt_and_start_or_speed_do_nothing(
 
         assert code == 3, stderr  # stopped by the operator (here: MQTT)
         check_schemas(rec)
+        walking = next(m.json() for m in rec.messages if is_running(m))
+        # 1-based, and the segment's own name (its kind), as README's state example shows
+        assert walking["segment"]["index"] == 1, walking
+        assert walking["segment"]["name"] == "warm-up", walking
+        assert walking["segment"]["count"] == 4, walking
         assert offline.topic == T.availability
         assert [m.json()["data"]["command"] for m in rejected] == ["start", "speed"]
         records = read_log(event_log)

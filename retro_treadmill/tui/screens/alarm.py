@@ -10,6 +10,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from retro_treadmill.tui.keys import both_cases
 from retro_treadmill.tui.model import Alarm, AlarmKind, SessionController
 from retro_treadmill.tui.widgets.stopbar import StopBar
 
@@ -43,9 +44,9 @@ class AlarmScreen(ModalScreen[None]):
     """Full screen: the headline, the service's message, what to do, and the STOP bar."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a,enter", "acknowledge", "Acknowledge"),
+        Binding(both_cases("a", "enter"), "acknowledge", "Acknowledge"),
         # A modal screen hides the app's own bindings; quitting (which stops) stays possible.
-        Binding("q", "app.quit", "Quit"),
+        Binding(both_cases("q"), "app.quit", "Quit"),
     ]
 
     def __init__(

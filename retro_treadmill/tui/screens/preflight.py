@@ -12,9 +12,12 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Button, Static
 
+from retro_treadmill.session.plan import SpeedPlan
+from retro_treadmill.tui.keys import both_cases
 from retro_treadmill.tui.model import ProfileInfo
 from retro_treadmill.tui.screens.base import RetroScreen
 from retro_treadmill.tui.widgets.checkitem import CheckItem
+from retro_treadmill.units import SpeedUnit
 
 BASE_CHECKLIST: tuple[str, ...] = (
     "The deck is clear: nothing on or behind the belt",
@@ -34,6 +37,16 @@ def checklist_for(profile: ProfileInfo | None) -> tuple[str, ...]:
     return (*BASE_CHECKLIST, harness)
 
 
+def plan_text(plan: SpeedPlan, units: SpeedUnit) -> str:
+    """The speeds the treadmill runs, compact enough for 80x24: the segments that differ from the
+    prescription by more than 0.05 mph, or one line saying none does."""
+    title = f"Speeds on this treadmill (steps of {plan.step_kmh:g} km/h):"
+    differing = [line for line in plan.lines(units) if line.endswith("(differs)")]
+    if not differing:
+        return f"{title} every segment runs within 0.05 mph of the prescription."
+    return "\n".join([title, *(line.removesuffix("  (differs)") for line in differing)])
+
+
 class PreflightScreen(RetroScreen):
     """Tick every item (keys 1-4, or Tab to an item and Enter), then Start (G, or the button)."""
 
@@ -42,7 +55,8 @@ class PreflightScreen(RetroScreen):
         Binding("2", "tick(1)", "Tick 2", show=False),
         Binding("3", "tick(2)", "Tick 3", show=False),
         Binding("4", "tick(3)", "Tick 4", show=False),
-        Binding("g", "start", "Start"),
+        Binding("5", "tick(4)", "Tick 5", show=False),
+        Binding(both_cases("g"), "start", "Start"),
     ]
 
     class StartRequested(Message):
@@ -52,22 +66,35 @@ class PreflightScreen(RetroScreen):
             super().__init__()
             self.checklist = checklist
 
-    def __init__(self, profile: ProfileInfo | None) -> None:
+    def __init__(
+        self,
+        profile: ProfileInfo | None,
+        plan: SpeedPlan | None = None,
+        units: SpeedUnit = "mph",
+    ) -> None:
         super().__init__()
         self.profile = profile
-        self.items = checklist_for(profile)
+        self.plan = plan
+        self.units: SpeedUnit = units
+        items = checklist_for(profile)
+        if plan is not None and plan.needs_acceptance:
+            items = (*items, plan.acceptance_item(self.units))
+        self.items = items
+        self._refused = plan.refusal if plan is not None else ""
         self._started = False
 
     def compose_body(self) -> Iterable[Widget]:
         """The title, one checkbox per item, Start and the keys."""
         name = self.profile.name if self.profile is not None else "the session"
         yield Static(f"Preflight checklist for {name}", classes="title", markup=False)
+        if self.plan is not None:
+            yield Static(plan_text(self.plan, self.units), id="speed-plan", markup=False)
         with Vertical(id="checklist"):
             for index, item in enumerate(self.items):
                 yield CheckItem(f"{index + 1}. {item}", id=f"item-{index}")
         yield Button(START_BLOCKED, id="start", disabled=True, variant="success")
-        yield Static("", id="preflight-status")
-        yield Static("1-4 or Enter: tick · Tab: next · G: start", classes="keys")
+        yield Static(self._refused, id="preflight-status", markup=False)
+        yield Static(f"1-{len(self.items)} or Enter: tick · Tab: next · G: start", classes="keys")
 
     def on_mount(self) -> None:
         """Focus the first item."""
@@ -88,7 +115,7 @@ class PreflightScreen(RetroScreen):
     @on(CheckItem.Changed)
     def _changed(self) -> None:
         button = self.query_one("#start", Button)
-        button.disabled = self._started or not self.all_ticked
+        button.disabled = bool(self._refused) or self._started or not self.all_ticked
         button.label = START_BLOCKED if button.disabled else START_READY
 
     @on(Button.Pressed, "#start")
@@ -105,6 +132,9 @@ class PreflightScreen(RetroScreen):
     def action_start(self) -> None:
         """Ask for the countdown, once, and only when every item is ticked."""
         status = self.query_one("#preflight-status", Static)
+        if self._refused:  # this profile cannot run on this treadmill: the reason stays up
+            status.update(self._refused)
+            return
         if not self.all_ticked:
             missing = sum(1 for box in self.query(CheckItem) if not box.value)
             status.update(f"Start is disabled: {missing} item(s) not ticked.")

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, LoadingIndicator, OptionList, Static
 from textual.widgets.option_list import Option
 
 from retro_treadmill.tui.format import duration, incline_number, speed_number
+from retro_treadmill.tui.keys import both_cases
 from retro_treadmill.tui.model import DeviceInfo, DeviceScanner, ProfileInfo
 from retro_treadmill.tui.screens.base import RetroScreen
 from retro_treadmill.units import SpeedUnit, unit_label
@@ -29,7 +30,7 @@ def device_label(device: DeviceInfo) -> str:
 class DeviceScreen(RetroScreen):
     """The treadmills to choose from: fixed entries (the virtual treadmill) plus scan results."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "rescan", "Scan again")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding(both_cases("r"), "rescan", "Scan again")]
 
     class Chosen(Message):
         """The operator chose ``device``."""
@@ -107,8 +108,8 @@ class ProfileScreen(RetroScreen):
     """The profiles: name, duration, speed and incline range, and the highlighted description."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("backspace,b", "back", "Back"),
-        Binding("h", "history", "History"),
+        Binding(both_cases("backspace", "b"), "back", "Back"),
+        Binding(both_cases("h"), "history", "History"),
     ]
 
     class Chosen(Message):

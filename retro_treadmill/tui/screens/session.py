@@ -13,6 +13,7 @@ from textual.widgets import ProgressBar, Static
 from retro_treadmill.safety.limits import DEFAULT_LIMITS
 from retro_treadmill.tui import format as fmt
 from retro_treadmill.tui.history import History
+from retro_treadmill.tui.keys import both_cases
 from retro_treadmill.tui.model import SessionController, SessionSnapshot, SessionState
 from retro_treadmill.tui.screens.base import RetroScreen
 from retro_treadmill.tui.widgets.bignumber import BigNumber
@@ -32,8 +33,8 @@ class SessionScreen(RetroScreen):
     """The live session. Every key is an intent to the controller; what shows is its snapshot."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "pause", "Pause"),
-        Binding("r", "resume", "Resume"),
+        Binding(both_cases("p"), "pause", "Pause"),
+        Binding(both_cases("r"), "resume", "Resume"),
         Binding("plus,equals_sign", "speed(1)", "Speed +"),
         Binding("minus,underscore", "speed(-1)", "Speed -"),
         Binding("right_square_bracket", "incline(1)", "Incline +"),
