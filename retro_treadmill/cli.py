@@ -22,6 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "profiles",
     "history",
     "export",
+    "walkers",
+    "programs",
     "scan",
     "monitor",
 )
