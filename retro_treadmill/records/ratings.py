@@ -13,6 +13,7 @@ the allowed range.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from retro_treadmill.errors import RetroTreadmillError
@@ -123,10 +124,58 @@ def check_note(text: str) -> str:
     return text
 
 
+PAIN_QUESTION = "Pain now, 0 (none) to 10 (worst imaginable), Enter to skip: "
+EFFORT_QUESTION = (
+    "Effort, Borg CR10: 0 nothing, 1 very weak, 3 moderate, 5 strong, 7 very strong, "
+    "10 extremely strong; Enter to skip: "
+)
+NOTE_QUESTION = "A note (Enter to skip): "
+TRIES = 3
+
+
+def ask_rating(
+    ask: Callable[[str], str | None], tell: Callable[[str], None], *, rated_at: float
+) -> Rating:
+    """Ask for pain, effort and a note, one question at a time (the headless end of a session;
+    ``history rate`` without options). ``ask(question)`` returns the answer or ``None`` at the
+    end of input (then the questions stop); a value off its scale is asked again, up to
+    :data:`TRIES` times, then skipped. ``tell`` shows the scale after a bad answer."""
+    answers: list[object] = []
+    for question, parse in (
+        (PAIN_QUESTION, parse_pain),
+        (EFFORT_QUESTION, parse_effort),
+        (NOTE_QUESTION, check_note),
+    ):
+        value: object = None
+        for _ in range(TRIES):
+            text = ask(question)
+            if text is None:
+                return _rating(answers, rated_at)
+            try:
+                value = parse(text)
+                break
+            except RatingError as error:
+                tell(str(error))
+        answers.append(value)
+    return _rating(answers, rated_at)
+
+
+def _rating(answers: list[object], rated_at: float) -> Rating:
+    values = [*answers, None, None, None][:3]
+    pain, effort, note = values
+    return Rating(
+        pain=pain if isinstance(pain, int) else None,
+        effort=effort if isinstance(effort, float) else None,
+        note=note if isinstance(note, str) else "",
+        rated_at=rated_at,
+    )
+
+
 __all__ = [
     "BORG_CR10_LABELS",
     "Rating",
     "RatingError",
+    "ask_rating",
     "check_effort",
     "check_note",
     "check_pain",
