@@ -4,7 +4,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := mosquitto tshark tmux
+APT_PACKAGES := mosquitto tshark tmux chromium
+# Packages whose command has another name: package:command (pdfinfo renders the report tests' PDFs).
+APT_COMMANDS := poppler-utils:pdfinfo
 export DEBIAN_FRONTEND := noninteractive
 
 .PHONY: demo test check lint typecheck imports pytest bench venv system-deps clean
@@ -22,10 +24,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $@
 
-## system-deps: OS packages the tests use (mosquitto broker, tshark, tmux), installed when missing
+## system-deps: OS packages the tests use (mosquitto broker, tshark, tmux, chromium and poppler's
+## pdfinfo for the report tests), installed when missing
 system-deps:
 	@missing=""; \
 	for p in $(APT_PACKAGES); do command -v $$p >/dev/null 2>&1 || [ -x /usr/sbin/$$p ] || missing="$$missing $$p"; done; \
+	for pc in $(APT_COMMANDS); do command -v $${pc#*:} >/dev/null 2>&1 || missing="$$missing $${pc%%:*}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing OS packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \

@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "export",
     "walkers",
     "programs",
+    "report",
     "scan",
     "monitor",
 )

@@ -23,9 +23,9 @@ from retro_treadmill.profiles import (
     read_profile,
     resolve_profile,
 )
-from retro_treadmill.records.model import RUNNING, SessionRow
+from retro_treadmill.records.model import EventKind, SessionRow
 from retro_treadmill.records.programs import Program, parse_program
-from retro_treadmill.records.progression import SessionResult, StageChoice, choose_stage
+from retro_treadmill.records.progression import StageChoice, choose_stage, history_results
 from retro_treadmill.records.store import Store
 from retro_treadmill.records.walkers import Walker
 
@@ -121,25 +121,6 @@ def list_programs(config: ClinicConfig | None = None) -> list[ProgramEntry]:
     return entries
 
 
-def session_result(row: SessionRow) -> SessionResult | None:
-    """What the progression rule needs from a stored session; ``None`` for a session still
-    running. An interrupted session did not complete."""
-    if row.outcome == RUNNING:
-        return None
-    alarm: str | None = None
-    if row.totals.alarm_count > 0 or row.outcome == "alarm":
-        alarm = "alarm"
-    completed = row.outcome == "completed"  # interrupted, stopped, alarm: not completed
-    pain = row.rating.pain if row.rating is not None else None
-    return SessionResult(profile_name=row.profile_name, completed=completed, alarm=alarm, pain=pain)
-
-
-def history_results(rows: list[SessionRow]) -> list[SessionResult]:
-    """The walker's finished sessions, oldest first, as the progression rule reads them."""
-    ordered = sorted(rows, key=lambda r: (r.started_at, r.session_id))
-    return [r for r in (session_result(row) for row in ordered) if r is not None]
-
-
 def choose_for_walker(store: Store, walker: Walker, config: ClinicConfig | None) -> StageChoice:
     """The stage the walker's program gives for their next session (the walker must have a
     program; :class:`ConfigError` otherwise)."""
@@ -150,19 +131,29 @@ def choose_for_walker(store: Store, walker: Walker, config: ClinicConfig | None)
         )
     program = load_program(walker.program, config)
     rows = store.list_sessions(walker_id=walker.walker_id)
-    return choose_stage(program, history_results(rows))
+    return choose_stage(program, history_results(rows, alarm_names(store, rows)))
+
+
+def alarm_names(store: Store, rows: list[SessionRow]) -> dict[str, str]:
+    """The first alarm's name of each session that had one, by session id."""
+    names: dict[str, str] = {}
+    for row in rows:
+        if row.totals.alarm_count > 0:
+            alarms = [e for e in store.load(row.session_id).events if e.kind == EventKind.ALARM]
+            if alarms:
+                names[row.session_id] = alarms[0].name
+    return names
 
 
 __all__ = [
     "ProgramEntry",
+    "alarm_names",
     "choose_for_walker",
-    "history_results",
     "list_programs",
     "load_program",
     "program_dirs",
     "program_paths",
     "read_program",
     "resolve_program",
-    "session_result",
     "stage_profile_path",
 ]

@@ -22,10 +22,11 @@ stayed low.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from retro_treadmill.records.model import RUNNING, SessionRow
 from retro_treadmill.records.programs import Program, Stage
 
 
@@ -173,12 +174,39 @@ def choose_stage(program: Program, history: Sequence[SessionResult]) -> StageCho
     )
 
 
+def session_result(row: SessionRow, alarm_name: str | None = None) -> SessionResult | None:
+    """What the progression rule needs from a stored session; ``None`` for a session still
+    running. ``alarm_name``: the session's first alarm, when the caller has its events. An
+    interrupted session did not complete."""
+    if row.outcome == RUNNING:
+        return None
+    alarm: str | None = None
+    if row.totals.alarm_count > 0 or row.outcome == "alarm":
+        alarm = alarm_name or "alarm"
+    completed = row.outcome == "completed"  # interrupted, stopped, alarm: not completed
+    pain = row.rating.pain if row.rating is not None else None
+    return SessionResult(profile_name=row.profile_name, completed=completed, alarm=alarm, pain=pain)
+
+
+def history_results(
+    rows: Sequence[SessionRow], alarm_names: Mapping[str, str] | None = None
+) -> list[SessionResult]:
+    """The walker's finished sessions, oldest first, as the progression rule reads them
+    (``alarm_names``: the first alarm of sessions that had one, by session id)."""
+    names = alarm_names or {}
+    ordered = sorted(rows, key=lambda r: (r.started_at, r.session_id))
+    results = (session_result(row, names.get(row.session_id)) for row in ordered)
+    return [r for r in results if r is not None]
+
+
 __all__ = [
     "Decision",
     "Place",
     "SessionResult",
     "StageChoice",
     "choose_stage",
+    "history_results",
     "replay",
+    "session_result",
     "step",
 ]

@@ -525,12 +525,14 @@ class Store:
         )
 
     def rate(self, session_id: str, rating: Rating) -> None:
-        """Save (replace) the walker's rating of a session (its own transaction)."""
+        """Save (replace) the walker's rating of a session (its own transaction); a rating
+        without ``rated_at`` is stamped now."""
+        rated_at = time.time() if rating.rated_at is None else rating.rated_at
         with self.transaction():
             self._db.execute(
                 "UPDATE sessions SET pain = ?, effort = ?, rating_note = ?, rated_at = ? "
                 "WHERE id = ?",
-                (rating.pain, rating.effort, rating.note, rating.rated_at, session_id),
+                (rating.pain, rating.effort, rating.note, rated_at, session_id),
             )
 
     # -- walkers ---------------------------------------------------------------------------------
