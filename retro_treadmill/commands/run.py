@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from retro_treadmill.sim.server import VirtualTreadmill
     from retro_treadmill.telemetry.eventlog import EventLog
     from retro_treadmill.telemetry.settings import MqttSettings
+    from retro_treadmill.walker_session import WalkerSelection
 
 EXIT_CODES_HELP = (
     "exit codes: 0 completed, 1 internal error (belt stopped), 2 usage/config error (nothing "
@@ -114,6 +115,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--event-log", metavar="PATH", help="append JSON lines of every event")
     add_config_argument(parser)
     add_cli_arguments(parser)
+    from retro_treadmill.walker_session import add_walker_arguments
+
+    add_walker_arguments(parser)
 
 
 @dataclass
@@ -135,6 +139,8 @@ class RunPlan:
     adapter: str = "system"
     mqtt: MqttSettings | None = None
     event_log: str | None = None
+    walker: WalkerSelection | None = None
+    """``--walker``: the walker, their caps (already in ``config.limits``) and why this profile."""
 
 
 def plan_from_args(args: argparse.Namespace) -> RunPlan:
@@ -169,11 +175,18 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         for spec in args.fault:
             parse_fault(spec)
     config = load_config(args.config)
-    if not args.profile:
+    walker = None
+    if getattr(args, "walker", None):
+        from retro_treadmill.walker_session import select_for_run
+
+        walker = select_for_run(args.walker, args.profile, config, args.data_dir)
+        config, profile, profile_key = walker.config, walker.profile, walker.profile_key
+    elif not args.profile:
         if args.headless:
             raise ConfigError("--headless needs --profile NAME|PATH (see `profiles list`)")
         raise ConfigError("--profile NAME|PATH is required (see `retro-treadmill profiles list`)")
-    profile = load_profile(args.profile, config)
+    else:
+        profile, profile_key = load_profile(args.profile, config), args.profile
     units: SpeedUnit = args.units or profile.units
     if args.auto_turn_around and not args.headless:
         raise ConfigError(
@@ -197,7 +210,7 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
     return RunPlan(
         config=config,
         profile=profile,
-        profile_key=args.profile,
+        profile_key=profile_key,
         units=units,
         headless=bool(args.headless),
         yes_preflight=bool(args.yes_preflight),
@@ -210,12 +223,15 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         adapter=adapter,
         mqtt=mqtt,
         event_log=args.event_log,
+        walker=walker,
     )
 
 
 def run(args: argparse.Namespace) -> int:
     """Validate everything, then run the session; the exit code is the outcome."""
     plan = plan_from_args(args)
+    if plan.walker is not None:
+        print(plan.walker.reason, flush=True)
     return int(asyncio.run(run_plan(plan)))
 
 
