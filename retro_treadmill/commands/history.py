@@ -31,7 +31,7 @@ from retro_treadmill.records.model import (
 from retro_treadmill.records.paths import add_data_dir_argument, database_path
 from retro_treadmill.records.store import SessionNotFound, Store, StoreError
 from retro_treadmill.records.totals import segment_summaries
-from retro_treadmill.units import SpeedUnit, format_speed, from_kmh, unit_label
+from retro_treadmill.units import SpeedUnit, format_distance, format_speed, from_kmh, unit_label
 
 EXIT_OK = 0
 EXIT_STORE = 1
@@ -69,19 +69,29 @@ def register(subparsers: Any) -> None:
         epilog=EXIT_CODES_HELP,
     )
     show.add_argument("session", metavar="ID", help="a session id or a unique prefix of one")
-    _common(show)
+    # SUPPRESS: the options may come before `show` too (argparse would otherwise let the
+    # subcommand's defaults overwrite them).
+    _common(show, suppress=True)
     show.set_defaults(handler=run_show)
     from retro_treadmill.commands.rate import add_parser as add_rate_parser
 
     add_rate_parser(actions, EXIT_CODES_HELP)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+def _common(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
     parser.add_argument(
-        "--units", choices=("mph", "kmh"), default="mph", help="speed unit (default: mph)"
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="machine-readable output",
     )
-    add_data_dir_argument(parser)
+    parser.add_argument(
+        "--units",
+        choices=("mph", "kmh"),
+        default=argparse.SUPPRESS if suppress else "mph",
+        help="speed unit (default: mph)",
+    )
+    add_data_dir_argument(parser, default=argparse.SUPPRESS if suppress else None)
 
 
 def parse_since(text: str) -> float:
@@ -103,7 +113,8 @@ def open_store(data_dir: str | None) -> Store | None:
     path = database_path(data_dir)
     if not path.exists():
         return None
-    return Store.open(path, create=False)
+    # Readers never write: an interrupted session is shown so, and closed by the next recording.
+    return Store.open(path, create=False, recover=False)
 
 
 def load_record(data_dir: str | None, session: str) -> SessionRecord:
@@ -254,15 +265,6 @@ def _local(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).astimezone().strftime("%Y-%m-%d %H:%M")
 
 
-def format_distance(metres: float, units: SpeedUnit) -> str:
-    """Metres (km from 1 km) with km/h; yards (miles from 0.25 mi) with mph: at 1 mph a
-    ten-minute walk is 293 yd, which reads better than 0.17 mi."""
-    if units == "kmh":
-        return f"{metres / 1000:.2f} km" if metres >= 1000 else f"{metres:.0f} m"
-    miles = metres / 1609.344
-    return f"{miles:.2f} mi" if miles >= 0.25 else f"{metres / 0.9144:.0f} yd"
-
-
 def print_table(rows: Sequence[Sequence[str]]) -> None:
     """Columns padded to their widest cell."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -386,7 +388,6 @@ def _print_totals(totals: Totals, units: SpeedUnit) -> None:
 
 
 __all__ = [
-    "format_distance",
     "load_record",
     "open_store",
     "parse_since",

@@ -57,12 +57,13 @@ def ensure_private_file(path: Path) -> None:
         os.close(fd)
 
 
-def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
-    """The shared ``--data-dir DIR`` option of every command that reads or writes records."""
+def add_data_dir_argument(parser: argparse.ArgumentParser, *, default: str | None = None) -> None:
+    """The shared ``--data-dir DIR`` option of every command that reads or writes records
+    (``default``: ``argparse.SUPPRESS`` on a subcommand whose parent has the option too)."""
     parser.add_argument(
         "--data-dir",
         metavar="DIR",
-        default=None,
+        default=default,
         help=f"where session records live (default: ${DATA_ENV} or {default_data_dir()})",
     )
 

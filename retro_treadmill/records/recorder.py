@@ -9,14 +9,16 @@ to the next 1 Hz sample. A full queue drops samples (never the begin, finish or 
 cap) and records how many as a ``dropped`` event.
 
 A failure (disk full, read-only directory, ...) is reported once through ``on_failure``, called on
-the writer thread: the caller marshals it to its loop (``loop.call_soon_threadsafe``) to show a
-warning and publish an event. From then on the recorder discards everything: the session carries on
-unrecorded.
+the writer thread, as a :class:`~retro_treadmill.records.store.StoreError` naming the file (its
+``__cause__`` is the sqlite3 or OS error): the caller marshals it to its loop
+(``loop.call_soon_threadsafe``) to show a warning and publish an event. From then on the recorder
+discards everything: the session carries on unrecorded.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from retro_treadmill.records.model import EventKind, RecordedEvent, Sample, SessionInfo, Totals
-from retro_treadmill.records.store import Store
+from retro_treadmill.records.store import Store, StoreError
 
 CHECKPOINT_S = 0.5
 """The writer commits what is queued at most this long after it was queued."""
@@ -206,6 +208,12 @@ class Recorder:
             return
         try:
             self._write_loop(store)
+        except sqlite3.Error as error:
+            failure = StoreError(
+                f"{self.path}: recording stopped ({error}); the session carries on unrecorded"
+            )
+            failure.__cause__ = error
+            self._fail(failure)
         except BaseException as error:
             self._fail(error)
         finally:

@@ -16,7 +16,7 @@ import fitdecode
 import pytest
 
 from retro_treadmill.cli import main
-from retro_treadmill.records.export import TCX_EXT_NS, TCX_NS
+from retro_treadmill.records.export import CSV_COLUMNS, TCX_EXT_NS, TCX_NS
 from retro_treadmill.records.model import SessionRecord
 from retro_treadmill.records.paths import DATA_ENV
 from retro_treadmill.records.recorder import Recorder
@@ -310,3 +310,58 @@ def test_export_to_an_unwritable_place(
     )
     assert code == 1
     assert f"cannot write {target}" in err
+
+
+def test_options_before_or_after_show(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (
+        ["history", "--json", "--data-dir", str(data_dir), "show", SID[:6]],
+        ["history", "show", SID[:6], "--json", "--data-dir", str(data_dir)],
+    ):
+        code, out, _ = _run(capsys, *argv)
+        assert code == 0
+        assert json.loads(out)["id"] == SID
+
+
+def test_readers_show_an_interrupted_session_without_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "sessions.db"
+    samples = factory.samples()
+    with Store.open(path) as store, store.transaction():
+        store.begin_session(factory.info(SID), writer_pid=2**22 + 1, heartbeat_at=0.0)
+        store.add_samples(SID, samples[:50])
+    before = path.read_bytes()
+    code, out, _ = _run(capsys, "history", "--json", "--data-dir", str(tmp_path))
+    assert code == 0
+    (row,) = json.loads(out)
+    assert row["outcome"] == "interrupted"
+    assert row["ended_at"] == "2026-09-21T14:14:09Z"  # the last sample kept
+    assert row["duration_s"] == 49
+    code, out, _ = _run(capsys, "history", "show", SID, "--data-dir", str(tmp_path))
+    assert "outcome: interrupted" in out
+    assert path.read_bytes() == before
+    with Store.open(path, recover=False) as store:
+        outcome = store._db.execute("SELECT outcome FROM sessions").fetchone()
+    assert outcome == (None,)  # still unmarked: the next recording closes it
+
+
+@pytest.mark.parametrize("fmt", ["fit", "tcx", "csv"])
+def test_a_session_without_samples_still_exports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    with Store.open(tmp_path / "sessions.db") as store, store.transaction():
+        store.begin_session(factory.info(SID), writer_pid=2**22 + 1, heartbeat_at=0.0)
+    out_path = tmp_path / f"empty.{fmt}"
+    code, _, _ = _run(
+        capsys, "export", SID, "--format", fmt, "-o", str(out_path), "--data-dir", str(tmp_path)
+    )
+    assert code == 0
+    if fmt == "fit":
+        messages = _fit_messages(out_path)
+        assert "record" not in messages
+        assert messages["session"][0]["num_laps"] == 0
+    elif fmt == "tcx":
+        root = ET.parse(out_path).getroot()
+        assert root.findall(".//{*}Trackpoint") == []
+    else:
+        assert out_path.read_text().splitlines() == [",".join(CSV_COLUMNS)]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -128,3 +130,89 @@ def test_begin_twice_is_a_programming_error(tmp_path: Path) -> None:
         recorder.begin(factory.info("0f" * 16))
     recorder.finish("stopped", 3, TotalsAccumulator().totals())
     assert recorder.close(timeout=10)
+
+
+DISK_FULL_CHILD = """
+import dataclasses, resource, signal, sys, threading, time
+from pathlib import Path
+from retro_treadmill.records.recorder import Recorder
+from tests.records import factory
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+failed = threading.Event()
+errors = []
+recorder = Recorder(Path(sys.argv[1]), on_failure=lambda e: (errors.append(e), failed.set()))
+recorder.begin(factory.info("f0" * 16))
+base = factory.samples()[0]
+worst = 0.0
+n = 0
+deadline = time.monotonic() + 20
+while time.monotonic() < deadline:
+    n += 1
+    t0 = time.perf_counter()
+    recorder.sample(dataclasses.replace(base, t=base.t + n, elapsed_s=float(n)))
+    worst = max(worst, time.perf_counter() - t0)
+    if failed.is_set() and n % 20 == 0:
+        break
+    time.sleep(0.01)
+print("FAILED" if failed.is_set() else "NOT FAILED", n, f"{worst * 1000:.2f}", repr(errors))
+recorder.finish("stopped", 3, factory_totals := __import__(
+    "retro_treadmill.records.totals", fromlist=["x"]).TotalsAccumulator().totals())
+print("CLOSED", recorder.close(timeout=5))
+"""
+
+
+def test_a_full_disk_is_reported_once_and_the_caller_carries_on(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.db"
+    child = subprocess.run(
+        [sys.executable, "-c", DISK_FULL_CHILD, str(path)],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert child.returncode == 0, child.stderr
+    first, second = child.stdout.splitlines()
+    status, count, worst_ms, errors = first.split(" ", 3)
+    assert status == "FAILED", child.stdout
+    assert "sessions.db: recording stopped (" in errors, errors
+    assert "the session carries on unrecorded" in errors
+    assert errors.count("StoreError(") == 1  # reported once
+    assert float(worst_ms) < 50  # sample() never waited on the stuck store
+    assert second == "CLOSED False"  # close() says not everything was written
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    raw.close()
+    with Store.open(path) as store:
+        record = store.load("f0")
+    assert record.row.outcome == "interrupted"  # what was committed before the disk filled
+    assert 0 < len(record.samples) < int(count)
+
+
+def test_two_treadmills_record_into_one_store_at_once(tmp_path: Path) -> None:
+    """A clinic computer driving two treadmills: two writers, one database, nothing lost."""
+    path = tmp_path / "sessions.db"
+    errors: list[BaseException] = []
+
+    def record(session_id: str) -> None:
+        recorder = Recorder(path, on_failure=errors.append, checkpoint_s=0.02)
+        recorder.begin(factory.info(session_id))
+        for sample in factory.samples():
+            recorder.sample(sample)
+            time.sleep(0.002)
+        recorder.finish("completed", 0, TotalsAccumulator().totals())
+        assert recorder.close(timeout=20)
+
+    threads = [threading.Thread(target=record, args=(sid * 16,)) for sid in ("a1", "b2")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    with Store.open(path) as store:
+        for sid in ("a1", "b2"):
+            kept = store.load(sid)
+            assert kept.samples == tuple(factory.samples())
+            assert kept.row.outcome == "completed"

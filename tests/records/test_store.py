@@ -10,9 +10,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from retro_treadmill.records import store as store_module
-from retro_treadmill.records.model import INTERRUPTED, RUNNING
+from retro_treadmill.records.model import (
+    INTERRUPTED,
+    RUNNING,
+    EventKind,
+    RecordedEvent,
+    Sample,
+    new_session_id,
+)
 from retro_treadmill.records.paths import DATA_ENV, data_dir, database_path
 from retro_treadmill.records.store import (
     MIGRATIONS,
@@ -227,3 +236,60 @@ def test_stale_threshold_is_longer_than_the_heartbeat() -> None:
     from retro_treadmill.records.recorder import HEARTBEAT_S
 
     assert store_module.STALE_S >= 5 * HEARTBEAT_S
+
+
+# -- round trips of arbitrary values ----------------------------------------------------------
+
+_maybe_float = st.none() | st.floats(allow_nan=False, allow_infinity=False, width=64)
+_samples = st.builds(
+    Sample,
+    t=st.floats(min_value=0, max_value=4e9),
+    elapsed_s=st.floats(min_value=0, max_value=1e6),
+    state=st.text(max_size=12),
+    segment_index=st.none() | st.integers(min_value=1, max_value=10_000),
+    segment_name=st.text(max_size=40),
+    direction=st.sampled_from([None, "backward", "forward"]),
+    target_speed_kmh=_maybe_float,
+    belt_speed_kmh=_maybe_float,
+    target_incline_pct=_maybe_float,
+    incline_pct=_maybe_float,
+    distance_m=_maybe_float,
+    heart_rate_bpm=st.none() | st.integers(min_value=0, max_value=255),
+    hr_source=st.none() | st.text(max_size=10),
+)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_events = st.builds(
+    RecordedEvent,
+    t=st.floats(min_value=0, max_value=4e9),
+    kind=st.sampled_from([k.value for k in EventKind]) | st.text(min_size=1, max_size=8),
+    name=st.text(max_size=20),
+    detail=st.text(max_size=60),
+    data=st.dictionaries(st.text(max_size=8), _json, max_size=4),
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(samples=st.lists(_samples, max_size=20), events=st.lists(_events, max_size=10))
+def test_whatever_is_recorded_reads_back_unchanged(
+    tmp_path: Path, samples: list[Sample], events: list[RecordedEvent]
+) -> None:
+    path = tmp_path / "s.db"
+    session_id = new_session_id()
+    with Store.open(path) as store, store.transaction():
+        store.begin_session(factory.info(session_id), writer_pid=os.getpid(), heartbeat_at=1e12)
+        store.add_samples(session_id, samples)
+        store.add_events(session_id, events)
+    with Store.open(path) as store:
+        record = store.load(session_id)
+    assert list(record.samples) == samples
+    assert [(e.t, e.kind, e.name, e.detail, dict(e.data)) for e in record.events] == [
+        (e.t, e.kind, e.name, e.detail, dict(e.data)) for e in events
+    ]
