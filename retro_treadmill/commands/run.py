@@ -340,6 +340,20 @@ def _profile_info(plan: RunPlan) -> Any:
     return ProfileInfo.from_profile(plan.profile, plan.profile_key)
 
 
+def _walker_info(plan: RunPlan) -> Any:
+    from retro_treadmill.records.walkers import describe_caps
+    from retro_treadmill.tui.walker import WalkerInfo
+
+    if plan.walker is None:
+        return None
+    stage = plan.walker.stage
+    return WalkerInfo(
+        walker_id=plan.walker.walker.walker_id,
+        caps=describe_caps(plan.walker.walker.caps),
+        stage="" if stage is None else f"{stage.program.name}, {stage.text}",
+    )
+
+
 def _headless(plan: RunPlan, device_name: str, stdin: Any, stdout: Any) -> Any:
     from retro_treadmill.service.headless import HeadlessConsole
     from retro_treadmill.tui.screens.preflight import checklist_for
@@ -380,6 +394,7 @@ def _tui(plan: RunPlan, adapter: Adapter, device_name: str) -> Any:
             units=plan.units,
             device=_device_info(plan, device_name) if (simulated or plan.device) else None,
             profile=_profile_info(plan),
+            walker=_walker_info(plan),
         )
 
         def on_signal(name: str) -> None:

@@ -46,6 +46,7 @@ from retro_treadmill.tui.screens import (
     SessionScreen,
 )
 from retro_treadmill.tui.screens.records import HistoryScreen
+from retro_treadmill.tui.walker import WalkerInfo
 from retro_treadmill.tui.widgets.stopbar import StopBar
 from retro_treadmill.units import SpeedUnit
 
@@ -113,8 +114,11 @@ class RetroTreadmillApp(App[None]):
         clock: Callable[[], float] = time.monotonic,
         redraw_interval_s: float = 0.05,
         records_path: Path | None = None,
+        walker: WalkerInfo | None = None,
     ) -> None:
         super().__init__()
+        self.walker = walker
+        """``run --walker``: shown on the profile screen (stage) and the preflight (caps)."""
         self.records_path = records_path
         """The session store the history screen reads (``None``: the default location)."""
         self.controller = controller
@@ -296,7 +300,7 @@ class RetroTreadmillApp(App[None]):
         base = self._base
         if state is SessionState.PREFLIGHT:
             if not isinstance(base, PreflightScreen):
-                self._switch_base(PreflightScreen(self.profile))
+                self._switch_base(PreflightScreen(self.profile, walker=self._walker_caps()))
         elif state is SessionState.COUNTDOWN:
             if not isinstance(base, CountdownScreen):
                 self._switch_base(CountdownScreen())
@@ -338,7 +342,11 @@ class RetroTreadmillApp(App[None]):
         source = self.profile_source
         profiles = source() if callable(source) else source
         name = self.device.name if self.device is not None else ""
-        return ProfileScreen(profiles, self.units, name)
+        stage = self.walker.stage_line if self.walker is not None else None
+        return ProfileScreen(profiles, self.units, name, stage=stage)
+
+    def _walker_caps(self) -> str | None:
+        return self.walker.caps_line if self.walker is not None else None
 
     def on_device_screen_chosen(self, message: DeviceScreen.Chosen) -> None:
         """Device chosen: choose a profile next (or connect if one was preselected)."""
@@ -377,7 +385,7 @@ class RetroTreadmillApp(App[None]):
             )
             return
         if isinstance(self._base, ConnectingScreen):
-            self._switch_base(PreflightScreen(profile))
+            self._switch_base(PreflightScreen(profile, walker=self._walker_caps()))
 
     def on_preflight_screen_start_requested(self, message: PreflightScreen.StartRequested) -> None:
         """Every item ticked and Start pressed: the service starts the countdown."""

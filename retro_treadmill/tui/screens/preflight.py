@@ -52,9 +52,11 @@ class PreflightScreen(RetroScreen):
             super().__init__()
             self.checklist = checklist
 
-    def __init__(self, profile: ProfileInfo | None) -> None:
+    def __init__(self, profile: ProfileInfo | None, *, walker: str | None = None) -> None:
         super().__init__()
         self.profile = profile
+        self.walker = walker
+        """The walker and their caps (``run --walker``), shown under the title."""
         self.items = checklist_for(profile)
         self._started = False
 
@@ -62,6 +64,10 @@ class PreflightScreen(RetroScreen):
         """The title, one checkbox per item, Start and the keys."""
         name = self.profile.name if self.profile is not None else "the session"
         yield Static(f"Preflight checklist for {name}", classes="title", markup=False)
+        if self.walker:
+            caps = Static(self.walker, id="walker-caps", markup=False)
+            caps.styles.padding = (0, 1)
+            yield caps
         with Vertical(id="checklist"):
             for index, item in enumerate(self.items):
                 yield CheckItem(f"{index + 1}. {item}", id=f"item-{index}")
