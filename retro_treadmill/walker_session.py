@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from retro_treadmill.commands.rate import terminal_ask
 from retro_treadmill.config import ClinicConfig
 from retro_treadmill.errors import ConfigError
 from retro_treadmill.profiles import load_profile
@@ -27,7 +28,7 @@ from retro_treadmill.programs import choose_for_walker, stage_profile_path
 from retro_treadmill.records.paths import add_data_dir_argument, database_path
 from retro_treadmill.records.progression import StageChoice
 from retro_treadmill.records.ratings import Rating, ask_rating
-from retro_treadmill.records.store import Store, WalkerNotFound
+from retro_treadmill.records.store import Store, StoreError, WalkerNotFound
 from retro_treadmill.records.walkers import Walker, WalkerError, effective_limits
 from retro_treadmill.safety.limits import SafetyLimits
 from retro_treadmill.session.profile import Profile, check_profile
@@ -189,9 +190,23 @@ def rate_session(
     return rating
 
 
+def ask_after_session(data_dir: str | None, session_id: str) -> Rating | None:
+    """After ``run --walker``, once the event loop is gone (the headless console no longer reads
+    stdin): ask the rating on the terminal and save it with the session. Nothing is asked when
+    the session was not recorded (it never started: no treadmill, a refused profile)."""
+    path = database_path(data_dir)
+    try:
+        with Store.open(path, create=False) as store:
+            store.resolve(session_id)
+    except StoreError:  # no store, or no such session
+        return None
+    return rate_session(path, session_id, terminal_ask, lambda text: print(text, flush=True))
+
+
 __all__ = [
     "WalkerSelection",
     "add_walker_arguments",
+    "ask_after_session",
     "check_against_walker",
     "rate_session",
     "select_for_run",

@@ -53,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.time_scale <= 1000:
         raise ConfigError(f"--time-scale must be > 0 and <= 1000, got {args.time_scale}")
     get_personality(args.personality)
+    if args.event_log is not None:
+        from retro_treadmill.commands.run import check_event_log_path
+
+        check_event_log_path(args.event_log)
     config = ClinicConfig()  # the demo runs under DESIGN's defaults, whatever the clinic set
     headless = bool(args.headless) or not (sys.stdin.isatty() and sys.stdout.isatty())
     plan = RunPlan(

@@ -22,12 +22,14 @@ from typing import TYPE_CHECKING, Any
 
 from retro_treadmill.config import ClinicConfig, add_config_argument, load_config
 from retro_treadmill.errors import ConfigError
+from retro_treadmill.records.model import new_session_id
 from retro_treadmill.units import SpeedUnit
 
 if TYPE_CHECKING:
     from retro_treadmill.ble.adapter import Adapter
     from retro_treadmill.clock import Clock
     from retro_treadmill.service.session import ExitCode, SessionService
+    from retro_treadmill.service.sinks import Recording
     from retro_treadmill.session.profile import Profile
     from retro_treadmill.sim.server import VirtualTreadmill
     from retro_treadmill.telemetry.eventlog import EventLog
@@ -113,11 +115,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--units", choices=("mph", "kmh"), default=None, help="display units (default: profile's)"
     )
     parser.add_argument("--event-log", metavar="PATH", help="append JSON lines of every event")
+    add_record_arguments(parser)
     add_config_argument(parser)
     add_cli_arguments(parser)
     from retro_treadmill.walker_session import add_walker_arguments
 
     add_walker_arguments(parser)
+
+
+def add_record_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--no-record``, ``--data-dir``, ``--walker`` (the session records)."""
+    from retro_treadmill.records.paths import add_data_dir_argument
+
+    parser.add_argument(
+        "--no-record",
+        action="store_true",
+        help="do not keep this session in the session records (kept by default)",
+    )
+    add_data_dir_argument(parser)
+    parser.add_argument(
+        "--walker",
+        metavar="ID",
+        default=None,
+        help="who walks (`walkers add`; kept in the record): their caps apply and, without "
+        "--profile, their program's current stage runs",
+    )
 
 
 @dataclass
@@ -139,8 +161,15 @@ class RunPlan:
     adapter: str = "system"
     mqtt: MqttSettings | None = None
     event_log: str | None = None
-    walker: WalkerSelection | None = None
+    record: bool = False
+    """Keep the session in the records store (``run``: unless ``--no-record``)."""
+    data_dir: str | None = None
+    walker: str | None = None
+    walker_selection: WalkerSelection | None = None
     """``--walker``: the walker, their caps (already in ``config.limits``) and why this profile."""
+    ask_rating: bool = False
+    """Ask the walker's rating when the session is over (``--walker`` without ``--no-ask``)."""
+    session_id: str = field(default_factory=new_session_id)
 
 
 def plan_from_args(args: argparse.Namespace) -> RunPlan:
@@ -175,12 +204,12 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         for spec in args.fault:
             parse_fault(spec)
     config = load_config(args.config)
-    walker = None
+    selection = None
     if getattr(args, "walker", None):
         from retro_treadmill.walker_session import select_for_run
 
-        walker = select_for_run(args.walker, args.profile, config, args.data_dir)
-        config, profile, profile_key = walker.config, walker.profile, walker.profile_key
+        selection = select_for_run(args.walker, args.profile, config, args.data_dir)
+        config, profile, profile_key = selection.config, selection.profile, selection.profile_key
     elif not args.profile:
         if args.headless:
             raise ConfigError("--headless needs --profile NAME|PATH (see `profiles list`)")
@@ -200,13 +229,14 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         mqtt = MqttSettings.from_url(
             str(config.mqtt["url"]), treadmill_id=treadmill_id, **config.mqtt_options()
         )
-    if args.event_log:
-        path = Path(args.event_log)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.open("a", encoding="utf-8").close()
-        except OSError as exc:
-            raise ConfigError(f"cannot write the event log: {exc}", path=str(path)) from None
+    if args.event_log is not None:
+        check_event_log_path(args.event_log)
+    record = not args.no_record
+    if record:
+        check_data_dir(args.data_dir)
+    walker = args.walker.strip() if args.walker is not None else None
+    if args.walker is not None and not walker:
+        raise ConfigError("--walker needs an id (leave the option out for none)", field="walker")
     return RunPlan(
         config=config,
         profile=profile,
@@ -223,16 +253,99 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         adapter=adapter,
         mqtt=mqtt,
         event_log=args.event_log,
+        record=record,
+        data_dir=args.data_dir,
         walker=walker,
+        walker_selection=selection,
+        ask_rating=selection is not None and record and not getattr(args, "no_ask", False),
     )
+
+
+def check_data_dir(data_dir: str | None) -> None:
+    """The records store must be creatable: a clear error at start, not a session that silently
+    goes unrecorded (``--no-record`` runs without it)."""
+    from retro_treadmill.records.paths import database_path, ensure_private_file
+
+    path = database_path(data_dir)
+    try:
+        ensure_private_file(path)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot keep session records in {str(path.parent)!r}: {exc.strerror or exc} "
+            "(choose another --data-dir, or run with --no-record)",
+            path=str(path),
+        ) from None
+
+
+def recording_for(plan: RunPlan, session_id: str) -> Recording:
+    """What the recorder needs to know before the session connects."""
+    from retro_treadmill import __version__
+    from retro_treadmill.records.model import SessionInfo, sha256_text
+    from retro_treadmill.records.paths import database_path
+    from retro_treadmill.service.sinks import Recording
+
+    profile_text = ""
+    if plan.profile.source:
+        with contextlib.suppress(OSError):
+            profile_text = Path(plan.profile.source).read_text(encoding="utf-8")
+    config_hash = None
+    if plan.config.path is not None:
+        with contextlib.suppress(OSError):
+            config_hash = sha256_text(Path(plan.config.path).read_text(encoding="utf-8"))
+    info = SessionInfo(
+        session_id=session_id,
+        started_at=0.0,  # set when the session connects
+        profile_name=plan.profile.name,
+        profile_text=profile_text,
+        profile_sha256=sha256_text(profile_text),
+        device_name=plan.device or "",
+        device_address="",
+        program_version=__version__,
+        walker_id=plan.walker,
+        personality=plan.simulate,
+        clinic_config_hash=config_hash,
+        time_scale=plan.time_scale,
+        units=plan.units,
+    )
+    return Recording(database_path(plan.data_dir), info)
+
+
+def check_event_log_path(value: str) -> None:
+    """``--event-log PATH`` must name a file we can append to, in a folder that exists (a typo
+    in the folder must not scatter logs in new folders nobody looks in); ConfigError otherwise."""
+    if not value.strip():
+        raise ConfigError(
+            "--event-log needs a file path (an empty one would silently log nothing); leave the "
+            "option out to run without an event log",
+            field="event-log",
+        )
+    path = Path(value)
+    if not path.parent.is_dir():
+        raise ConfigError(
+            f"cannot write the event log: the folder {str(path.parent)!r} does not exist "
+            "(create it first)",
+            path=str(path),
+        )
+    if path.is_dir():
+        raise ConfigError("cannot write the event log: this is a folder", path=str(path))
+    try:
+        path.open("a", encoding="utf-8").close()
+    except OSError as exc:
+        message = f"cannot write the event log: {exc.strerror or exc}"
+        raise ConfigError(message, path=str(path)) from None
 
 
 def run(args: argparse.Namespace) -> int:
     """Validate everything, then run the session; the exit code is the outcome."""
     plan = plan_from_args(args)
-    if plan.walker is not None:
-        print(plan.walker.reason, flush=True)
-    return int(asyncio.run(run_plan(plan)))
+    if plan.walker_selection is not None:
+        print(plan.walker_selection.reason, flush=True)
+    code = int(asyncio.run(run_plan(plan)))
+    if plan.ask_rating:
+        from retro_treadmill.walker_session import ask_after_session
+
+        ask_after_session(plan.data_dir, plan.session_id)
+    return code
 
 
 @contextlib.asynccontextmanager
@@ -275,6 +388,8 @@ async def run_plan(plan: RunPlan, *, stdin: Any = None, stdout: Any = None) -> E
     from retro_treadmill.telemetry.eventlog import EventLog
 
     clock: Clock = ScaledClock(plan.time_scale) if plan.time_scale != 1.0 else MonotonicClock()
+    session_id = plan.session_id
+    recording = recording_for(plan, session_id) if plan.record else None
     log = (
         EventLog.open(plan.event_log, clock=clock.now)
         if plan.event_log
@@ -290,7 +405,17 @@ async def run_plan(plan: RunPlan, *, stdin: Any = None, stdout: Any = None) -> E
         units=plan.units,
         headless=plan.headless,
         time_scale=plan.time_scale,
+        session_id=session_id,
+        recorded=str(recording.path) if recording is not None else None,
     )
+    # The first line goes to the file now: a log that cannot be written (a full disk,
+    # /dev/full) is an error before anything connects, not a session that logs nothing.
+    log.flush()
+    if log.failed is not None:
+        log.close()
+        raise ConfigError(
+            f"cannot write the event log: {log.failed}", path=str(plan.event_log or "")
+        )
     try:
         async with contextlib.AsyncExitStack() as stack:
             adapter_spec: Any = plan.adapter
@@ -311,6 +436,7 @@ async def run_plan(plan: RunPlan, *, stdin: Any = None, stdout: Any = None) -> E
                 profile_key=plan.profile_key,
                 mqtt=plan.mqtt,
                 event_log=log,
+                recording=recording,
                 freeze_gc=True,
             )
             device_name = DEFAULT_NAME if plan.simulate is not None else (target or "")
@@ -344,12 +470,13 @@ def _walker_info(plan: RunPlan) -> Any:
     from retro_treadmill.records.walkers import describe_caps
     from retro_treadmill.tui.walker import WalkerInfo
 
-    if plan.walker is None:
+    selection = plan.walker_selection
+    if selection is None:
         return None
-    stage = plan.walker.stage
+    stage = selection.stage
     return WalkerInfo(
-        walker_id=plan.walker.walker.walker_id,
-        caps=describe_caps(plan.walker.walker.caps),
+        walker_id=selection.walker.walker_id,
+        caps=describe_caps(selection.walker.caps),
         stage="" if stage is None else f"{stage.program.name}, {stage.text}",
     )
 
@@ -465,6 +592,13 @@ def _report(service: SessionService, code: ExitCode) -> None:
     elif code in (ExitCode.USAGE, ExitCode.INTERNAL_ERROR) and service.error:
         what = "error" if code is ExitCode.USAGE else "internal error (belt stopped)"
         print(f"retro-treadmill: {what}: {service.error}", file=sys.stderr)
+    for warning in service.warnings:
+        print(f"retro-treadmill: warning: {warning}", file=sys.stderr)
+    recorder = service.recorder
+    if recorder is not None and recorder.failed is None and service.recording is not None:
+        info = service.recording.info
+        short = info.session_id[:8]
+        print(f"Session recorded: {info.session_id} (retro-treadmill history show {short})")
 
 
 __all__ = ["RunPlan", "add_arguments", "plan_from_args", "register", "run", "run_plan"]

@@ -173,6 +173,7 @@ class HeadlessConsole:
         self._shown_alarm: int | None = None
         self._shown_prompt = ""
         self._shown_rejection: int | None = None
+        self._shown_warnings = 0
         self._shown_key: tuple[object, ...] | None = None
         self._last_print = 0.0
 
@@ -213,6 +214,9 @@ class HeadlessConsole:
         if rejection is not None and rejection.seq != self._shown_rejection:
             self._shown_rejection = rejection.seq
             self.say(f"refused: {rejection.request}: {rejection.reason}")
+        for warning in snap.warnings[self._shown_warnings :]:
+            self.say(f"WARNING: {warning}; the session goes on")
+        self._shown_warnings = max(self._shown_warnings, len(snap.warnings))
 
     # -- the session ---------------------------------------------------------------------------
 
@@ -368,7 +372,10 @@ class HeadlessConsole:
             4: "Session ended by a safety alarm; the belt was stopped.",
             5: f"Treadmill not reachable: {service.no_device}",
         }.get(int(code), code.name)
-        return f"{text} (belt {belt}; exit code {int(code)}: {code.name.lower()})"
+        line = f"{text} (belt {belt}; exit code {int(code)}: {code.name.lower()})"
+        if service.engine is None or not snap.summary:
+            return line
+        return f"{line}\n{service.summary().text(service.units)}"
 
 
 __all__ = ["STOP_KEYS", "HeadlessConsole", "progress_line"]

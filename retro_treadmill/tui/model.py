@@ -192,6 +192,11 @@ class SessionSnapshot:
     last_rejection: Rejection | None = None
     message: str = ""
     """A one-line status note from the service ("Stop sent", "waiting for belt to stop")."""
+    warnings: tuple[str, ...] = ()
+    """What failed beside the session and did not stop it (the event log, the recorder)."""
+    summary: str = ""
+    """Once the session is over: its summary block (time, distance, speeds run against the
+    prescription per segment, alarms, outcome)."""
 
 
 @dataclass(frozen=True, slots=True)

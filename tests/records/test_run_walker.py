@@ -68,13 +68,13 @@ def _session(store: Store, number: int, profile: str, pain: int, outcome: str = 
 
 def test_the_walkers_caps_are_the_sessions_limits(data_dir: Path) -> None:
     plan = _plan(data_dir, "--walker", "W-17")
-    assert plan.walker is not None
+    assert plan.walker_selection is not None
     assert plan.config.limits.max_speed_kmh == pytest.approx(mph_to_kmh(1.2))
     assert plan.config.limits.max_start_speed_kmh == pytest.approx(mph_to_kmh(1.0))
     assert plan.config.limits.max_heart_rate_bpm == 130  # tighter than the clinic's 160
     # No --profile: the program's first stage, and why.
     assert plan.profile.name == "knee-oa-week1"
-    assert plan.walker.reason == (
+    assert plan.walker_selection.reason == (
         "walker W-17: knee-oa-6-weeks, week 1, session 1 of 3: the program's first session "
         "-> knee-oa-week1"
     )
@@ -86,8 +86,8 @@ def test_the_fourth_session_runs_week_2(data_dir: Path) -> None:
             _session(store, number, "knee-oa-week1", pain)
     plan = _plan(data_dir, "--walker", "W-17")
     assert plan.profile.name == "knee-oa-week2"
-    assert plan.walker is not None
-    assert plan.walker.reason == (
+    assert plan.walker_selection is not None
+    assert plan.walker_selection.reason == (
         "walker W-17: knee-oa-6-weeks, week 2, session 1 of 3: week 1 done: 3 sessions completed "
         "with pain at most 3/10 (last 2/10) -> knee-oa-week2"
     )
@@ -109,8 +109,8 @@ def test_a_profile_above_the_walkers_cap_is_refused_naming_it(data_dir: Path) ->
 def test_the_clinician_can_pick_another_profile(data_dir: Path) -> None:
     plan = _plan(data_dir, "--walker", "W-17", "--profile", "first-steps")
     assert plan.profile.name == "first-steps"
-    assert plan.walker is not None
-    assert plan.walker.reason.startswith(
+    assert plan.walker_selection is not None
+    assert plan.walker_selection.reason.startswith(
         "walker W-17: first-steps, the profile chosen with --profile (the program "
         "knee-oa-6-weeks would run knee-oa-week1: week 1, session 1 of 3"
     )

@@ -627,3 +627,32 @@ async def test_a_failing_snapshot_stream_stops_the_belt() -> None:
     with pytest.raises(WorkerFailed, match="service went away"):
         await run()
     assert controller.stops()[0] is StopSource.UI_EXCEPTION
+
+
+async def test_the_session_ends_on_its_summary_and_warnings_show_on_the_session_screen(
+    make_app: MakeApp, controller: FakeController
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await show(pilot, controller, RUNNING)
+        screen = app.screen
+        assert not screen.query_one("#summary", Static).display
+        assert not screen.query_one("#warnings", Static).display
+        warning = "event-log stopped: EventLogFailed: [Errno 28] No space left on device"
+        await show(pilot, controller, replace(RUNNING, warnings=(warning,)))
+        assert screen.query_one("#warnings", Static).display
+        assert text(app, "#warnings") == f"⚠ {warning}"
+        assert screen.query_one("#big-row").display  # the live panels stay while walking
+        block = "Session summary: stopped (exit code 3)\n  Distance  94 yd (94 yd backward)"
+        ended = replace(
+            RUNNING, state=SessionState.FINISHED, speed_kmh=0.0, warnings=(warning,), summary=block
+        )
+        await show(pilot, controller, ended)
+        assert screen.query_one("#summary", Static).display
+        assert text(app, "#summary") == block
+        assert not screen.query_one("#big-row").display  # the summary takes their place
+        assert not screen.query_one("#trends").display
+        assert "Q to quit" in text(app, "#state-line")
+        region = screen.query_one("#summary", Static).region
+        assert region.height >= 2
+        assert region.bottom <= 24

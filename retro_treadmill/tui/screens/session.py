@@ -55,6 +55,8 @@ class SessionScreen(RetroScreen):
     def compose_body(self) -> Iterable[Widget]:
         """The layout; sizes come from app.tcss (fr units, so it scales with the terminal)."""
         yield Static("", id="state-line", markup=False)
+        yield Static("", id="warnings", markup=False)
+        yield Static("", id="summary", markup=False)
         with Horizontal(id="big-row"):
             with Vertical(id="speed-panel", classes="panel"):
                 yield Static("SPEED", id="speed-title", classes="panel-title", markup=False)
@@ -114,6 +116,11 @@ class SessionScreen(RetroScreen):
             fmt.heart_rate(s.heart_rate_bpm), h.heart_rate_bpm, h.version
         )
         self._set("keys", keys_line(s))
+        # The session is over: its summary replaces the live panels (app.tcss, ``-ended``).
+        self._set("summary", s.summary)
+        self.set_class(bool(s.summary), "-ended")
+        self._set("warnings", "".join(f"⚠ {w}\n" for w in s.warnings).rstrip())
+        self.set_class(bool(s.warnings), "-warned")
 
     def notice(self, text: str, *, refusal: bool = False) -> None:
         """Show a one-line notice (a refusal, a service message, a hint)."""
