@@ -149,7 +149,15 @@ def test_run_walker_end_to_end(data_dir: Path, tmp_path: Path) -> None:
     """The real CLI on the virtual treadmill with a walker: the reason is printed, the session
     runs to completion under the walker's limits."""
     with Store.open(data_dir / "sessions.db") as store:
-        store.update_walker(Walker("W-2", WalkerCaps(max_speed_kmh=mph_to_kmh(1.2)), created_at=1))
+        store.update_walker(
+            Walker(
+                "W-2",
+                WalkerCaps(max_speed_kmh=mph_to_kmh(1.2)),
+                name="Jo Secret",
+                note="private note",
+                created_at=1,
+            )
+        )
     result = run_cli(
         [
             *("run", "--walker", "W-2", "--profile", "demo", "--simulate", "--time-scale", "10"),
@@ -162,6 +170,11 @@ def test_run_walker_end_to_end(data_dir: Path, tmp_path: Path) -> None:
     assert result.stdout.startswith("walker W-2: demo, the profile chosen with --profile"), (
         result.explain()
     )
+    # A walker's name and note stay in the database: not in the output, not in the event log.
+    log_text = (tmp_path / "log.jsonl").read_text(encoding="utf-8")
+    for private in ("Jo Secret", "private note"):
+        assert private not in result.stdout + result.stderr
+        assert private not in log_text
     refused = run_cli(
         [
             *("run", "--walker", "W-2", "--profile", "knee-oa-week6", "--simulate"),
