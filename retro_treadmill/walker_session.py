@@ -193,13 +193,16 @@ def rate_session(
 def ask_after_session(data_dir: str | None, session_id: str) -> Rating | None:
     """After ``run --walker``, once the event loop is gone (the headless console no longer reads
     stdin): ask the rating on the terminal and save it with the session. Nothing is asked when
-    the session was not recorded (it never started: no treadmill, a refused profile)."""
+    the session was not recorded (it never started: no treadmill, a refused profile) or was
+    rated already (the terminal UI's form)."""
     path = database_path(data_dir)
     try:
         with Store.open(path, create=False) as store:
-            store.resolve(session_id)
+            rated = store.load(store.resolve(session_id)).row.rating
     except StoreError:  # no store, or no such session
         return None
+    if rated is not None:  # rated already (the terminal UI's form)
+        return rated
     return rate_session(path, session_id, terminal_ask, lambda text: print(text, flush=True))
 
 

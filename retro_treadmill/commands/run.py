@@ -466,6 +466,12 @@ def _profile_info(plan: RunPlan) -> Any:
     return ProfileInfo.from_profile(plan.profile, plan.profile_key)
 
 
+def _records_path(plan: RunPlan) -> Path:
+    from retro_treadmill.records.paths import database_path
+
+    return database_path(plan.data_dir)
+
+
 def _walker_info(plan: RunPlan) -> Any:
     from retro_treadmill.records.walkers import describe_caps
     from retro_treadmill.tui.walker import WalkerInfo
@@ -522,6 +528,8 @@ def _tui(plan: RunPlan, adapter: Adapter, device_name: str) -> Any:
             device=_device_info(plan, device_name) if (simulated or plan.device) else None,
             profile=_profile_info(plan),
             walker=_walker_info(plan),
+            rate_session=plan.session_id if plan.ask_rating else None,
+            records_path=_records_path(plan),
         )
 
         def on_signal(name: str) -> None:

@@ -45,6 +45,7 @@ from retro_treadmill.tui.screens import (
     RetroScreen,
     SessionScreen,
 )
+from retro_treadmill.tui.screens.rating import RatingScreen
 from retro_treadmill.tui.screens.records import HistoryScreen
 from retro_treadmill.tui.walker import WalkerInfo
 from retro_treadmill.tui.widgets.stopbar import StopBar
@@ -115,9 +116,13 @@ class RetroTreadmillApp(App[None]):
         redraw_interval_s: float = 0.05,
         records_path: Path | None = None,
         walker: WalkerInfo | None = None,
+        rate_session: str | None = None,
     ) -> None:
         super().__init__()
         self.walker = walker
+        self.rate_session = rate_session
+        """The recorded session whose rating form follows its summary (``run --walker``)."""
+        self._rating_offered = False
         """``run --walker``: shown on the profile screen (stage) and the preflight (caps)."""
         self.records_path = records_path
         """The session store the history screen reads (``None``: the default location)."""
@@ -275,6 +280,27 @@ class RetroTreadmillApp(App[None]):
             self._base.show(snapshot)
             self._sync_notice(snapshot, self._base)
         self._sync_alarm(snapshot)
+        self._offer_rating(snapshot)
+
+    def _offer_rating(self, snapshot: SessionSnapshot) -> None:
+        """Once the summary shows (the belt has stopped), the rating form goes over it, once."""
+        if self.rate_session is None or self._rating_offered or not snapshot.summary:
+            return
+        if self._alarm_screen is not None:
+            return  # the alarm first; the form follows once it is acknowledged
+        self._rating_offered = True
+        path = self.records_path if self.records_path is not None else database_path()
+        form = RatingScreen(self.rate_session, path=path)
+
+        def done(_rating: object) -> None:
+            def close() -> None:
+                if self.screen is form:
+                    form.dismiss()
+
+            self.set_timer(1.5, close)  # long enough to read "Saved: ..."
+
+        form.on_done = done
+        self.push_screen(form)
 
     def _sync_notice(self, snapshot: SessionSnapshot, screen: RetroScreen) -> None:
         # A refusal shows once, when its seq is new (on whichever screen is up); a service

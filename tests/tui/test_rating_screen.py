@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from textual.pilot import Pilot
@@ -15,10 +16,11 @@ from retro_treadmill.records.ratings import Rating
 from retro_treadmill.records.store import Store
 from retro_treadmill.records.totals import compute_totals
 from retro_treadmill.tui.app import RetroTreadmillApp
-from retro_treadmill.tui.model import StopSource
+from retro_treadmill.tui.model import SessionState, StopSource
+from retro_treadmill.tui.screens import SessionScreen
 from retro_treadmill.tui.screens.rating import RatingScreen
 from tests.records import factory
-from tests.tui.fakes import FakeController
+from tests.tui.fakes import RUNNING, FakeController
 from tests.tui.test_snapshots import SnapCompare, app_for
 
 MakeApp = Callable[..., RetroTreadmillApp]
@@ -107,3 +109,42 @@ def test_snapshot_rating_form_80x24(snap_compare: SnapCompare) -> None:
         await pilot.press("2", "tab", "3")
 
     assert snap_compare(app_for(FakeController()), terminal_size=(80, 24), run_before=rate)
+
+
+async def test_the_form_follows_the_summary_of_a_walkers_session(
+    make_app: MakeApp, controller: FakeController, tmp_path: Path
+) -> None:
+    path = tmp_path / "sessions.db"
+    _store(path)
+    app = make_app(rate_session=SID, records_path=path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        controller.push(replace(RUNNING, elapsed_s=60.0))
+        await pilot.pause()
+        assert not isinstance(app.screen, RatingScreen)
+        controller.push(
+            replace(RUNNING, state=SessionState.FINISHED, summary="Session complete: 1:00")
+        )
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, RatingScreen)
+        await pilot.press("2", "tab", "3", "enter")
+        await _until(lambda: form.saved is not None)
+        await _until(lambda: app.screen is not form)  # closes by itself after "Saved"
+        assert isinstance(app.screen, SessionScreen)
+        controller.push(replace(RUNNING, state=SessionState.FINISHED, summary="again"))
+        await pilot.pause()
+        assert not isinstance(app.screen, RatingScreen)  # offered once
+    with Store.open(path) as store:
+        rating = store.load(SID).row.rating
+    assert rating is not None
+    assert (rating.pain, rating.effort) == (2, 3.0)
+
+
+async def test_no_form_without_a_walkers_session(
+    make_app: MakeApp, controller: FakeController
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        controller.push(replace(RUNNING, state=SessionState.FINISHED, summary="done"))
+        await pilot.pause()
+        assert isinstance(app.screen, SessionScreen)
