@@ -40,6 +40,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from protocols.ftms import FITNESS_MACHINE_CONTROL_POINT_UUID
@@ -47,7 +48,9 @@ from retro_treadmill.ble.adapter import Adapter, open_adapter
 from retro_treadmill.ble.radio import VirtualRadio
 from retro_treadmill.clock import MonotonicClock
 from retro_treadmill.profiles import load_profile
+from retro_treadmill.records.model import SessionInfo, new_session_id, sha256_text
 from retro_treadmill.service import SessionService, StopOrigin
+from retro_treadmill.service.sinks import Recording
 from retro_treadmill.session.profile import Profile
 from retro_treadmill.sim import VirtualTreadmill, get_personality
 from retro_treadmill.sim.server import DEFAULT_ADDRESS
@@ -88,8 +91,28 @@ def _arrival(sim: VirtualTreadmill, since: int) -> float:
     return next(w.perf_counter for w in sim.writes[since:] if w.data == STOP)
 
 
+RECORD_DIR: Path | None = None
+"""``--record DIR``: the services write a JSON-lines event log file and record the session into
+a store in DIR, as `retro-treadmill run --event-log ...` does by default."""
+
+
 def _demo_service(adapter: Adapter, clock: MonotonicClock, profile: Profile) -> SessionService:
     """The session service as `retro-treadmill run` builds it, on the demo profile."""
+    log = EventLog(clock=clock.now)
+    recording = None
+    if RECORD_DIR is not None:
+        log = EventLog.open(RECORD_DIR / "events.jsonl", clock=clock.now)
+        info = SessionInfo(
+            session_id=new_session_id(),
+            started_at=0.0,
+            profile_name=profile.name,
+            profile_text="",
+            profile_sha256=sha256_text(""),
+            device_name="",
+            device_address="",
+            program_version="bench",
+        )
+        recording = Recording(RECORD_DIR / "sessions.db", info)
     return SessionService(
         adapter,
         clock=clock,
@@ -97,7 +120,8 @@ def _demo_service(adapter: Adapter, clock: MonotonicClock, profile: Profile) -> 
         virtual_target=DEFAULT_ADDRESS,
         profile=profile,
         profile_key="demo",
-        event_log=EventLog(clock=clock.now),
+        event_log=log,
+        recording=recording,
         handle_signals=False,
         freeze_gc=True,  # as `retro-treadmill run` does
     )
@@ -125,7 +149,12 @@ async def _serve(
             async with open_adapter(radio) as adapter:
                 profile = load_profile("demo")
                 service = _demo_service(adapter, clock, profile)
-                await service.serve(build(radio, sim, profile))
+                try:
+                    await service.serve(build(radio, sim, profile))
+                finally:
+                    service.log.close()
+                if service.warnings:
+                    raise RuntimeError(f"{name}: {service.warnings}")
                 if service.error is not None:
                     raise RuntimeError(f"{name}: the service failed: {service.error}")
         finally:
@@ -315,7 +344,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tui-stops", type=int, default=600, help="measured key presses (TUI), each way"
     )
+    parser.add_argument(
+        "--record",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="with an event log file and the session recorder writing into DIR (as `run`)",
+    )
     args = parser.parse_args(argv)
+    global RECORD_DIR
+    RECORD_DIR = args.record
+    if RECORD_DIR is not None:
+        RECORD_DIR.mkdir(parents=True, exist_ok=True)
     if args.stops < 2 or args.tui_stops < 2:
         parser.error("--stops and --tui-stops must be at least 2 (a p99 needs two values)")
     print(
@@ -323,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.stops} stops per scenario (+{WARMUP} warm-up), Python {sys.version.split()[0]}"
     )
     print(f"load average at start: {_loadavg()} ({os.cpu_count()} CPUs)")
+    if RECORD_DIR is not None:
+        print(f"with an event log file and the session recorder in {RECORD_DIR}")
     started = time.monotonic()
     results = [
         asyncio.run(scenario("idle", args.stops, load=False)),

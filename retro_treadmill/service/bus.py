@@ -33,7 +33,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal, Self
 
@@ -180,10 +180,17 @@ class SessionBus:
     (session clock); ``busy`` says whether a Stop is in flight."""
 
     def __init__(
-        self, *, clock: Callable[[], float] = time.monotonic, busy: Callable[[], bool] | None = None
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        busy: Callable[[], bool] | None = None,
+        settled: Callable[[float], Awaitable[object]] | None = None,
     ) -> None:
         self.now = clock
         self.busy = busy
+        self.settled = settled
+        """``settled(within_s)`` returns once no Stop is in flight or ``within_s`` has passed
+        (the readers then wake once, not every :data:`YIELD_POLL_S`)."""
         self.failures: list[SinkFailed] = []
         """Every sink that failed, in order."""
         self._subs: list[Subscription] = []
@@ -267,8 +274,11 @@ class SessionBus:
         if self._busy_since is None:
             self._busy_since = now
         # ``busy`` is a predicate over the service's stop tasks, not an event to wait on.
-        while busy() and time.perf_counter() - self._busy_since < YIELD_MAX_S:  # noqa: ASYNC110
-            await asyncio.sleep(YIELD_POLL_S)
+        while busy() and (left := YIELD_MAX_S - (time.perf_counter() - self._busy_since)) > 0:
+            if self.settled is not None:
+                await self.settled(left)
+            else:
+                await asyncio.sleep(YIELD_POLL_S)
         if not busy():
             self._busy_since = None
 

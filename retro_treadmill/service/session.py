@@ -28,6 +28,12 @@ queued setpoints are discarded (a generation counter), nothing is queued in fron
 Logging and publishing happen after the Stop task has been scheduled. MQTT ``command/stop``, the
 signal handlers (SIGINT, SIGTERM, SIGHUP) and the UI's stop keys all take this path.
 
+**Observers.** What happens is published on :attr:`SessionService.bus` (a
+:class:`~retro_treadmill.service.bus.SessionBus` of :mod:`~retro_treadmill.service.events`): the
+event log, MQTT, the UI's :meth:`~SessionService.snapshots`, the end-of-session tally
+(:mod:`~retro_treadmill.service.summary`) and the recorder each read their own bounded queue;
+none of them sits on the control path, and one that fails is a warning, never a stop.
+
 **Fail closed.** An exception in any task, in an intent, in the UI or the front end ends
 :meth:`serve`; its ``finally`` writes Stop (bounded wait), records an ``internal_error`` alarm and
 the traceback in the event log, and :meth:`serve` returns :attr:`ExitCode.INTERNAL_ERROR`.
@@ -283,7 +289,9 @@ class SessionService:
         """Setpoints the treadmill accepted, by command type, until anything may have changed
         them (a Stop, a Start, a machine status, a link event): equal ones are not rewritten."""
         self._stop_tasks: set[asyncio.Task[Any]] = set()
-        self.bus = SessionBus(clock=self.clock.now, busy=self._stop_in_flight)
+        self.bus = SessionBus(
+            clock=self.clock.now, busy=self._stop_in_flight, settled=self._stops_settled_within
+        )
         """The session's event stream: the event log, MQTT, the UI (and any other observer)
         subscribe to it; sinks wait while a Stop is on its way to the treadmill."""
         # The event log's batched encoding waits too.
@@ -944,6 +952,13 @@ class SessionService:
 
     def _stop_in_flight(self) -> bool:
         return bool(self._stop_tasks)
+
+    async def _stops_settled_within(self, within_s: float) -> None:
+        pending = {task for task in self._stop_tasks if not task.done()}
+        if pending:
+            await asyncio.wait(pending, timeout=within_s)
+        else:  # done, and its done-callback (which forgets it) runs at the next turn
+            await asyncio.sleep(0)
 
     async def stops_settled(self) -> None:
         """Wait until every Stop handed to the client has been answered (or has failed)."""

@@ -194,3 +194,24 @@ async def test_a_sink_that_raises_in_a_session_leaves_the_belt_and_the_stop_alon
     [outcome] = [r for r in records if r["kind"] == "outcome"]
     assert outcome["sink_failures"] == ["recorder: RuntimeError: recorder exploded"]
     assert any(r["kind"] == "operator" and r["action"] == "stop" for r in records)
+
+
+async def test_with_a_settled_wait_the_readers_wake_once_when_the_stop_lands() -> None:
+    stop = asyncio.get_running_loop().create_future()
+    waits: list[float] = []
+
+    async def settled(within_s: float) -> None:
+        waits.append(within_s)
+        await asyncio.wait({stop}, timeout=within_s)
+
+    bus = SessionBus(busy=lambda: not stop.done(), settled=settled)
+    got: list[SessionEvent] = []
+    bus.add_sink("log", KEEP(10), got.append)
+    bus.publish(alarm(0))
+    await asyncio.sleep(0.02)
+    assert got == []
+    stop.set_result(None)
+    await asyncio.sleep(0.01)
+    assert got == [alarm(0)]
+    assert len(waits) == 1  # one wait, not a poll every millisecond
+    await bus.aclose()
