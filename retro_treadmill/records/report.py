@@ -180,7 +180,7 @@ def _svg(figure: Figure, salt: str) -> str:
     return text[start:]
 
 
-def _figure(rows: int = 1, height: float = 2.3) -> tuple[Figure, list[Axes]]:
+def _figure(rows: int = 1, height: float = 2.0) -> tuple[Figure, list[Axes]]:
     with rc_context({"path.simplify": False}):
         figure = Figure(figsize=(7.2, height * rows), layout="constrained")
         axes = [figure.add_subplot(rows, 1, i + 1) for i in range(rows)]
@@ -391,6 +391,7 @@ footer { color: var(--muted); font-size: 8pt; margin-top: 6mm; }
 @media print {
   body { padding: 0; max-width: none; }
   figure, table, dl, section.keep { break-inside: avoid; }
+  figure svg { max-height: 165mm; }
   h2 { break-after: avoid; }
 }
 """
