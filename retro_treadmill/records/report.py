@@ -39,7 +39,7 @@ MARKED_KINDS = (EventKind.ALARM, EventKind.OPERATOR, EventKind.REMOTE, EventKind
 """Events marked on the session timeline."""
 
 _COLOURS = {
-    "target": "#5b6b7f",
+    "target": "#e67e22",
     "actual": "#0b5fa5",
     "cap": "#c0392b",
     "hold": "#d68910",
@@ -248,6 +248,7 @@ def session_chart(
         linestyle="--",
         linewidth=1.2,
         label="prescribed",
+        zorder=3,  # over the belt's line, which mostly follows it
     )
     _plot(
         speed_ax,
@@ -271,6 +272,7 @@ def session_chart(
         linestyle="--",
         linewidth=1.2,
         label="prescribed",
+        zorder=3,  # over the belt's line, which mostly follows it
     )
     _plot(
         incline_ax,
