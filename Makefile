@@ -4,8 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# OS package:command it provides (mosquitto-clients: README's mosquitto_pub/mosquitto_sub examples)
-APT_PACKAGES := mosquitto:mosquitto mosquitto-clients:mosquitto_pub tshark:tshark tmux:tmux
+# OS package:command it provides (mosquitto-clients: README's mosquitto_pub/mosquitto_sub examples;
+# chromium and poppler-utils' pdfinfo render the report tests' PNGs and PDFs)
+APT_PACKAGES := mosquitto:mosquitto mosquitto-clients:mosquitto_pub tshark:tshark tmux:tmux \
+	chromium:chromium poppler-utils:pdfinfo
 export DEBIAN_FRONTEND := noninteractive
 
 .PHONY: demo test check lint typecheck imports pytest bench venv system-deps clean
@@ -23,7 +25,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $@
 
-## system-deps: OS packages the tests use (mosquitto broker and clients, tshark, tmux), installed when missing
+## system-deps: OS packages the tests use (mosquitto broker and clients, tshark, tmux, chromium and
+## poppler's pdfinfo for the report tests), installed when missing
 system-deps:
 	@missing=""; \
 	for pc in $(APT_PACKAGES); do p=$${pc%%:*}; c=$${pc##*:}; \

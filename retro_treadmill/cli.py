@@ -24,6 +24,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "profiles",
     "history",
     "export",
+    "walkers",
+    "programs",
+    "report",
     "scan",
     "monitor",
 )

@@ -73,6 +73,9 @@ def register(subparsers: Any) -> None:
     # subcommand's defaults overwrite them).
     _common(show, suppress=True)
     show.set_defaults(handler=run_show)
+    from retro_treadmill.commands.rate import add_parser as add_rate_parser
+
+    add_rate_parser(actions, EXIT_CODES_HELP)
 
 
 def _common(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
@@ -201,6 +204,14 @@ def row_json(row: SessionRow) -> dict[str, Any]:
         "distance_m": round(row.totals.distance_m, 3),
         "peak_speed_kmh": row.totals.peak_speed_kmh,
         "totals": row.totals.to_dict(),
+        "rating": None
+        if row.rating is None
+        else {
+            "pain": row.rating.pain,
+            "effort": row.rating.effort,
+            "note": row.rating.note,
+            "rated_at": _iso(row.rating.rated_at),
+        },
     }
 
 
@@ -282,6 +293,9 @@ def _print_record(record: SessionRecord, units: SpeedUnit) -> None:
     print(f"  device     {device}")
     print(f"  version    retro-treadmill {info.program_version}")
     print(f"  clinic     {info.clinic_config_hash[:12] if info.clinic_config_hash else 'defaults'}")
+    if row.rating is not None:
+        note = f"; note: {row.rating.note}" if row.rating.note else ""
+        print(f"  rating     {row.rating.text()}{note}")
     print()
     _print_totals(totals, units)
     segments = segment_summaries(record.samples)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from retro_treadmill.config import ClinicConfig, add_config_argument, load_config
 from retro_treadmill.errors import ConfigError
+from retro_treadmill.records.model import new_session_id
 from retro_treadmill.units import SpeedUnit
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from retro_treadmill.sim.server import VirtualTreadmill
     from retro_treadmill.telemetry.eventlog import EventLog
     from retro_treadmill.telemetry.settings import MqttSettings
+    from retro_treadmill.walker_session import WalkerSelection
 
 EXIT_CODES_HELP = (
     "exit codes: 0 completed, 1 internal error (belt stopped), 2 usage/config error (nothing "
@@ -116,6 +118,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_record_arguments(parser)
     add_config_argument(parser)
     add_cli_arguments(parser)
+    from retro_treadmill.walker_session import add_walker_arguments
+
+    add_walker_arguments(parser)
 
 
 def add_record_arguments(parser: argparse.ArgumentParser) -> None:
@@ -129,7 +134,11 @@ def add_record_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_data_dir_argument(parser)
     parser.add_argument(
-        "--walker", metavar="ID", default=None, help="who walks (free text, kept in the record)"
+        "--walker",
+        metavar="ID",
+        default=None,
+        help="who walks (`walkers add`; kept in the record): their caps apply and, without "
+        "--profile, their program's current stage runs",
     )
 
 
@@ -156,6 +165,11 @@ class RunPlan:
     """Keep the session in the records store (``run``: unless ``--no-record``)."""
     data_dir: str | None = None
     walker: str | None = None
+    walker_selection: WalkerSelection | None = None
+    """``--walker``: the walker, their caps (already in ``config.limits``) and why this profile."""
+    ask_rating: bool = False
+    """Ask the walker's rating when the session is over (``--walker`` without ``--no-ask``)."""
+    session_id: str = field(default_factory=new_session_id)
 
 
 def plan_from_args(args: argparse.Namespace) -> RunPlan:
@@ -189,11 +203,18 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         for spec in args.fault:
             parse_fault(spec)
     config = load_config(args.config)
-    if not args.profile:
+    selection = None
+    if getattr(args, "walker", None):
+        from retro_treadmill.walker_session import select_for_run
+
+        selection = select_for_run(args.walker, args.profile, config, args.data_dir)
+        config, profile, profile_key = selection.config, selection.profile, selection.profile_key
+    elif not args.profile:
         if args.headless:
             raise ConfigError("--headless needs --profile NAME|PATH (see `profiles list`)")
         raise ConfigError("--profile NAME|PATH is required (see `retro-treadmill profiles list`)")
-    profile = load_profile(args.profile, config)
+    else:
+        profile, profile_key = load_profile(args.profile, config), args.profile
     units: SpeedUnit = args.units or profile.units
     if args.auto_turn_around and not args.headless:
         raise ConfigError(
@@ -218,7 +239,7 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
     return RunPlan(
         config=config,
         profile=profile,
-        profile_key=args.profile,
+        profile_key=profile_key,
         units=units,
         headless=bool(args.headless),
         yes_preflight=bool(args.yes_preflight),
@@ -234,6 +255,8 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         record=record,
         data_dir=args.data_dir,
         walker=walker,
+        walker_selection=selection,
+        ask_rating=selection is not None and record and not getattr(args, "no_ask", False),
     )
 
 
@@ -314,7 +337,14 @@ def check_event_log_path(value: str) -> None:
 def run(args: argparse.Namespace) -> int:
     """Validate everything, then run the session; the exit code is the outcome."""
     plan = plan_from_args(args)
-    return int(asyncio.run(run_plan(plan)))
+    if plan.walker_selection is not None:
+        print(plan.walker_selection.reason, flush=True)
+    code = int(asyncio.run(run_plan(plan)))
+    if plan.ask_rating:
+        from retro_treadmill.walker_session import ask_after_session
+
+        ask_after_session(plan.data_dir, plan.session_id)
+    return code
 
 
 @contextlib.asynccontextmanager
@@ -352,13 +382,12 @@ async def run_plan(plan: RunPlan, *, stdin: Any = None, stdout: Any = None) -> E
     """Run a validated plan (also used by ``demo``)."""
     from retro_treadmill.ble.adapter import open_adapter
     from retro_treadmill.clock import MonotonicClock, ScaledClock
-    from retro_treadmill.records.model import new_session_id
     from retro_treadmill.service.session import SessionService
     from retro_treadmill.sim.server import DEFAULT_ADDRESS, DEFAULT_NAME
     from retro_treadmill.telemetry.eventlog import EventLog
 
     clock: Clock = ScaledClock(plan.time_scale) if plan.time_scale != 1.0 else MonotonicClock()
-    session_id = new_session_id()
+    session_id = plan.session_id
     recording = recording_for(plan, session_id) if plan.record else None
     log = (
         EventLog.open(plan.event_log, clock=clock.now)
@@ -436,6 +465,27 @@ def _profile_info(plan: RunPlan) -> Any:
     return ProfileInfo.from_profile(plan.profile, plan.profile_key)
 
 
+def _records_path(plan: RunPlan) -> Path:
+    from retro_treadmill.records.paths import database_path
+
+    return database_path(plan.data_dir)
+
+
+def _walker_info(plan: RunPlan) -> Any:
+    from retro_treadmill.records.walkers import describe_caps
+    from retro_treadmill.tui.walker import WalkerInfo
+
+    selection = plan.walker_selection
+    if selection is None:
+        return None
+    stage = selection.stage
+    return WalkerInfo(
+        walker_id=selection.walker.walker_id,
+        caps=describe_caps(selection.walker.caps),
+        stage="" if stage is None else f"{stage.program.name}, {stage.text}",
+    )
+
+
 def _headless(plan: RunPlan, device_name: str, stdin: Any, stdout: Any) -> Any:
     from retro_treadmill.service.headless import HeadlessConsole
     from retro_treadmill.tui.screens.preflight import checklist_for
@@ -476,6 +526,9 @@ def _tui(plan: RunPlan, adapter: Adapter, device_name: str) -> Any:
             units=plan.units,
             device=_device_info(plan, device_name) if (simulated or plan.device) else None,
             profile=_profile_info(plan),
+            walker=_walker_info(plan),
+            rate_session=plan.session_id if plan.ask_rating else None,
+            records_path=_records_path(plan),
         )
 
         def on_signal(name: str) -> None:

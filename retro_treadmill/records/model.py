@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
+from retro_treadmill.records.ratings import Rating
+
 Direction = Literal["backward", "forward"]
 
 INTERRUPTED = "interrupted"
@@ -205,6 +207,8 @@ class SessionRow:
     """``completed``, ``stopped``, ``alarm``, ``interrupted``, ... or ``running``."""
     exit_code: int | None
     totals: Totals
+    rating: Rating | None = None
+    """The walker's rating (pain, effort, note), ``None`` until rated."""
 
     @property
     def finished(self) -> bool:

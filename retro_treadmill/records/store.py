@@ -43,7 +43,9 @@ from retro_treadmill.records.model import (
     Totals,
 )
 from retro_treadmill.records.paths import ensure_private_file
+from retro_treadmill.records.ratings import Rating
 from retro_treadmill.records.totals import compute_totals
+from retro_treadmill.records.walkers import Walker, WalkerCaps
 
 STALE_S = 60.0
 """A session whose writer has not refreshed its heartbeat for this long is interrupted, even if
@@ -115,8 +117,32 @@ _V1 = (
     "CREATE INDEX events_session ON events (session_id, id)",
 )
 
+_V2 = (
+    """CREATE TABLE walkers (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL DEFAULT '',
+        max_speed_kmh REAL,
+        max_incline_pct REAL,
+        max_heart_rate_bpm REAL,
+        hr_hold_above_bpm REAL,
+        program TEXT,
+        note TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        archived_at REAL
+    )""",
+)
+"""Version 2: walkers (pseudonymous id, local name, caps, program)."""
+
+_V3 = (
+    "ALTER TABLE sessions ADD COLUMN pain INTEGER",
+    "ALTER TABLE sessions ADD COLUMN effort REAL",
+    "ALTER TABLE sessions ADD COLUMN rating_note TEXT",
+    "ALTER TABLE sessions ADD COLUMN rated_at REAL",
+)
+"""Version 3: the walker's rating of each session (pain 0-10, Borg CR10 effort, a note)."""
+
 Migration = Sequence[str]
-MIGRATIONS: tuple[Migration, ...] = (_V1,)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3)
 """``MIGRATIONS[i]`` takes the schema from version ``i`` to ``i + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -171,6 +197,10 @@ class StoreError(RetroTreadmillError):
 
 class SessionNotFound(StoreError):
     """No session (or more than one) matches the id or prefix given."""
+
+
+class WalkerNotFound(StoreError):
+    """No walker has the id given."""
 
 
 def _json_default(value: object) -> str:
@@ -491,7 +521,111 @@ class Store:
             outcome=outcome,
             exit_code=values["exit_code"],
             totals=totals,
+            rating=_rating(values),
         )
+
+    def rate(self, session_id: str, rating: Rating) -> None:
+        """Save (replace) the walker's rating of a session (its own transaction); a rating
+        without ``rated_at`` is stamped now."""
+        rated_at = time.time() if rating.rated_at is None else rating.rated_at
+        with self.transaction():
+            self._db.execute(
+                "UPDATE sessions SET pain = ?, effort = ?, rating_note = ?, rated_at = ? "
+                "WHERE id = ?",
+                (rating.pain, rating.effort, rating.note, rated_at, session_id),
+            )
+
+    # -- walkers ---------------------------------------------------------------------------------
+
+    def add_walker(self, walker: Walker) -> None:
+        """Insert a new walker; :class:`StoreError` if the id is taken."""
+        try:
+            with self.transaction():
+                self._db.execute(
+                    f"INSERT INTO walkers ({', '.join(_WALKER_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' * len(_WALKER_COLUMNS))})",
+                    _walker_values(walker),
+                )
+        except sqlite3.IntegrityError:
+            raise StoreError(
+                f"a walker {walker.walker_id!r} exists already (`walkers edit` changes it)"
+            ) from None
+
+    def update_walker(self, walker: Walker) -> None:
+        """Replace a walker's stored values (the id stays)."""
+        with self.transaction():
+            cursor = self._db.execute(
+                "UPDATE walkers SET "
+                + ", ".join(f"{c} = ?" for c in _WALKER_COLUMNS[1:])
+                + " WHERE id = ?",
+                (*_walker_values(walker)[1:], walker.walker_id),
+            )
+        if cursor.rowcount == 0:
+            raise WalkerNotFound(f"no walker {walker.walker_id!r} in {self.path}")
+
+    def walker(self, walker_id: str) -> Walker:
+        """The walker with this id (:class:`WalkerNotFound` when there is none)."""
+        row = self._db.execute(
+            f"SELECT {', '.join(_WALKER_COLUMNS)} FROM walkers WHERE id = ?", (walker_id,)
+        ).fetchone()
+        if row is None:
+            raise WalkerNotFound(
+                f"no walker {walker_id!r} in {self.path} (add one with `walkers add {walker_id}`)"
+            )
+        return _walker(row)
+
+    def list_walkers(self, *, include_archived: bool = False) -> list[Walker]:
+        """Walkers by id; archived ones only with ``include_archived``."""
+        sql = f"SELECT {', '.join(_WALKER_COLUMNS)} FROM walkers"
+        if not include_archived:
+            sql += " WHERE archived_at IS NULL"
+        return [_walker(r) for r in self._db.execute(sql + " ORDER BY id").fetchall()]
+
+
+_WALKER_COLUMNS = (
+    "id",
+    "name",
+    "max_speed_kmh",
+    "max_incline_pct",
+    "max_heart_rate_bpm",
+    "hr_hold_above_bpm",
+    "program",
+    "note",
+    "created_at",
+    "archived_at",
+)
+
+
+def _walker_values(w: Walker) -> tuple[Any, ...]:
+    return (
+        w.walker_id,
+        w.name,
+        w.caps.max_speed_kmh,
+        w.caps.max_incline_pct,
+        w.caps.max_heart_rate_bpm,
+        w.caps.hr_hold_above_bpm,
+        w.program,
+        w.note,
+        w.created_at,
+        w.archived_at,
+    )
+
+
+def _walker(r: Sequence[Any]) -> Walker:
+    return Walker(
+        walker_id=r[0],
+        name=r[1],
+        caps=WalkerCaps(
+            max_speed_kmh=r[2],
+            max_incline_pct=r[3],
+            max_heart_rate_bpm=r[4],
+            hr_hold_above_bpm=r[5],
+        ),
+        program=r[6],
+        note=r[7],
+        created_at=r[8],
+        archived_at=r[9],
+    )
 
 
 _ROW_COLUMNS = (
@@ -506,8 +640,23 @@ _ROW_COLUMNS = (
     "totals_json",
     "writer_pid",
     "heartbeat_at",
+    "pain",
+    "effort",
+    "rating_note",
+    "rated_at",
 )
 _ROW_SELECT = ", ".join(_ROW_COLUMNS)
+
+
+def _rating(values: dict[str, Any]) -> Rating | None:
+    if values["rated_at"] is None:
+        return None
+    return Rating(
+        pain=values["pain"],
+        effort=values["effort"],
+        note=values["rating_note"] or "",
+        rated_at=values["rated_at"],
+    )
 
 
 def _writer_alive(pid: int | None, heartbeat_at: float | None, now: float) -> bool:
@@ -532,4 +681,5 @@ __all__ = [
     "SessionNotFound",
     "Store",
     "StoreError",
+    "WalkerNotFound",
 ]

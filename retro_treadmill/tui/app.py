@@ -46,7 +46,9 @@ from retro_treadmill.tui.screens import (
     RetroScreen,
     SessionScreen,
 )
+from retro_treadmill.tui.screens.rating import RatingScreen
 from retro_treadmill.tui.screens.records import HistoryScreen
+from retro_treadmill.tui.walker import WalkerInfo
 from retro_treadmill.tui.widgets.stopbar import StopBar
 from retro_treadmill.units import SpeedUnit
 
@@ -112,8 +114,15 @@ class RetroTreadmillApp(App[None]):
         clock: Callable[[], float] = time.monotonic,
         redraw_interval_s: float = 0.05,
         records_path: Path | None = None,
+        walker: WalkerInfo | None = None,
+        rate_session: str | None = None,
     ) -> None:
         super().__init__()
+        self.walker = walker
+        self.rate_session = rate_session
+        """The recorded session whose rating form follows its summary (``run --walker``)."""
+        self._rating_offered = False
+        """``run --walker``: shown on the profile screen (stage) and the preflight (caps)."""
         self.records_path = records_path
         """The session store the history screen reads (``None``: the default location)."""
         self.controller = controller
@@ -270,6 +279,27 @@ class RetroTreadmillApp(App[None]):
             self._base.show(snapshot)
             self._sync_notice(snapshot, self._base)
         self._sync_alarm(snapshot)
+        self._offer_rating(snapshot)
+
+    def _offer_rating(self, snapshot: SessionSnapshot) -> None:
+        """Once the summary shows (the belt has stopped), the rating form goes over it, once."""
+        if self.rate_session is None or self._rating_offered or not snapshot.summary:
+            return
+        if self._alarm_screen is not None:
+            return  # the alarm first; the form follows once it is acknowledged
+        self._rating_offered = True
+        path = self.records_path if self.records_path is not None else database_path()
+        form = RatingScreen(self.rate_session, path=path)
+
+        def done(_rating: object) -> None:
+            def close() -> None:
+                if self.screen is form:
+                    form.dismiss()
+
+            self.set_timer(1.5, close)  # long enough to read "Saved: ..."
+
+        form.on_done = done
+        self.push_screen(form)
 
     def _sync_notice(self, snapshot: SessionSnapshot, screen: RetroScreen) -> None:
         # A refusal shows once, when its seq is new (on whichever screen is up); a service
@@ -296,7 +326,11 @@ class RetroTreadmillApp(App[None]):
         if state is SessionState.PREFLIGHT:
             if not isinstance(base, PreflightScreen):
                 snap = self.snapshot
-                self._switch_base(PreflightScreen(self.profile, snap.speed_plan, snap.units))
+                self._switch_base(
+                    PreflightScreen(
+                        self.profile, snap.speed_plan, snap.units, walker=self._walker_caps()
+                    )
+                )
         elif state is SessionState.COUNTDOWN:
             if not isinstance(base, CountdownScreen):
                 self._switch_base(CountdownScreen())
@@ -338,7 +372,11 @@ class RetroTreadmillApp(App[None]):
         source = self.profile_source
         profiles = source() if callable(source) else source
         name = self.device.name if self.device is not None else ""
-        return ProfileScreen(profiles, self.units, name)
+        stage = self.walker.stage_line if self.walker is not None else None
+        return ProfileScreen(profiles, self.units, name, stage=stage)
+
+    def _walker_caps(self) -> str | None:
+        return self.walker.caps_line if self.walker is not None else None
 
     def on_device_screen_chosen(self, message: DeviceScreen.Chosen) -> None:
         """Device chosen: choose a profile next (or connect if one was preselected)."""
@@ -377,7 +415,7 @@ class RetroTreadmillApp(App[None]):
             )
             return
         if isinstance(self._base, ConnectingScreen):
-            self._switch_base(PreflightScreen(profile))
+            self._switch_base(PreflightScreen(profile, walker=self._walker_caps()))
 
     def on_preflight_screen_start_requested(self, message: PreflightScreen.StartRequested) -> None:
         """Every item ticked and Start pressed: the service starts the countdown."""

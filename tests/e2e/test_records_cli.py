@@ -43,6 +43,9 @@ def test_a_session_then_history_show_and_the_three_exports_agree_with_the_treadm
     tmp_path: Path,
 ) -> None:
     data = tmp_path / "data"
+    # --walker names a walker from `walkers add` (their caps apply; an unknown id is refused).
+    added = cli("walkers", "add", "W-17", data_dir=data)
+    assert added.returncode == 0, added.stderr
     run = run_cli(
         [*RUN, "--time-scale", f"{FAULT_SCALE:g}", "--data-dir", str(data), "--walker", "W-17"],
         tmp_path / "events.jsonl",

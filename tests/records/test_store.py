@@ -186,15 +186,14 @@ def test_a_v1_database_migrates_keeping_its_sessions(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     with Store.open(path, migrations=MIGRATIONS[:1]) as store:
         _write_session(store, "12" * 16)
-    step = ("ALTER TABLE sessions ADD COLUMN pain_rating INTEGER",)
-    with Store.open(path, migrations=(*MIGRATIONS[:1], step)) as store:
-        assert store.schema_version() == 2
+    with Store.open(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION
         assert store.load("1212").samples == tuple(factory.samples())
         columns = [r[1] for r in store._db.execute("PRAGMA table_info(sessions)")]
-        assert "pain_rating" in columns
-    # And the current code opens it (a newer schema is refused, see below) ...
-    with Store.open(path, migrations=(*MIGRATIONS[:1], step)) as store:
-        assert store.schema_version() == 2
+        assert "pain" in columns
+    # And the current code opens it again without migrating twice.
+    with Store.open(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION
 
 
 def test_a_failed_migration_leaves_the_previous_version(tmp_path: Path) -> None:
@@ -208,7 +207,8 @@ def test_a_failed_migration_leaves_the_previous_version(tmp_path: Path) -> None:
         assert store.schema_version() == 1
         columns = [r[1] for r in store._db.execute("PRAGMA table_info(sessions)")]
         assert "x" not in columns
-        assert store.load("34").row.outcome == "stopped"
+        outcome = store._db.execute("SELECT outcome FROM sessions WHERE id LIKE '34%'")
+        assert outcome.fetchone()[0] == "stopped"
 
 
 def test_a_newer_schema_is_refused_naming_the_file(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from textual.widgets import DataTable, Static
 
 from retro_treadmill.records.recorder import Recorder
@@ -44,8 +45,9 @@ async def _history_read(app: RetroTreadmillApp) -> None:
     raise AssertionError("the history was never read")
 
 
+@pytest.mark.parametrize("key", ["h", "H"])
 async def test_h_shows_recent_sessions_and_the_week(
-    make_app: MakeApp, controller: FakeController, tmp_path: Path
+    make_app: MakeApp, controller: FakeController, tmp_path: Path, key: str
 ) -> None:
     path = tmp_path / "sessions.db"
     _store(path)
@@ -53,7 +55,7 @@ async def test_h_shows_recent_sessions_and_the_week(
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("enter")
         assert isinstance(app.screen, ProfileScreen)
-        await pilot.press("h")
+        await pilot.press(key)
         assert isinstance(app.screen, HistoryScreen)
         await _history_read(app)
         table = app.screen.query_one(DataTable)
@@ -66,7 +68,7 @@ async def test_h_shows_recent_sessions_and_the_week(
 
         await pilot.press("space")  # STOP works here as everywhere
         assert controller.stops() == [StopSource.KEYBOARD]
-        await pilot.press("b")
+        await pilot.press(key.replace("h", "b").replace("H", "B"))
         assert isinstance(app.screen, ProfileScreen)
 
 

@@ -206,7 +206,7 @@ def _readme_key_rows() -> list[str]:
     return rows
 
 
-TESTED_LETTERS = {"S", "P", "R", "G", "A", "Q", "B"}
+TESTED_LETTERS = {"S", "P", "R", "G", "A", "Q", "B", "H"}  # H: tests/tui/test_history_screen.py
 
 
 def test_every_letter_key_in_readme_and_on_screen_is_tested_in_both_cases() -> None:

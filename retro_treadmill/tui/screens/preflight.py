@@ -71,11 +71,15 @@ class PreflightScreen(RetroScreen):
         profile: ProfileInfo | None,
         plan: SpeedPlan | None = None,
         units: SpeedUnit = "mph",
+        *,
+        walker: str | None = None,
     ) -> None:
         super().__init__()
         self.profile = profile
         self.plan = plan
         self.units: SpeedUnit = units
+        self.walker = walker
+        """The walker and their caps (``run --walker``), shown under the title."""
         items = checklist_for(profile)
         if plan is not None and plan.needs_acceptance:
             items = (*items, plan.acceptance_item(self.units))
@@ -87,6 +91,10 @@ class PreflightScreen(RetroScreen):
         """The title, one checkbox per item, Start and the keys."""
         name = self.profile.name if self.profile is not None else "the session"
         yield Static(f"Preflight checklist for {name}", classes="title", markup=False)
+        if self.walker:
+            caps = Static(self.walker, id="walker-caps", markup=False)
+            caps.styles.padding = (0, 1)
+            yield caps
         if self.plan is not None:
             yield Static(plan_text(self.plan, self.units), id="speed-plan", markup=False)
         with Vertical(id="checklist"):

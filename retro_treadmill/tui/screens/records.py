@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Static
 from retro_treadmill.records.model import SessionRow
 from retro_treadmill.records.store import Store, StoreError
 from retro_treadmill.tui.format import duration
+from retro_treadmill.tui.keys import both_cases
 from retro_treadmill.tui.screens.base import RetroScreen
 from retro_treadmill.units import SpeedUnit, format_distance, format_speed
 
@@ -64,7 +65,7 @@ class HistoryScreen(RetroScreen):
     """Recent sessions, newest first, and the last seven days' totals; B goes back (Escape, like
     Space and S, is STOP)."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("backspace,b", "back", "Back")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding(both_cases("backspace", "b"), "back", "Back")]
 
     def __init__(self, path: Path, units: SpeedUnit) -> None:
         super().__init__()

@@ -125,8 +125,17 @@ class ProfileScreen(RetroScreen):
     class HistoryRequested(Message):
         """The operator wants to see the session history."""
 
-    def __init__(self, profiles: Sequence[ProfileInfo], units: SpeedUnit, device: str) -> None:
+    def __init__(
+        self,
+        profiles: Sequence[ProfileInfo],
+        units: SpeedUnit,
+        device: str,
+        *,
+        stage: str | None = None,
+    ) -> None:
         super().__init__()
+        self._stage = stage
+        """The walker's program stage for this session (``run --walker``), under the title."""
         self._profiles = list(profiles)
         self._units = units
         self._device = device
@@ -135,6 +144,10 @@ class ProfileScreen(RetroScreen):
         """Title, the profile table, the description and the keys."""
         title = "Choose a profile" + (f" for {self._device}" if self._device else "")
         yield Static(title, classes="title", markup=False)
+        if self._stage:
+            stage = Static(self._stage, id="program-stage", markup=False)
+            stage.styles.padding = (0, 1)
+            yield stage
         yield DataTable(id="profiles", cursor_type="row", zebra_stripes=True)
         yield Static("", id="description", markup=False)
         yield Static("↑/↓ choose · Enter select · B back · H history", classes="keys")
