@@ -172,6 +172,7 @@ class HeadlessConsole:
         self._line_open = False
         self._shown_alarm: int | None = None
         self._shown_prompt = ""
+        self._shown_cue = ""
         self._shown_rejection: int | None = None
         self._shown_key: tuple[object, ...] | None = None
         self._last_print = 0.0
@@ -206,9 +207,14 @@ class HeadlessConsole:
             self._shown_alarm = alarm.seq
             bell = "\a" if self.live else ""
             self.say(f"{bell}ALARM ({alarm.kind.value}): {alarm.message}")
-        if snap.prompt and snap.prompt != self._shown_prompt:
-            self._shown_prompt = snap.prompt
+        # The countdown repeats the straddle instruction of the preflight (same words, said again).
+        prompt_key = f"{snap.state is SessionState.COUNTDOWN}{snap.prompt}"
+        if snap.prompt and prompt_key != self._shown_prompt:
+            self._shown_prompt = prompt_key
             self.say(f">> {snap.prompt}")
+        if snap.cue and snap.cue != self._shown_cue:
+            self._shown_cue = snap.cue
+            self.say(f"   ({snap.cue})")
         rejection = snap.last_rejection
         if rejection is not None and rejection.seq != self._shown_rejection:
             self._shown_rejection = rejection.seq
@@ -341,6 +347,7 @@ class HeadlessConsole:
         return False
 
     async def _preflight(self, service: SessionService) -> bool:
+        self._events(service.snapshot)  # the straddle start: where to stand before anything moves
         self.say("Preflight checklist:")
         if self.yes_preflight:
             for item in self.checklist:

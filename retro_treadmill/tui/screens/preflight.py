@@ -12,14 +12,14 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Button, Static
 
-from retro_treadmill.tui.model import ProfileInfo
+from retro_treadmill.tui.model import ProfileInfo, SessionSnapshot
 from retro_treadmill.tui.screens.base import RetroScreen
 from retro_treadmill.tui.widgets.checkitem import CheckItem
 
 BASE_CHECKLIST: tuple[str, ...] = (
     "The deck is clear: nothing on or behind the belt",
     "The safety key is clipped to the walker's clothing",
-    "The walker faces the rear of the deck, holding both rails",
+    "The walker stands on the side rails (feet off the belt), hands on the rails",
 )
 HARNESS_REQUIRED = "The harness is attached (this profile requires one)"
 HARNESS_WHERE_USED = "The harness is attached (tick if no harness is used here)"
@@ -65,6 +65,7 @@ class PreflightScreen(RetroScreen):
         with Vertical(id="checklist"):
             for index, item in enumerate(self.items):
                 yield CheckItem(f"{index + 1}. {item}", id=f"item-{index}")
+        yield Static("", id="preflight-prompt", classes="prompt", markup=False)
         yield Button(START_BLOCKED, id="start", disabled=True, variant="success")
         yield Static("", id="preflight-status")
         yield Static("1-4 or Enter: tick · Tab: next · G: start", classes="keys")
@@ -73,6 +74,10 @@ class PreflightScreen(RetroScreen):
         """Focus the first item."""
         super().on_mount()
         self.query_one("#item-0", CheckItem).focus()
+
+    def draw(self, snapshot: SessionSnapshot) -> None:
+        """The straddle start: where the walker stands while the belt starts."""
+        self.query_one("#preflight-prompt", Static).update(snapshot.prompt)
 
     @property
     def all_ticked(self) -> bool:
