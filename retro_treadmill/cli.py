@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "simulate",
     "profiles",
     "history",
+    "screening",
     "export",
     "scan",
     "monitor",

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from retro_treadmill.config import ClinicConfig, add_config_argument, load_config
 from retro_treadmill.errors import ConfigError
+from retro_treadmill.records.paths import add_data_dir_argument
 from retro_treadmill.units import SpeedUnit
 
 if TYPE_CHECKING:
@@ -114,6 +115,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--event-log", metavar="PATH", help="append JSON lines of every event")
     add_config_argument(parser)
     add_cli_arguments(parser)
+    if not any("--data-dir" in action.option_strings for action in parser._actions):
+        add_data_dir_argument(parser)
 
 
 @dataclass
@@ -135,6 +138,13 @@ class RunPlan:
     adapter: str = "system"
     mqtt: MqttSettings | None = None
     event_log: str | None = None
+    data_dir: str | None = None
+    screening_needed: bool = False
+    """No screening on record and the TUI will ask it (the form comes before the preflight)."""
+    spotter_reason: str = ""
+    """Why the preflight's spotter item is required (``""``: not required)."""
+    screening_yes: bool = False
+    """The screening answered yes somewhere: the physiotherapist's clearance is recommended."""
 
 
 def plan_from_args(args: argparse.Namespace) -> RunPlan:
@@ -210,12 +220,44 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         adapter=adapter,
         mqtt=mqtt,
         event_log=args.event_log,
+        data_dir=getattr(args, "data_dir", None),
     )
+
+
+def screen(plan: RunPlan, *, ask: Any = None, say: Any = print) -> None:
+    """The safety screening, before anything connects (blocking IO, off the event loop): the
+    answers on record, else asked on the terminal (headless with a terminal) or by the TUI's
+    form; unknown answers (a script) require the spotter item (fail closed)."""
+    from retro_treadmill.commands.screening import ask_on_terminal, describe
+    from retro_treadmill.records.paths import database_path
+    from retro_treadmill.screening import (
+        CLEARANCE,
+        load_screening,
+        save_screening,
+        spotter_reason,
+    )
+
+    db = database_path(plan.data_dir)
+    screening = load_screening(db)
+    if screening is None and plan.headless and (ask is not None or sys.stdin.isatty()):
+        screening = ask_on_terminal(read=ask or input, write=say)
+        if screening is not None:
+            save_screening(db, screening)
+            say(describe(screening))
+    if screening is None and not plan.headless:
+        plan.screening_needed = True
+    plan.screening_yes = screening is not None and screening.any_yes
+    plan.spotter_reason = spotter_reason(screening, require_spotter=plan.config.require_spotter)
+    if plan.screening_needed and plan.config.require_spotter:
+        plan.spotter_reason = spotter_reason(None, require_spotter=True)
+    if plan.screening_yes and plan.headless:
+        say(CLEARANCE)
 
 
 def run(args: argparse.Namespace) -> int:
     """Validate everything, then run the session; the exit code is the outcome."""
     plan = plan_from_args(args)
+    screen(plan)
     return int(asyncio.run(run_plan(plan)))
 
 
@@ -297,6 +339,10 @@ async def run_plan(plan: RunPlan, *, stdin: Any = None, stdout: Any = None) -> E
                 event_log=log,
                 freeze_gc=True,
             )
+            if plan.spotter_reason:
+                from retro_treadmill.screening import SPOTTER_ITEM
+
+                service.required_items[SPOTTER_ITEM] = plan.spotter_reason
             device_name = DEFAULT_NAME if plan.simulate is not None else (target or "")
             if plan.headless:
                 code = await service.serve(_headless(plan, device_name, stdin, stdout))
@@ -329,10 +375,16 @@ def _headless(plan: RunPlan, device_name: str, stdin: Any, stdout: Any) -> Any:
     from retro_treadmill.tui.screens.preflight import checklist_for
 
     profile = _profile_info(plan)
+    required = {}
+    if plan.spotter_reason:
+        from retro_treadmill.screening import SPOTTER_ITEM
+
+        required[SPOTTER_ITEM] = plan.spotter_reason
     return HeadlessConsole(
         _device_info(plan, device_name),
         profile,
-        checklist=checklist_for(profile),
+        checklist=checklist_for(profile, spotter=bool(plan.spotter_reason)),
+        required=required,
         yes_preflight=plan.yes_preflight,
         auto_turn_around=plan.auto_turn_around,
         stdin=stdin,
@@ -364,6 +416,9 @@ def _tui(plan: RunPlan, adapter: Adapter, device_name: str) -> Any:
             units=plan.units,
             device=_device_info(plan, device_name) if (simulated or plan.device) else None,
             profile=_profile_info(plan),
+            screening_needed=plan.screening_needed,
+            spotter_reason=plan.spotter_reason,
+            on_screening=lambda answers: _keep_screening(plan, service, answers),
         )
 
         def on_signal(name: str) -> None:
@@ -397,6 +452,19 @@ def _tui(plan: RunPlan, adapter: Adapter, device_name: str) -> Any:
             service.stop(StopSource.UI_EXCEPTION)
 
     return frontend
+
+
+def _keep_screening(plan: RunPlan, service: SessionService, answers: Any) -> str:
+    """The TUI's screening form was answered (in a thread): keep it; the spotter reason now."""
+    from retro_treadmill.records.paths import database_path
+    from retro_treadmill.screening import SPOTTER_ITEM, save_screening, spotter_reason
+
+    save_screening(database_path(plan.data_dir), answers)
+    reason = spotter_reason(answers, require_spotter=plan.config.require_spotter)
+    plan.spotter_reason = reason
+    if reason:
+        service.required_items[SPOTTER_ITEM] = reason
+    return reason
 
 
 UI_EXIT_GRACE_S = 5.0

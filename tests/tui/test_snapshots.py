@@ -188,3 +188,32 @@ def test_alarm_pull_the_safety_key(snap_compare: SnapCompare, size: tuple[int, i
         await pilot.pause()
 
     assert snap_compare(app_for(controller), terminal_size=size, run_before=alarm)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_screening_form_half_answered(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
+    controller = FakeController()
+
+    async def answer_two(pilot: Pilot[None]) -> None:
+        controller.push(preflight())
+        await pilot.pause()
+        await pilot.press("n", "y")
+
+    app = app_for(controller, profile=PROFILES[1], screening_needed=True)
+    assert snap_compare(app, terminal_size=size, run_before=answer_two)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_preflight_with_the_spotter_required(
+    snap_compare: SnapCompare, size: tuple[int, int]
+) -> None:
+    controller = FakeController()
+
+    async def refused(pilot: Pilot[None]) -> None:
+        controller.push(preflight())
+        await pilot.pause()
+        await pilot.press("1", "2", "3", "4", "g")
+
+    reason = "the screening answered yes to: dizziness or an inner-ear (vestibular) condition"
+    app = app_for(controller, profile=PROFILES[1], spotter_reason=reason)
+    assert snap_compare(app, terminal_size=size, run_before=refused)

@@ -103,12 +103,23 @@ def tmux() -> Iterator[Tmux]:
     assert not lingering, f"the app outlived its terminal by {WAIT_S} s: {lingering}"
 
 
+def _screened(tmp_path: Path) -> str:
+    """A shell prefix: a data folder of the test's own, screened (all "no"), so that the app
+    goes to the preflight rather than the screening form."""
+    data = tmp_path / "data"
+    answers = "balance=no dizziness=no neurological=no surgery=no"
+    return (
+        f"export RETRO_TREADMILL_DATA={data}; "
+        f"{sys.executable} -m retro_treadmill screening set {answers} > /dev/null; "
+    )
+
+
 def test_session_under_tmux_stops_the_virtual_belt_with_space(tmux: Tmux, tmp_path: Path) -> None:
     log = tmp_path / "events.jsonl"
     rc = tmp_path / "rc"
     command = (
-        f"{sys.executable} -m retro_treadmill run --profile demo --simulate --time-scale 4 "
-        f"--event-log {log}; echo $? > {rc}"
+        f"{_screened(tmp_path)}{sys.executable} -m retro_treadmill run --profile demo "
+        f"--simulate --time-scale 4 --event-log {log}; echo $? > {rc}"
     )
     tmux.start(command)
 
@@ -146,8 +157,8 @@ def test_a_terminal_that_goes_away_mid_session_stops_the_belt_and_ends_the_app(
 ) -> None:
     log = tmp_path / "events.jsonl"
     tmux.start(
-        f"{sys.executable} -m retro_treadmill run --profile demo --simulate --time-scale 4 "
-        f"--event-log {log}"
+        f"{_screened(tmp_path)}{sys.executable} -m retro_treadmill run --profile demo "
+        f"--simulate --time-scale 4 --event-log {log}"
     )
     tmux.wait_for(lambda s: "Preflight checklist for demo" in s, "the checklist")
     tmux.tick_checklist_and_start()

@@ -12,6 +12,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Button, Static
 
+from retro_treadmill.screening import SPOTTER_ITEM
 from retro_treadmill.tui.model import ProfileInfo, SessionSnapshot
 from retro_treadmill.tui.screens.base import RetroScreen
 from retro_treadmill.tui.widgets.checkitem import CheckItem
@@ -28,10 +29,11 @@ START_READY = "Start: 5 s countdown (G)"
 START_BLOCKED = "Start: tick every item first"
 
 
-def checklist_for(profile: ProfileInfo | None) -> tuple[str, ...]:
-    """The items to tick before a session with ``profile``."""
+def checklist_for(profile: ProfileInfo | None, *, spotter: bool = False) -> tuple[str, ...]:
+    """The items to tick before a session with ``profile`` (``spotter``: the screening or the
+    clinic config requires one)."""
     harness = HARNESS_REQUIRED if profile is not None and profile.harness else HARNESS_WHERE_USED
-    return (*BASE_CHECKLIST, harness)
+    return (*BASE_CHECKLIST, harness, *((SPOTTER_ITEM,) if spotter else ()))
 
 
 class PreflightScreen(RetroScreen):
@@ -42,6 +44,7 @@ class PreflightScreen(RetroScreen):
         Binding("2", "tick(1)", "Tick 2", show=False),
         Binding("3", "tick(2)", "Tick 3", show=False),
         Binding("4", "tick(3)", "Tick 4", show=False),
+        Binding("5", "tick(4)", "Tick 5", show=False),
         Binding("g", "start", "Start"),
     ]
 
@@ -52,23 +55,30 @@ class PreflightScreen(RetroScreen):
             super().__init__()
             self.checklist = checklist
 
-    def __init__(self, profile: ProfileInfo | None) -> None:
+    def __init__(self, profile: ProfileInfo | None, *, spotter_reason: str = "") -> None:
         super().__init__()
         self.profile = profile
-        self.items = checklist_for(profile)
+        self.spotter_reason = spotter_reason
+        """Why the spotter item is required (``""``: not required, not shown)."""
+        self.items = checklist_for(profile, spotter=bool(spotter_reason))
         self._started = False
 
     def compose_body(self) -> Iterable[Widget]:
         """The title, one checkbox per item, Start and the keys."""
         name = self.profile.name if self.profile is not None else "the session"
         yield Static(f"Preflight checklist for {name}", classes="title", markup=False)
-        with Vertical(id="checklist"):
+        with Vertical(id="checklist", classes="-compact" if self.spotter_reason else ""):
             for index, item in enumerate(self.items):
                 yield CheckItem(f"{index + 1}. {item}", id=f"item-{index}")
+        if self.spotter_reason:
+            yield Static(
+                f"Spotter required: {self.spotter_reason}.", id="spotter-reason", markup=False
+            )
         yield Static("", id="preflight-prompt", classes="prompt", markup=False)
         yield Button(START_BLOCKED, id="start", disabled=True, variant="success")
         yield Static("", id="preflight-status")
-        yield Static("1-4 or Enter: tick · Tab: next · G: start", classes="keys")
+        keys = f"1-{len(self.items)} or Enter: tick · Tab: next · G: start"
+        yield Static(keys, classes="keys")
 
     def on_mount(self) -> None:
         """Focus the first item."""
@@ -111,7 +121,13 @@ class PreflightScreen(RetroScreen):
         """Ask for the countdown, once, and only when every item is ticked."""
         status = self.query_one("#preflight-status", Static)
         if not self.all_ticked:
-            missing = sum(1 for box in self.query(CheckItem) if not box.value)
+            boxes = list(self.query(CheckItem))
+            missing = sum(1 for box in boxes if not box.value)
+            if self.spotter_reason and not boxes[-1].value:
+                status.update(
+                    f"Start refused: tick item {len(boxes)}, the spotter: {self.spotter_reason}."
+                )
+                return
             status.update(f"Start is disabled: {missing} item(s) not ticked.")
             return
         if self._started:
