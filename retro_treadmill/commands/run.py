@@ -254,8 +254,45 @@ def screen(plan: RunPlan, *, ask: Any = None, say: Any = print) -> None:
         say(CLEARANCE)
 
 
+FIRST_PATH = ("start-week1", "start-week2", "start-week3")
+"""The shipped profiles for a new walker, in order (forward walks with backward minutes)."""
+
+FIRST_USE = (
+    "This computer has not run a session yet. A first backward walk is best learnt the way "
+    "physiotherapists teach it: a little backward walking mixed into a normal forward walk, "
+    "built up over the weeks. {first} is the first week of that path: a 10-minute forward walk "
+    "with three 1-minute backward turns at 1.0 mph (then {rest})."
+)
+
+
+def offer_first_profile(
+    args: argparse.Namespace, *, ask: Any = None, say: Any = print
+) -> str | None:
+    """``run`` without ``--profile`` on a machine that never ran a session: explain and offer
+    the first profile of :data:`FIRST_PATH` (``ask``: a yes/no question on the terminal). Returns
+    the profile to run, or ``None`` (``--profile`` stays required)."""
+    from retro_treadmill.records.paths import database_path
+    from retro_treadmill.screening import ever_ran
+
+    if args.profile or ever_ran(database_path(getattr(args, "data_dir", None))):
+        return None
+    say(FIRST_USE.format(first=FIRST_PATH[0], rest=", ".join(FIRST_PATH[1:])))
+    if ask is None:
+        say(f"Run it with: retro-treadmill run --profile {FIRST_PATH[0]} ...")
+        return None
+    try:
+        reply = str(ask(f"Start {FIRST_PATH[0]} now? [y/N] ")).strip().lower()
+    except EOFError:
+        return None
+    return FIRST_PATH[0] if reply in ("y", "yes") else None
+
+
 def run(args: argparse.Namespace) -> int:
     """Validate everything, then run the session; the exit code is the outcome."""
+    if not args.profile:
+        offered = offer_first_profile(args, ask=input if sys.stdin.isatty() else None)
+        if offered is not None:
+            args.profile = offered
     plan = plan_from_args(args)
     screen(plan)
     return int(asyncio.run(run_plan(plan)))
@@ -504,4 +541,14 @@ def _report(service: SessionService, code: ExitCode) -> None:
         print(f"retro-treadmill: {what}: {service.error}", file=sys.stderr)
 
 
-__all__ = ["RunPlan", "add_arguments", "plan_from_args", "register", "run", "run_plan"]
+__all__ = [
+    "FIRST_PATH",
+    "RunPlan",
+    "add_arguments",
+    "offer_first_profile",
+    "plan_from_args",
+    "register",
+    "run",
+    "run_plan",
+    "screen",
+]
