@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from retro_treadmill.errors import ConfigError
@@ -191,3 +191,35 @@ def test_profile_cues_load_and_bad_ones_are_refused_with_the_field() -> None:
             parse_profile(PROFILE.format(cues=bad))
         assert words in str(info.value)
         assert "cues" in str(info.value)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    accel=st.floats(min_value=0.1, max_value=5.0),
+    default_kmh=st.floats(min_value=0.0, max_value=2.0),
+    factor=st.sampled_from([1.0, 0.9, 0.95, 1.05]),
+    ignores_speed=st.booleans(),
+    period=st.sampled_from([0.1, 0.3, 0.5, 1.0]),
+)
+def test_step_on_appears_only_with_telemetry_at_the_target_whatever_the_belt_does(
+    accel: float, default_kmh: float, factor: float, ignores_speed: bool, period: float
+) -> None:
+    engine = SessionEngine(profile(segment("hold", (ONE, ONE), 120.0)))
+    belt = Belt(
+        accel_kmh_s=accel, default_kmh=default_kmh, factor=factor, ignores_speed=ignores_speed
+    )
+    drive = Drive(engine, belt, telemetry_period=period)
+    drive.connect()
+    drive.feed(engine.start(drive.now))
+    shown = False
+    for _, status, _ in trace(drive, 25.0):
+        if status.step_on and not shown:
+            shown = True
+            assert status.state is SessionState.RUNNING
+            assert status.target_speed_kmh > 0
+            assert status.speed_kmh is not None
+            assert abs(status.speed_kmh - status.target_speed_kmh) <= TOL + 1e-6
+        if not shown and status.state is SessionState.RUNNING:
+            assert status.straddle
+            assert "STEP ON:" not in status.prompt
+        assert not (status.step_on and status.straddle)
