@@ -194,3 +194,49 @@ def test_a_terminal_that_goes_away_mid_session_stops_the_belt_and_ends_the_app(
         and e["wall"] > accepted[0]["wall"]
     ]
     assert not any("(running)" in message for message in after), after
+
+
+def test_first_use_screening_spotter_and_step_on_in_a_real_terminal(
+    tmux: Tmux, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    log = tmp_path / "events.jsonl"
+    tmux.start(
+        f"export RETRO_TREADMILL_DATA={data}; {sys.executable} -m retro_treadmill run "
+        f"--profile demo --simulate --time-scale 4 --event-log {log}"
+    )
+    tmux.wait_for(lambda s: "Safety screening" in s, "the screening form")
+    tmux.keys("n", "y", "n", "n")
+    tmux.wait_for(lambda s: "A spotter is required" in s, "the screening's outcome")
+    tmux.keys("Enter")
+    screen = tmux.wait_for(lambda s: "Spotter required" in s, "the preflight with the spotter")
+    assert "5. A spotter stands beside the treadmill" in screen
+    tmux.keys("1", "2", "3", "4", "g")
+    tmux.wait_for(lambda s: "Start refused: tick item 5, the spotter" in s, "the refusal")
+    tmux.keys("5")
+
+    def started(screen: str) -> bool:
+        if "Preflight checklist" in screen:
+            tmux.keys("g")
+            return False
+        return True
+
+    tmux.wait_for(started, "the countdown")
+    screen = tmux.wait_for(lambda s: "STEP ON: the belt moves at 1.0 mph" in s, "STEP ON")
+    assert "RUNNING" in screen
+    tmux.keys("Space")
+    tmux.wait_for(lambda s: "FINISHED" in s and "Speed 0.0 mph" in s, "the stop")
+    shown = subprocess.run(
+        [sys.executable, "-m", "retro_treadmill", "screening", "show", "--json"],
+        env={**os.environ, "RETRO_TREADMILL_DATA": str(data)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    assert json.loads(shown.stdout)["answers"]["dizziness"] is True
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    start = next(e for e in events if e["kind"] == "operator" and e["action"] == "start")
+    assert any("A spotter stands" in item for item in start["checklist"])
+    step_on = next(e for e in events if e["kind"] == "step-on")
+    assert abs(step_on["belt_speed_kmh"] - step_on["target_speed_kmh"]) <= 0.17
