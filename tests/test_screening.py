@@ -167,6 +167,8 @@ def test_run_in_the_tui_defers_to_the_form_and_the_clinic_key_applies_meanwhile(
     tui = plan(tmp_path, headless=False)
     screen(tui)
     assert tui.screening_needed
+    # Not yet known, but the form comes first: the spotter item depends on its answers.
+    assert tui.spotter_reason == ""
     strict = plan(tmp_path, headless=False, config=parse_config("[safety]\nrequire_spotter = true"))
     screen(strict)
     assert "require_spotter" in strict.spotter_reason
@@ -176,3 +178,21 @@ def test_run_in_the_tui_defers_to_the_form_and_the_clinic_key_applies_meanwhile(
     assert not after.screening_needed
     assert after.spotter_reason == ""
     assert SPOTTER_ITEM.startswith("A spotter")
+
+
+def test_the_forms_answers_set_or_clear_the_services_spotter_requirement(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from retro_treadmill.commands.run import _keep_screening
+
+    service = SimpleNamespace(required_items={})
+    tui = plan(tmp_path, headless=False)
+    screen(tui)
+    yes = Screening({**NO, "balance": True}, 1.0)
+    assert "balance" in _keep_screening(tui, service, yes)  # type: ignore[arg-type]
+    assert SPOTTER_ITEM in service.required_items
+    assert _keep_screening(tui, service, Screening(NO, 2.0)) == ""  # type: ignore[arg-type]
+    assert service.required_items == {}
+    kept = load_screening(database_path(str(tmp_path)))
+    assert kept is not None
+    assert not kept.any_yes

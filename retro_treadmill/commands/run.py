@@ -245,11 +245,13 @@ def screen(plan: RunPlan, *, ask: Any = None, say: Any = print) -> None:
             save_screening(db, screening)
             say(describe(screening))
     if screening is None and not plan.headless:
+        # The UI's form comes before the preflight; its answers decide (with the clinic key).
         plan.screening_needed = True
+        clinic = plan.config.require_spotter
+        plan.spotter_reason = spotter_reason(None, require_spotter=True) if clinic else ""
+        return
     plan.screening_yes = screening is not None and screening.any_yes
     plan.spotter_reason = spotter_reason(screening, require_spotter=plan.config.require_spotter)
-    if plan.screening_needed and plan.config.require_spotter:
-        plan.spotter_reason = spotter_reason(None, require_spotter=True)
     if plan.screening_yes and plan.headless:
         say(CLEARANCE)
 
@@ -499,8 +501,11 @@ def _keep_screening(plan: RunPlan, service: SessionService, answers: Any) -> str
     save_screening(database_path(plan.data_dir), answers)
     reason = spotter_reason(answers, require_spotter=plan.config.require_spotter)
     plan.spotter_reason = reason
+    plan.screening_needed = False
     if reason:
         service.required_items[SPOTTER_ITEM] = reason
+    else:
+        service.required_items.pop(SPOTTER_ITEM, None)
     return reason
 
 

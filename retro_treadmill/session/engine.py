@@ -32,6 +32,11 @@ States (``SessionState``; values match :class:`retro_treadmill.tui.model.Session
   stretched, never skipped).
 - Between a forward and a backward segment: Stop, then ``paused`` with ``turn_around`` set and a
   "turn around" prompt; continuing needs :meth:`SessionEngine.resume` (operator) at a standstill.
+- Every start (the first, after a turn-around, after a pause) is a straddle start
+  (:mod:`retro_treadmill.session.coaching`): the walker stands on the side rails while the belt
+  starts (``SessionStatus.straddle``); ``step_on`` turns true once the governor confirms the first
+  setpoint since that start from telemetry, and the prompt says STEP ON. Backward segments rotate
+  posture cues (``SessionStatus.cue``).
 - ``paused``: the belt is stopped (operator pause, console stop/pause, turn around); only
   :meth:`SessionEngine.resume` continues, through a new countdown.
 - ``stopping``: Stop sent (operator stop or profile complete); ``finished`` once telemetry shows

@@ -240,3 +240,19 @@ def test_first_use_screening_spotter_and_step_on_in_a_real_terminal(
     assert any("A spotter stands" in item for item in start["checklist"])
     step_on = next(e for e in events if e["kind"] == "step-on")
     assert abs(step_on["belt_speed_kmh"] - step_on["target_speed_kmh"]) <= 0.17
+
+
+def test_first_use_with_no_yes_starts_without_a_spotter_item(tmux: Tmux, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    tmux.start(
+        f"export RETRO_TREADMILL_DATA={data}; {sys.executable} -m retro_treadmill run "
+        f"--profile demo --simulate --time-scale 4 --event-log {tmp_path / 'events.jsonl'}"
+    )
+    tmux.wait_for(lambda s: "Safety screening" in s, "the screening form")
+    tmux.keys("n", "n", "n", "n")
+    tmux.wait_for(lambda s: "No spotter required" in s, "the screening's outcome")
+    tmux.keys("Enter")
+    screen = tmux.wait_for(lambda s: "Preflight checklist for demo" in s, "the preflight")
+    assert "Spotter" not in screen
+    assert "5." not in screen
+    tmux.tick_checklist_and_start()  # four items: the service does not ask for a fifth
