@@ -8,7 +8,8 @@ The ``[safety]`` table may tighten any limit it names. Loosening a cap beyond DE
 (a higher speed, start speed or incline, or a decline) needs ``allow_above_default_caps = true``
 in the same table as well as the new value; the other limits (rate limits, timeouts, minimum
 running speed, countdown, the heart-rate limit ``max_heart_rate_bpm``, none by default) can only
-be tightened. Nothing else can loosen a limit.
+be tightened. Nothing else can loosen a limit. ``require_spotter = true`` in ``[safety]`` makes
+the preflight's spotter item compulsory for every walker (by default only a screening "yes" does).
 
 Errors are :class:`retro_treadmill.errors.ConfigError` naming the file, the table and key, and the
 line where it can be found. Paths in the file are relative to the file's folder.
@@ -44,6 +45,8 @@ CONFIG_ENV = "RETRO_TREADMILL_CONFIG"
 """Environment variable naming the clinic config file (``--config`` wins over it)."""
 
 TOP_TABLES = ("safety", "quirks", "mqtt", "profiles")
+SPOTTER_KEY = "require_spotter"
+"""``[safety] require_spotter = true`` makes the preflight's spotter item compulsory for all."""
 
 Strict = Literal["lower", "higher"]
 
@@ -148,6 +151,9 @@ class ClinicConfig:
     """The ``[mqtt]`` table, types checked and TLS file paths made absolute."""
     profile_dirs: tuple[Path, ...] = ()
     """Folders with the clinic's own profiles (``[profiles] dirs``), searched after the shipped."""
+    require_spotter: bool = False
+    """``[safety] require_spotter = true``: the preflight's spotter item is compulsory for every
+    walker, whatever the screening answered."""
 
     @property
     def source(self) -> str:
@@ -267,11 +273,16 @@ class _ConfigParser:
                 raise self.fail(f"unknown table or key '{key}'; {hint}", "", key)
             if not isinstance(value, dict):
                 raise self.fail(f"'{key}' must be a table ([{key}])", "", key)
-        limits, loosened = self._safety(data.get("safety", {}))
+        safety = dict(data.get("safety", {}))
+        require_spotter = safety.pop(SPOTTER_KEY, False)
+        if not isinstance(require_spotter, bool):
+            raise self.fail(f"{SPOTTER_KEY} must be true or false", "safety", SPOTTER_KEY)
+        limits, loosened = self._safety(safety)
         return ClinicConfig(
             path=self.path,
             limits=limits,
             loosened=loosened,
+            require_spotter=require_spotter,
             quirks=self._quirks(
                 data.get("quirks", {}), allow=data.get("safety", {}).get(ALLOW_KEY) is True
             ),
@@ -280,7 +291,7 @@ class _ConfigParser:
         )
 
     def _safety(self, table: Mapping[str, Any]) -> tuple[SafetyLimits, frozenset[str]]:
-        self.unknown(table, (ALLOW_KEY, *SAFETY_KEYS), "safety")
+        self.unknown(table, (ALLOW_KEY, SPOTTER_KEY, *SAFETY_KEYS), "safety")
         allow = table.get(ALLOW_KEY, False)
         if not isinstance(allow, bool):
             raise self.fail(f"{ALLOW_KEY} must be true or false", "safety", ALLOW_KEY)

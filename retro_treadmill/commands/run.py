@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from retro_treadmill.config import ClinicConfig, add_config_argument, load_config
 from retro_treadmill.errors import ConfigError
 from retro_treadmill.records.model import new_session_id
+from retro_treadmill.records.paths import add_data_dir_argument
 from retro_treadmill.units import SpeedUnit
 
 if TYPE_CHECKING:
@@ -125,7 +126,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_record_arguments(parser: argparse.ArgumentParser) -> None:
     """``--no-record``, ``--data-dir``, ``--walker`` (the session records)."""
-    from retro_treadmill.records.paths import add_data_dir_argument
 
     parser.add_argument(
         "--no-record",
@@ -170,6 +170,12 @@ class RunPlan:
     ask_rating: bool = False
     """Ask the walker's rating when the session is over (``--walker`` without ``--no-ask``)."""
     session_id: str = field(default_factory=new_session_id)
+    screening_needed: bool = False
+    """No screening on record and the TUI will ask it (the form comes before the preflight)."""
+    spotter_reason: str = ""
+    """Why the preflight's spotter item is required (``""``: not required)."""
+    screening_yes: bool = False
+    """The screening answered yes somewhere: the physiotherapist's clearance is recommended."""
 
 
 def plan_from_args(args: argparse.Namespace) -> RunPlan:
@@ -334,11 +340,83 @@ def check_event_log_path(value: str) -> None:
         raise ConfigError(message, path=str(path)) from None
 
 
+def screen(plan: RunPlan, *, ask: Any = None, say: Any = print) -> None:
+    """The safety screening, before anything connects (blocking IO, off the event loop): the
+    answers on record, else asked on the terminal (headless with a terminal) or by the TUI's
+    form; unknown answers (a script) require the spotter item (fail closed)."""
+    from retro_treadmill.commands.screening import ask_on_terminal, describe
+    from retro_treadmill.records.paths import database_path
+    from retro_treadmill.screening import (
+        CLEARANCE,
+        load_screening,
+        save_screening,
+        spotter_reason,
+    )
+
+    db = database_path(plan.data_dir)
+    screening = load_screening(db)
+    if screening is None and plan.headless and (ask is not None or sys.stdin.isatty()):
+        screening = ask_on_terminal(read=ask or input, write=say)
+        if screening is not None:
+            save_screening(db, screening)
+            say(describe(screening))
+    if screening is None and not plan.headless:
+        # The UI's form comes before the preflight; its answers decide (with the clinic key).
+        plan.screening_needed = True
+        clinic = plan.config.require_spotter
+        plan.spotter_reason = spotter_reason(None, require_spotter=True) if clinic else ""
+        return
+    plan.screening_yes = screening is not None and screening.any_yes
+    plan.spotter_reason = spotter_reason(screening, require_spotter=plan.config.require_spotter)
+    if plan.screening_yes and plan.headless:
+        say(CLEARANCE)
+
+
+FIRST_PATH = ("start-week1", "start-week2", "start-week3")
+"""The shipped profiles for a new walker, in order (forward walks with backward minutes)."""
+
+FIRST_USE = (
+    "This computer has not run a session yet. A first backward walk is best learnt the way "
+    "physiotherapists teach it: a little backward walking mixed into a normal forward walk, "
+    "built up over the weeks. {first} is the first week of that path: a 10-minute forward walk "
+    "with three 1-minute backward turns at 1.0 mph (then {rest})."
+)
+
+
+def offer_first_profile(
+    args: argparse.Namespace, *, ask: Any = None, say: Any = print
+) -> str | None:
+    """``run`` without ``--profile`` on a machine that never ran a session: explain and offer
+    the first profile of :data:`FIRST_PATH` (``ask``: a yes/no question on the terminal). Returns
+    the profile to run, or ``None`` (``--profile`` stays required)."""
+    from retro_treadmill.records.paths import database_path
+    from retro_treadmill.screening import ever_ran
+
+    if args.profile or getattr(args, "walker", None):  # a walker's program picks the profile
+        return None
+    if ever_ran(database_path(getattr(args, "data_dir", None))):
+        return None
+    say(FIRST_USE.format(first=FIRST_PATH[0], rest=", ".join(FIRST_PATH[1:])))
+    if ask is None:
+        say(f"Run it with: retro-treadmill run --profile {FIRST_PATH[0]} ...")
+        return None
+    try:
+        reply = str(ask(f"Start {FIRST_PATH[0]} now? [y/N] ")).strip().lower()
+    except EOFError:
+        return None
+    return FIRST_PATH[0] if reply in ("y", "yes") else None
+
+
 def run(args: argparse.Namespace) -> int:
     """Validate everything, then run the session; the exit code is the outcome."""
+    if not args.profile:
+        offered = offer_first_profile(args, ask=input if sys.stdin.isatty() else None)
+        if offered is not None:
+            args.profile = offered
     plan = plan_from_args(args)
     if plan.walker_selection is not None:
         print(plan.walker_selection.reason, flush=True)
+    screen(plan)
     code = int(asyncio.run(run_plan(plan)))
     if plan.ask_rating:
         from retro_treadmill.walker_session import ask_after_session
@@ -438,6 +516,10 @@ async def run_plan(plan: RunPlan, *, stdin: Any = None, stdout: Any = None) -> E
                 recording=recording,
                 freeze_gc=True,
             )
+            if plan.spotter_reason:
+                from retro_treadmill.screening import SPOTTER_ITEM
+
+                service.required_items[SPOTTER_ITEM] = plan.spotter_reason
             device_name = DEFAULT_NAME if plan.simulate is not None else (target or "")
             if plan.headless:
                 code = await service.serve(_headless(plan, device_name, stdin, stdout))
@@ -491,10 +573,16 @@ def _headless(plan: RunPlan, device_name: str, stdin: Any, stdout: Any) -> Any:
     from retro_treadmill.tui.screens.preflight import checklist_for
 
     profile = _profile_info(plan)
+    required = {}
+    if plan.spotter_reason:
+        from retro_treadmill.screening import SPOTTER_ITEM
+
+        required[SPOTTER_ITEM] = plan.spotter_reason
     return HeadlessConsole(
         _device_info(plan, device_name),
         profile,
-        checklist=checklist_for(profile),
+        checklist=checklist_for(profile, spotter=bool(plan.spotter_reason)),
+        required=required,
         yes_preflight=plan.yes_preflight,
         auto_turn_around=plan.auto_turn_around,
         stdin=stdin,
@@ -529,6 +617,9 @@ def _tui(plan: RunPlan, adapter: Adapter, device_name: str) -> Any:
             walker=_walker_info(plan),
             rate_session=plan.session_id if plan.ask_rating else None,
             records_path=_records_path(plan),
+            screening_needed=plan.screening_needed,
+            spotter_reason=plan.spotter_reason,
+            on_screening=lambda answers: _keep_screening(plan, service, answers),
         )
 
         def on_signal(name: str) -> None:
@@ -562,6 +653,22 @@ def _tui(plan: RunPlan, adapter: Adapter, device_name: str) -> Any:
             service.stop(StopSource.UI_EXCEPTION)
 
     return frontend
+
+
+def _keep_screening(plan: RunPlan, service: SessionService, answers: Any) -> str:
+    """The TUI's screening form was answered (in a thread): keep it; the spotter reason now."""
+    from retro_treadmill.records.paths import database_path
+    from retro_treadmill.screening import SPOTTER_ITEM, save_screening, spotter_reason
+
+    save_screening(database_path(plan.data_dir), answers)
+    reason = spotter_reason(answers, require_spotter=plan.config.require_spotter)
+    plan.spotter_reason = reason
+    plan.screening_needed = False
+    if reason:
+        service.required_items[SPOTTER_ITEM] = reason
+    else:
+        service.required_items.pop(SPOTTER_ITEM, None)
+    return reason
 
 
 UI_EXIT_GRACE_S = 5.0
@@ -608,4 +715,14 @@ def _report(service: SessionService, code: ExitCode) -> None:
         print(f"Session recorded: {info.session_id} (retro-treadmill history show {short})")
 
 
-__all__ = ["RunPlan", "add_arguments", "plan_from_args", "register", "run", "run_plan"]
+__all__ = [
+    "FIRST_PATH",
+    "RunPlan",
+    "add_arguments",
+    "offer_first_profile",
+    "plan_from_args",
+    "register",
+    "run",
+    "run_plan",
+    "screen",
+]

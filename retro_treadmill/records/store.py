@@ -141,8 +141,18 @@ _V3 = (
 )
 """Version 3: the walker's rating of each session (pain 0-10, Borg CR10 effort, a note)."""
 
+_V4 = (
+    """CREATE TABLE screening (
+        scope TEXT PRIMARY KEY,
+        answers_json TEXT NOT NULL,
+        answered_at REAL NOT NULL
+    )""",
+)
+"""Version 4: the safety screening (:mod:`retro_treadmill.screening`): one row per scope
+(``machine``, or a walker). Independent of the other tables."""
+
 Migration = Sequence[str]
-MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3)
+MIGRATIONS: tuple[Migration, ...] = (_V1, _V2, _V3, _V4)
 """``MIGRATIONS[i]`` takes the schema from version ``i`` to ``i + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -580,6 +590,38 @@ class Store:
         if not include_archived:
             sql += " WHERE archived_at IS NULL"
         return [_walker(r) for r in self._db.execute(sql + " ORDER BY id").fetchall()]
+
+    # -- the safety screening ----------------------------------------------------------------------
+
+    def screening(self, scope: str) -> tuple[dict[str, bool], float] | None:
+        """The screening answers kept for ``scope`` and when they were given (``None``: never)."""
+        row = self._db.execute(
+            "SELECT answers_json, answered_at FROM screening WHERE scope = ?", (scope,)
+        ).fetchone()
+        if row is None:
+            return None
+        answers = json.loads(row[0])
+        return {str(k): bool(v) for k, v in answers.items()}, float(row[1])
+
+    def save_screening(self, scope: str, answers: dict[str, bool], answered_at: float) -> None:
+        """Keep ``answers`` for ``scope`` (replacing earlier ones)."""
+        with self.transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO screening (scope, answers_json, answered_at) "
+                "VALUES (?, ?, ?)",
+                (scope, json.dumps(answers, sort_keys=True), answered_at),
+            )
+
+    def reset_screening(self, scope: str) -> bool:
+        """Forget the answers for ``scope`` (asked again at the next session); ``False`` when
+        there were none."""
+        with self.transaction():
+            cursor = self._db.execute("DELETE FROM screening WHERE scope = ?", (scope,))
+        return cursor.rowcount > 0
+
+    def has_sessions(self) -> bool:
+        """Whether any session was ever recorded here."""
+        return self._db.execute("SELECT 1 FROM sessions LIMIT 1").fetchone() is not None
 
 
 _WALKER_COLUMNS = (

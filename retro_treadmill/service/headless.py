@@ -32,7 +32,7 @@ import os
 import sys
 import termios
 import tty
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import IO
 
 from retro_treadmill.errors import StartRefused
@@ -157,7 +157,13 @@ class HeadlessConsole:
         stdout: IO[str] | None = None,
         refresh_s: float = 0.25,
         quiet_refresh_s: float = 5.0,
+        required: Mapping[str, str] | None = None,
+        notes: Sequence[str] = (),
     ) -> None:
+        self.required = dict(required or {})
+        """Checklist items Start needs, with why (the spotter item)."""
+        self.notes = tuple(notes)
+        """Said before the checklist (e.g. the physiotherapist's clearance advice)."""
         self.device = device
         self.profile = profile
         self.checklist = tuple(checklist)
@@ -172,6 +178,7 @@ class HeadlessConsole:
         self._line_open = False
         self._shown_alarm: int | None = None
         self._shown_prompt = ""
+        self._shown_cue = ""
         self._shown_rejection: int | None = None
         self._shown_warnings = 0
         self._shown_key: tuple[object, ...] | None = None
@@ -207,9 +214,14 @@ class HeadlessConsole:
             self._shown_alarm = alarm.seq
             bell = "\a" if self.live else ""
             self.say(f"{bell}ALARM ({alarm.kind.value}): {alarm.message}")
-        if snap.prompt and snap.prompt != self._shown_prompt:
-            self._shown_prompt = snap.prompt
+        # The countdown repeats the straddle instruction of the preflight (same words, said again).
+        prompt_key = f"{snap.state is SessionState.COUNTDOWN}{snap.prompt}"
+        if snap.prompt and prompt_key != self._shown_prompt:
+            self._shown_prompt = prompt_key
             self.say(f">> {snap.prompt}")
+        if snap.cue and snap.cue != self._shown_cue:
+            self._shown_cue = snap.cue
+            self.say(f"   ({snap.cue})")
         rejection = snap.last_rejection
         if rejection is not None and rejection.seq != self._shown_rejection:
             self._shown_rejection = rejection.seq
@@ -247,10 +259,26 @@ class HeadlessConsole:
         if not await self._preflight(service):
             return
         self._input.cbreak()
-        step = mph_to_kmh(0.1) if service.units == "mph" else 0.1
         keys = "Enter/space/s = STOP, p = pause, c = continue, +/- = speed, a = acknowledge"
         self.say(f"Keys: {keys}" if self._input.available else "No keyboard: stop with Ctrl-C.")
         earlier = service.snapshot.last_rejection
+        # Prompts as they change (the straddle start's "wait" may last only a moment at x10),
+        # not only when the progress loop next looks.
+        follower = asyncio.create_task(self._follow(service), name="headless-prompts")
+        try:
+            await self._watch(service, earlier)
+        finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
+
+    async def _follow(self, service: SessionService) -> None:
+        async for snap in service.snapshots():
+            self._events(snap)
+
+    async def _watch(self, service: SessionService, earlier: object) -> None:
+        assert self._input is not None
+        step = mph_to_kmh(0.1) if service.units == "mph" else 0.1
         service.start(self.checklist)
         loop = asyncio.get_running_loop()
         stop_deadline: float | None = None
@@ -364,6 +392,11 @@ class HeadlessConsole:
                 self.checklist = (*self.checklist, item)
 
     async def _preflight(self, service: SessionService) -> bool:
+        self._events(service.snapshot)  # the straddle start: where to stand before anything moves
+        for item, reason in self.required.items():
+            self.say(f"Required: '{item}' because {reason}.")
+        for note in self.notes:
+            self.say(note)
         self.say("Preflight checklist:")
         if self.yes_preflight:
             for item in self.checklist:
@@ -374,6 +407,8 @@ class HeadlessConsole:
                 if service.stop_requested:
                     self.say(f"Stopped ({service.stop_requested}): nothing started.")
                     return False
+                if item in self.required:
+                    self.say(f"Start refused: '{item}' must be ticked: {self.required[item]}.")
                 self.say("Preflight not confirmed: nothing started.")
                 service.stop(StopOrigin.OPERATOR, detail="preflight declined")
                 return False

@@ -330,6 +330,10 @@ class SessionService:
         self._serving = False
         self._started = False
         self._usage_error = False
+        self._step_on_logged = False
+        self.required_items: dict[str, str] = {}
+        """Preflight items Start needs ticked, with why (the spotter item after a screening
+        "yes" or with ``[safety] require_spotter``); a start without one is refused."""
 
     # ================================================================ lifecycle
 
@@ -1176,9 +1180,26 @@ class SessionService:
                         message=status.message,
                     )
                 )
+            self._log_step_on(engine, state)
         self.bus.publish(ev.Tick(now))
         self._dirty = True
         self.changed.set()
+
+    def _log_step_on(self, engine: SessionEngine, state: SessionState) -> None:
+        """Log the moment STEP ON is first shown after each (re)start, with the belt speed that
+        telemetry reported (the straddle start, for the record and the tests)."""
+        if state is SessionState.COUNTDOWN:
+            self._step_on_logged = False
+        elif state is SessionState.RUNNING and not self._step_on_logged:
+            status = engine.status(self.clock.now())
+            if status.step_on:
+                self._step_on_logged = True
+                self._note(
+                    "step-on",
+                    belt_speed_kmh=status.speed_kmh,
+                    target_speed_kmh=status.target_speed_kmh,
+                    prompt=status.prompt,
+                )
 
     def _build_snapshot(self) -> SessionSnapshot:
         engine = self.engine
@@ -1407,9 +1428,13 @@ class SessionService:
                 ev.OperatorAction(self.clock.now(), "start", data={"checklist": list(checklist)})
             )
             self._started = True
-            if engine is None:
+            missing = [item for item in self.required_items if item not in checklist]
+            if engine is None or missing:
+                reason = "not connected yet"
+                if missing:
+                    reason = f"'{missing[0]}' must be ticked: {self.required_items[missing[0]]}"
                 self._rejections += 1
-                self._rejection = Rejection("start", "not connected yet", self._rejections)
+                self._rejection = Rejection("start", reason, self._rejections)
                 self._publish()
                 return
             plan = self.speed_plan

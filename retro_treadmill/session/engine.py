@@ -32,6 +32,11 @@ States (``SessionState``; values match :class:`retro_treadmill.tui.model.Session
   stretched, never skipped).
 - Between a forward and a backward segment: Stop, then ``paused`` with ``turn_around`` set and a
   "turn around" prompt; continuing needs :meth:`SessionEngine.resume` (operator) at a standstill.
+- Every start (the first, after a turn-around, after a pause) is a straddle start
+  (:mod:`retro_treadmill.session.coaching`): the walker stands on the side rails while the belt
+  starts (``SessionStatus.straddle``); ``step_on`` turns true once the governor confirms the first
+  setpoint since that start from telemetry, and the prompt says STEP ON. Backward segments rotate
+  posture cues (``SessionStatus.cue``).
 - ``paused``: the belt is stopped (operator pause, console stop/pause, turn around); only
   :meth:`SessionEngine.resume` continues, through a new countdown.
 - ``stopping``: Stop sent (operator stop or profile complete); ``finished`` once telemetry shows
@@ -66,6 +71,7 @@ from retro_treadmill.safety.commands import (
 )
 from retro_treadmill.safety.governor import GovernorState, SafetyGovernor
 from retro_treadmill.safety.limits import DEFAULT_LIMITS, SafetyLimits
+from retro_treadmill.session import coaching
 from retro_treadmill.session.plan import (
     CONSTANT_SPEED_PROFILE,
     STEP_QUIRK,
@@ -140,7 +146,18 @@ class SessionStatus:
     segment_kind: str
     direction: str
     prompt: str
-    """The instruction for the walker now (the segment's prompt, or "turn around ...")."""
+    """The instruction for the walker now: the straddle start (countdown, belt starting), STEP ON,
+    the segment's prompt, or "turn around ..."."""
+    straddle: bool
+    """The walker must stay on the side rails: counting down, or the belt started and telemetry
+    does not yet confirm it at the start speed."""
+    step_on: bool
+    """Telemetry confirms the belt at the start speed since the last (re)start: the walker steps
+    on (true for :data:`~retro_treadmill.session.coaching.STEP_ON_SHOW_S` after that)."""
+    start_speed_kmh: float | None
+    """The speed the belt starts at after the countdown (``None`` when nothing is to start)."""
+    cue: str
+    """A posture cue for a backward segment, rotating (``""`` otherwise)."""
     turn_around: bool
     """Paused for turning around: :meth:`SessionEngine.resume` confirms it."""
     target_speed_kmh: float
@@ -208,6 +225,8 @@ class SessionEngine:
         self._incline_offset = 0.0
         self._message = ""
         self._outcome: Outcome | None = None
+        self._belt_confirmed_at: float | None = None
+        """When telemetry first confirmed the belt at its first setpoint since the last start."""
 
     # ------------------------------------------------------------------ views
 
@@ -248,7 +267,11 @@ class SessionEngine:
             segment_name=seg.label if walking else "",
             segment_kind=seg.kind if walking else "",
             direction=seg.direction if walking else "",
-            prompt=self._prompt(),
+            prompt=self._prompt(now),
+            straddle=self._straddle(),
+            step_on=self._step_on(now),
+            start_speed_kmh=self._start_speed_kmh() if walking else None,
+            cue=self._cue(now),
             turn_around=self._turn_around,
             target_speed_kmh=gs.target_speed_kmh,
             target_incline_pct=gs.target_incline_pct,
@@ -305,7 +328,8 @@ class SessionEngine:
         if not result.armed:
             return SessionOutput(rejection=f"cannot start: {result.reason}")
         self._state = SessionState.COUNTDOWN
-        self._message = f"{verb} in {self.governor.limits.countdown_s:g} s: {self.segment.prompt}"
+        self._belt_confirmed_at = None
+        self._message = f"{verb} in {self.governor.limits.countdown_s:g} s: {self._prompt(now)}"
         return SessionOutput()
 
     def stop(self, now: float, source: Source = Source.OPERATOR, reason: str = "") -> SessionOutput:
@@ -404,7 +428,9 @@ class SessionEngine:
                 paused = self.pause(now, Source.SERVICE)
                 self._message = f"Paused: {coarse}."
                 return self._merge(out, paused)
-        return self._merge(out, self._advance(now))
+        out = self._merge(out, self._advance(now))
+        self._note_belt(now)
+        return out
 
     def tick(self, now: float) -> SessionOutput:
         """Timed work at ``now``: the governor's watchdogs, the countdown, the profile."""
@@ -413,7 +439,9 @@ class SessionEngine:
         self._sync(out.alarms)
         if self._state is SessionState.COUNTDOWN and not out.commands:
             out = self._merge(out, self._countdown(now))
-        return self._merge(out, self._advance(now))
+        out = self._merge(out, self._advance(now))
+        self._note_belt(now)
+        return out
 
     # ------------------------------------------------------------------ internals
 
@@ -468,7 +496,7 @@ class SessionEngine:
                 )
                 self._state = SessionState.PAUSED
                 self._turn_around = True
-                self._message = self._prompt()
+                self._message = self._prompt(now)
                 return self._output(decisions=(decision,))
             self._seg_elapsed = carry
         return self._setpoints(now)
@@ -585,15 +613,67 @@ class SessionEngine:
             previous = seg
         return ""
 
-    def _prompt(self) -> str:
+    def _note_belt(self, now: float) -> None:
+        """The STEP ON fact: running, a speed commanded since the (re)start, and the governor's
+        setpoint confirmation (telemetry within tolerance of it) holding."""
+        gov = self.governor
+        if (
+            self._belt_confirmed_at is None
+            and self._state is SessionState.RUNNING
+            and gov.target_speed_kmh > 0
+            and gov.setpoint_confirmed
+        ):
+            self._belt_confirmed_at = now
+
+    def _straddle(self) -> bool:
+        if self._profile_done:
+            return False
+        if self._state is SessionState.COUNTDOWN:
+            return True
+        return self._state is SessionState.RUNNING and self._belt_confirmed_at is None
+
+    def _step_on(self, now: float) -> bool:
+        at = self._belt_confirmed_at
+        return (
+            self._state is SessionState.RUNNING
+            and at is not None
+            and now - at < coaching.STEP_ON_SHOW_S
+        )
+
+    def _start_speed_kmh(self) -> float:
+        """The first speed after the countdown: the segment's, at most the start speed limit,
+        on the treadmill's grid (as :meth:`_setpoints` will ask for it)."""
+        gov = self.governor
+        speed, _ = self._desired()
+        return gov.speed_on_grid(min(speed, gov.caps.max_start_speed_kmh))
+
+    def _cue(self, now: float) -> str:
+        if (
+            self._state is not SessionState.RUNNING
+            or self._profile_done
+            or self.segment.direction != "backward"
+            or self._straddle()
+            or self._step_on(now)
+        ):
+            return ""
+        return coaching.cue_at(self.profile.cues or coaching.DEFAULT_BACKWARD_CUES, now)
+
+    def _prompt(self, now: float) -> str:
         if self._profile_done:
             return "Session complete."
         seg = self.segment
-        if self._turn_around:
-            return (
-                f"Turn around now to walk {seg.direction}. When the belt has stopped and you "
-                f"are ready, confirm to continue. {seg.prompt}"
-            ).strip()
+        units = self.governor.units
+        if self._turn_around and self._state is not SessionState.COUNTDOWN:
+            return f"{coaching.turn_around_prompt(seg.direction)} {seg.prompt}".strip()
+        if self._state in (SessionState.PREFLIGHT, SessionState.COUNTDOWN):
+            return coaching.straddle_prompt(seg.direction, self._start_speed_kmh(), units)
+        if self._state is SessionState.RUNNING:
+            if self._belt_confirmed_at is None:
+                return coaching.waiting_prompt(self._start_speed_kmh(), units)
+            if self._step_on(now):
+                return coaching.step_on_prompt(seg.direction, self.governor.target_speed_kmh, units)
+        if self._state is SessionState.PAUSED:
+            return coaching.paused_prompt(seg.direction)
         return seg.prompt
 
     def _finish_with_stop(self, outcome: Outcome | None) -> None:

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from retro_treadmill.errors import ConfigError
 from retro_treadmill.safety.limits import DEFAULT_LIMITS, SafetyLimits
+from retro_treadmill.session.coaching import MAX_CUE_CHARS
 from retro_treadmill.units import SpeedUnit, from_kmh, to_kmh, unit_label
 
 SegmentKind = Literal["warm-up", "ramp", "hold", "interval", "cool-down"]
@@ -148,6 +149,8 @@ class Profile:
     segments: tuple[Segment, ...]
     limits: ProfileLimits = field(default_factory=ProfileLimits)
     source: str = ""
+    cues: tuple[str, ...] = ()
+    """Posture cues shown in rotation during backward segments (``()``: the built-in ones)."""
 
     @property
     def total_duration_s(self) -> float:
@@ -200,7 +203,7 @@ class Profile:
         return None
 
 
-TOP_KEYS = ("name", "description", "audience", "units", "limits", "segments")
+TOP_KEYS = ("name", "description", "audience", "units", "limits", "segments", "cues")
 """Keys allowed at the top of a profile file."""
 LIMIT_KEYS = ("max_speed", "max_incline")
 """Keys of the optional ``[limits]`` table (speed in the file's ``units``, incline in %)."""
@@ -374,7 +377,32 @@ class _Builder:
             segments=tuple(segments),
             limits=profile_limits,
             source=self.path,
+            cues=self._cues(data.get("cues")),
         )
+
+    def _cues(self, raw: object) -> tuple[str, ...]:
+        """``cues = ["...", ...]``: one-line posture cues (each at most MAX_CUE_CHARS)."""
+        if raw is None:
+            return ()
+        if not isinstance(raw, list) or not raw:
+            raise self.fail(
+                f"cues must be a non-empty array of strings, got {_describe(raw)}", key="cues"
+            )
+        cues: list[str] = []
+        for index, cue in enumerate(raw):
+            if not isinstance(cue, str) or not cue.strip() or "\n" in cue.strip():
+                raise self.fail(
+                    f"cues[{index}] must be one non-empty line of text, got {_describe(cue)}",
+                    key="cues",
+                )
+            if len(cue.strip()) > MAX_CUE_CHARS:
+                raise self.fail(
+                    f"cues[{index}] is {len(cue.strip())} characters; at most {MAX_CUE_CHARS} "
+                    "fit on one line readable from 2 m",
+                    key="cues",
+                )
+            cues.append(cue.strip())
+        return tuple(cues)
 
     def _unknown_keys(
         self,

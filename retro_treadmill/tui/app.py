@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.console import RenderableType
-from textual import events, work
+from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.message import Message
 
 from retro_treadmill.errors import RetroTreadmillError
 from retro_treadmill.records.paths import database_path
+from retro_treadmill.screening import Screening, spotter_reason
 from retro_treadmill.tui.history import History
 from retro_treadmill.tui.keys import STOP_BINDING_KEYS, both_cases, is_stop_key
 from retro_treadmill.tui.model import (
@@ -44,6 +45,7 @@ from retro_treadmill.tui.screens import (
     PreflightScreen,
     ProfileScreen,
     RetroScreen,
+    ScreeningScreen,
     SessionScreen,
 )
 from retro_treadmill.tui.screens.rating import RatingScreen
@@ -116,13 +118,22 @@ class RetroTreadmillApp(App[None]):
         records_path: Path | None = None,
         walker: WalkerInfo | None = None,
         rate_session: str | None = None,
+        screening_needed: bool = False,
+        spotter_reason: str = "",
+        on_screening: Callable[[Screening], str] | None = None,
     ) -> None:
         super().__init__()
         self.walker = walker
+        """``run --walker``: shown on the profile screen (stage) and the preflight (caps)."""
         self.rate_session = rate_session
         """The recorded session whose rating form follows its summary (``run --walker``)."""
         self._rating_offered = False
-        """``run --walker``: shown on the profile screen (stage) and the preflight (caps)."""
+        self.screening_needed = screening_needed
+        """No screening on record: the screening form comes before the preflight."""
+        self.spotter_reason = spotter_reason
+        """Why the preflight's spotter item is required (``""``: not required)."""
+        self.on_screening = on_screening
+        """Keeps the answers and returns the new spotter reason (blocking IO: run in a thread)."""
         self.records_path = records_path
         """The session store the history screen reads (``None``: the default location)."""
         self.controller = controller
@@ -324,13 +335,8 @@ class RetroTreadmillApp(App[None]):
     def _route(self, state: SessionState) -> None:
         base = self._base
         if state is SessionState.PREFLIGHT:
-            if not isinstance(base, PreflightScreen):
-                snap = self.snapshot
-                self._switch_base(
-                    PreflightScreen(
-                        self.profile, snap.speed_plan, snap.units, walker=self._walker_caps()
-                    )
-                )
+            if not isinstance(base, PreflightScreen | ScreeningScreen):
+                self._switch_base(self._preflight_screen(self.profile))
         elif state is SessionState.COUNTDOWN:
             if not isinstance(base, CountdownScreen):
                 self._switch_base(CountdownScreen())
@@ -415,7 +421,36 @@ class RetroTreadmillApp(App[None]):
             )
             return
         if isinstance(self._base, ConnectingScreen):
-            self._switch_base(PreflightScreen(profile, walker=self._walker_caps()))
+            self._switch_base(self._preflight_screen(profile))
+
+    def _preflight_screen(self, profile: ProfileInfo | None) -> RetroScreen:
+        """The screening form first when this machine was never screened, else the preflight
+        (with the treadmill's speeds once known, the walker's caps and the spotter item)."""
+        if self.screening_needed:
+            return ScreeningScreen()
+        snap = self.snapshot
+        return PreflightScreen(
+            profile,
+            snap.speed_plan,
+            snap.units,
+            walker=self._walker_caps(),
+            spotter_reason=self.spotter_reason,
+        )
+
+    @on(ScreeningScreen.Answered)
+    def _screened(self, message: ScreeningScreen.Answered) -> None:
+        self._keep_screening(message.screening)
+
+    @work(name="screening", group="screening", exclusive=True, exit_on_error=True)
+    async def _keep_screening(self, screening: Screening) -> None:
+        if self.on_screening is not None:
+            reason = await asyncio.to_thread(self.on_screening, screening)
+        else:
+            reason = spotter_reason(screening, require_spotter=False)
+        self.screening_needed = False
+        self.spotter_reason = reason
+        if isinstance(self._base, ScreeningScreen):
+            self._switch_base(self._preflight_screen(self.profile))
 
     def on_preflight_screen_start_requested(self, message: PreflightScreen.StartRequested) -> None:
         """Every item ticked and Start pressed: the service starts the countdown."""

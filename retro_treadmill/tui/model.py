@@ -182,6 +182,15 @@ class SessionSnapshot:
     """``"backward"``, ``"forward"`` or ``""`` when not walking."""
     prompt: str = ""
     """Instruction for the walker ("walk backwards, hold the rails", "turn around")."""
+    straddle: bool = False
+    """The walker must stay on the side rails: counting down, or the belt not yet confirmed at the
+    start speed by telemetry."""
+    step_on: bool = False
+    """Telemetry confirms the belt at the start speed: show STEP ON (for a few seconds)."""
+    start_speed_kmh: float | None = None
+    """The speed the belt starts at after the countdown, km/h."""
+    cue: str = ""
+    """A rotating posture cue during backward segments (``""`` otherwise)."""
 
     device_name: str = ""
     link: LinkStatus = LinkStatus.DISCONNECTED

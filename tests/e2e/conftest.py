@@ -140,7 +140,7 @@ def run_cli(
     proc = subprocess.Popen(
         argv,
         cwd=REPO,
-        env=_env(),
+        env={"RETRO_TREADMILL_DATA": str(log_path.parent / "data"), **_env()},
         stdin=subprocess.DEVNULL if stdin_text is None else subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

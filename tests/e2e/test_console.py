@@ -18,11 +18,12 @@ HEADLESS_DEMO = [
 
 
 def test_preflight_answered_yes_on_stdin_starts_and_enter_stops(tmp_path: Path) -> None:
-    # Four "y" answers, then (once the belt runs) an empty line: Enter = STOP.
+    # Five "y" answers (never screened here: the spotter item is required too), then (once the
+    # belt runs) an empty line: Enter = STOP.
     run = run_cli(
         HEADLESS_DEMO,
         tmp_path / "events.jsonl",
-        stdin_text="y\ny\ny\ny\n",
+        stdin_text="y\ny\ny\ny\ny\n",
         type_when="running",
         type_text="\n",
     )

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from retro_treadmill.errors import DeviceError
+from retro_treadmill.session.coaching import straddle_prompt
 from retro_treadmill.tui.model import (
     VIRTUAL_TREADMILL,
     ControlStatus,
@@ -86,7 +87,8 @@ def preflight(**changes: Any) -> SessionSnapshot:
         device_name="Virtual treadmill",
         link=LinkStatus.CONNECTED,
         control=ControlStatus.GRANTED,
-        prompt="walk backwards, hold the rails",
+        prompt=straddle_prompt("backward", mph_to_kmh(1.0), "mph"),
+        start_speed_kmh=mph_to_kmh(1.0),
     )
     return replace(base, **changes)
 

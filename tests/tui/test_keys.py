@@ -206,7 +206,8 @@ def _readme_key_rows() -> list[str]:
     return rows
 
 
-TESTED_LETTERS = {"S", "P", "R", "G", "A", "Q", "B", "H"}  # H: tests/tui/test_history_screen.py
+TESTED_LETTERS = {"S", "P", "R", "G", "A", "Q", "B", "H", "Y", "N"}
+"""H: tests/tui/test_history_screen.py; Y, N: tests/tui/test_screening_form.py."""
 
 
 def test_every_letter_key_in_readme_and_on_screen_is_tested_in_both_cases() -> None:

@@ -13,6 +13,7 @@ import pytest
 from textual.app import App
 from textual.pilot import Pilot
 
+from retro_treadmill.session.coaching import step_on_prompt, straddle_prompt, waiting_prompt
 from retro_treadmill.tui.app import RetroTreadmillApp
 from retro_treadmill.tui.model import (
     VIRTUAL_TREADMILL,
@@ -101,7 +102,11 @@ def test_countdown(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
 
     async def count(pilot: Pilot[None]) -> None:
         snapshot = preflight(
-            state=SessionState.COUNTDOWN, countdown_s=3.0, target_speed_kmh=mph_to_kmh(1.0)
+            state=SessionState.COUNTDOWN,
+            countdown_s=3.0,
+            start_speed_kmh=mph_to_kmh(1.0),
+            straddle=True,
+            prompt=straddle_prompt("backward", mph_to_kmh(1.0), "mph"),
         )
         controller.push(snapshot)
         await pilot.pause()
@@ -115,6 +120,28 @@ def test_session_running(snap_compare: SnapCompare, size: tuple[int, int]) -> No
 
     async def run(pilot: Pilot[None]) -> None:
         ramp(controller)
+        await pilot.pause()
+        await pilot.pause()
+
+    assert snap_compare(app_for(controller), terminal_size=size, run_before=run)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("phase", ["wait", "step-on", "cue"])
+def test_session_straddle_start_and_cue(
+    snap_compare: SnapCompare, size: tuple[int, int], phase: str
+) -> None:
+    controller = FakeController()
+    one = mph_to_kmh(1.0)
+    first = replace(RUNNING, elapsed_s=0.0, speed_kmh=one, target_speed_kmh=one, incline_pct=0.0)
+    snapshot = {
+        "wait": replace(first, speed_kmh=0.8, straddle=True, prompt=waiting_prompt(one, "mph")),
+        "step-on": replace(first, step_on=True, prompt=step_on_prompt("backward", one, "mph")),
+        "cue": replace(first, elapsed_s=30.0, cue="Toe first, then roll onto the heel"),
+    }[phase]
+
+    async def run(pilot: Pilot[None]) -> None:
+        controller.push(snapshot)
         await pilot.pause()
         await pilot.pause()
 
@@ -161,3 +188,32 @@ def test_alarm_pull_the_safety_key(snap_compare: SnapCompare, size: tuple[int, i
         await pilot.pause()
 
     assert snap_compare(app_for(controller), terminal_size=size, run_before=alarm)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_screening_form_half_answered(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
+    controller = FakeController()
+
+    async def answer_two(pilot: Pilot[None]) -> None:
+        controller.push(preflight())
+        await pilot.pause()
+        await pilot.press("n", "y")
+
+    app = app_for(controller, profile=PROFILES[1], screening_needed=True)
+    assert snap_compare(app, terminal_size=size, run_before=answer_two)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_preflight_with_the_spotter_required(
+    snap_compare: SnapCompare, size: tuple[int, int]
+) -> None:
+    controller = FakeController()
+
+    async def refused(pilot: Pilot[None]) -> None:
+        controller.push(preflight())
+        await pilot.pause()
+        await pilot.press("1", "2", "3", "4", "g")
+
+    reason = "the screening answered yes to: dizziness or an inner-ear (vestibular) condition"
+    app = app_for(controller, profile=PROFILES[1], spotter_reason=reason)
+    assert snap_compare(app, terminal_size=size, run_before=refused)

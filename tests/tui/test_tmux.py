@@ -103,12 +103,23 @@ def tmux() -> Iterator[Tmux]:
     assert not lingering, f"the app outlived its terminal by {WAIT_S} s: {lingering}"
 
 
+def _screened(tmp_path: Path) -> str:
+    """A shell prefix: a data folder of the test's own, screened (all "no"), so that the app
+    goes to the preflight rather than the screening form."""
+    data = tmp_path / "data"
+    answers = "balance=no dizziness=no neurological=no surgery=no"
+    return (
+        f"export RETRO_TREADMILL_DATA={data}; "
+        f"{sys.executable} -m retro_treadmill screening set {answers} > /dev/null; "
+    )
+
+
 def test_session_under_tmux_stops_the_virtual_belt_with_space(tmux: Tmux, tmp_path: Path) -> None:
     log = tmp_path / "events.jsonl"
     rc = tmp_path / "rc"
     command = (
-        f"{sys.executable} -m retro_treadmill run --profile demo --simulate --time-scale 4 "
-        f"--event-log {log}; echo $? > {rc}"
+        f"{_screened(tmp_path)}{sys.executable} -m retro_treadmill run --profile demo "
+        f"--simulate --time-scale 4 --event-log {log}; echo $? > {rc}"
     )
     tmux.start(command)
 
@@ -146,8 +157,8 @@ def test_a_terminal_that_goes_away_mid_session_stops_the_belt_and_ends_the_app(
 ) -> None:
     log = tmp_path / "events.jsonl"
     tmux.start(
-        f"{sys.executable} -m retro_treadmill run --profile demo --simulate --time-scale 4 "
-        f"--event-log {log}"
+        f"{_screened(tmp_path)}{sys.executable} -m retro_treadmill run --profile demo "
+        f"--simulate --time-scale 4 --event-log {log}"
     )
     tmux.wait_for(lambda s: "Preflight checklist for demo" in s, "the checklist")
     tmux.tick_checklist_and_start()
@@ -183,3 +194,65 @@ def test_a_terminal_that_goes_away_mid_session_stops_the_belt_and_ends_the_app(
         and e["wall"] > accepted[0]["wall"]
     ]
     assert not any("(running)" in message for message in after), after
+
+
+def test_first_use_screening_spotter_and_step_on_in_a_real_terminal(
+    tmux: Tmux, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    log = tmp_path / "events.jsonl"
+    tmux.start(
+        f"export RETRO_TREADMILL_DATA={data}; {sys.executable} -m retro_treadmill run "
+        f"--profile demo --simulate --time-scale 4 --event-log {log}"
+    )
+    tmux.wait_for(lambda s: "Safety screening" in s, "the screening form")
+    tmux.keys("n", "y", "n", "n")
+    tmux.wait_for(lambda s: "A spotter is required" in s, "the screening's outcome")
+    tmux.keys("Enter")
+    screen = tmux.wait_for(lambda s: "Spotter required" in s, "the preflight with the spotter")
+    assert "5. A spotter stands beside the treadmill" in screen
+    tmux.keys("1", "2", "3", "4", "g")
+    tmux.wait_for(lambda s: "Start refused: tick item 5, the spotter" in s, "the refusal")
+    tmux.keys("5")
+
+    def started(screen: str) -> bool:
+        if "Preflight checklist" in screen:
+            tmux.keys("g")
+            return False
+        return True
+
+    tmux.wait_for(started, "the countdown")
+    screen = tmux.wait_for(lambda s: "STEP ON: the belt moves at 1.0 mph" in s, "STEP ON")
+    assert "RUNNING" in screen
+    tmux.keys("Space")
+    tmux.wait_for(lambda s: "FINISHED" in s and "Speed 0.0 mph" in s, "the stop")
+    shown = subprocess.run(
+        [sys.executable, "-m", "retro_treadmill", "screening", "show", "--json"],
+        env={**os.environ, "RETRO_TREADMILL_DATA": str(data)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    assert json.loads(shown.stdout)["answers"]["dizziness"] is True
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    start = next(e for e in events if e["kind"] == "operator" and e["action"] == "start")
+    assert any("A spotter stands" in item for item in start["checklist"])
+    step_on = next(e for e in events if e["kind"] == "step-on")
+    assert abs(step_on["belt_speed_kmh"] - step_on["target_speed_kmh"]) <= 0.17
+
+
+def test_first_use_with_no_yes_starts_without_a_spotter_item(tmux: Tmux, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    tmux.start(
+        f"export RETRO_TREADMILL_DATA={data}; {sys.executable} -m retro_treadmill run "
+        f"--profile demo --simulate --time-scale 4 --event-log {tmp_path / 'events.jsonl'}"
+    )
+    tmux.wait_for(lambda s: "Safety screening" in s, "the screening form")
+    tmux.keys("n", "n", "n", "n")
+    tmux.wait_for(lambda s: "No spotter required" in s, "the screening's outcome")
+    tmux.keys("Enter")
+    screen = tmux.wait_for(lambda s: "Preflight checklist for demo" in s, "the preflight")
+    assert "Spotter" not in screen
+    assert "5." not in screen
+    tmux.tick_checklist_and_start()  # four items: the service does not ask for a fifth

@@ -4,6 +4,7 @@ from retro_treadmill.tui.screens.alarm import AlarmScreen
 from retro_treadmill.tui.screens.base import RetroScreen
 from retro_treadmill.tui.screens.countdown import CountdownScreen
 from retro_treadmill.tui.screens.preflight import PreflightScreen, checklist_for
+from retro_treadmill.tui.screens.screening import ScreeningScreen
 from retro_treadmill.tui.screens.select import ConnectingScreen, DeviceScreen, ProfileScreen
 from retro_treadmill.tui.screens.session import SessionScreen
 
@@ -15,6 +16,7 @@ __all__ = [
     "PreflightScreen",
     "ProfileScreen",
     "RetroScreen",
+    "ScreeningScreen",
     "SessionScreen",
     "checklist_for",
 ]

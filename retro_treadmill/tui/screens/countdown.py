@@ -28,8 +28,7 @@ class CountdownScreen(RetroScreen):
         """Seconds left (rounded up) and the start speed."""
         seconds = snapshot.countdown_s
         self.query_one(BigNumber).value = "--" if seconds is None else str(math.ceil(seconds))
-        target = snapshot.target_speed_kmh
-        # Before Start the governor's target is still 0: only a real start speed is worth saying.
+        target = snapshot.start_speed_kmh
         starts = f" at {speed_text(target, snapshot.units)}" if target else ""
         self.query_one("#countdown-title", Static).update(
             f"{snapshot.profile_name or 'Session'} starts{starts} in"

@@ -12,9 +12,10 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Button, Static
 
+from retro_treadmill.screening import SPOTTER_ITEM
 from retro_treadmill.session.plan import SpeedPlan
 from retro_treadmill.tui.keys import both_cases
-from retro_treadmill.tui.model import ProfileInfo
+from retro_treadmill.tui.model import ProfileInfo, SessionSnapshot
 from retro_treadmill.tui.screens.base import RetroScreen
 from retro_treadmill.tui.widgets.checkitem import CheckItem
 from retro_treadmill.units import SpeedUnit
@@ -22,7 +23,7 @@ from retro_treadmill.units import SpeedUnit
 BASE_CHECKLIST: tuple[str, ...] = (
     "The deck is clear: nothing on or behind the belt",
     "The safety key is clipped to the walker's clothing",
-    "The walker faces the rear of the deck, holding both rails",
+    "The walker stands on the side rails (feet off the belt), hands on the rails",
 )
 HARNESS_REQUIRED = "The harness is attached (this profile requires one)"
 HARNESS_WHERE_USED = "The harness is attached (tick if no harness is used here)"
@@ -31,10 +32,11 @@ START_READY = "Start: 5 s countdown (G)"
 START_BLOCKED = "Start: tick every item first"
 
 
-def checklist_for(profile: ProfileInfo | None) -> tuple[str, ...]:
-    """The items to tick before a session with ``profile``."""
+def checklist_for(profile: ProfileInfo | None, *, spotter: bool = False) -> tuple[str, ...]:
+    """The items to tick before a session with ``profile`` (``spotter``: the screening or the
+    clinic config requires one)."""
     harness = HARNESS_REQUIRED if profile is not None and profile.harness else HARNESS_WHERE_USED
-    return (*BASE_CHECKLIST, harness)
+    return (*BASE_CHECKLIST, harness, *((SPOTTER_ITEM,) if spotter else ()))
 
 
 def plan_text(plan: SpeedPlan, units: SpeedUnit) -> str:
@@ -56,6 +58,7 @@ class PreflightScreen(RetroScreen):
         Binding("3", "tick(2)", "Tick 3", show=False),
         Binding("4", "tick(3)", "Tick 4", show=False),
         Binding("5", "tick(4)", "Tick 5", show=False),
+        Binding("6", "tick(5)", "Tick 6", show=False),
         Binding(both_cases("g"), "start", "Start"),
     ]
 
@@ -73,6 +76,7 @@ class PreflightScreen(RetroScreen):
         units: SpeedUnit = "mph",
         *,
         walker: str | None = None,
+        spotter_reason: str = "",
     ) -> None:
         super().__init__()
         self.profile = profile
@@ -80,7 +84,9 @@ class PreflightScreen(RetroScreen):
         self.units: SpeedUnit = units
         self.walker = walker
         """The walker and their caps (``run --walker``), shown under the title."""
-        items = checklist_for(profile)
+        self.spotter_reason = spotter_reason
+        """Why the spotter item is required (``""``: not required, not shown)."""
+        items = checklist_for(profile, spotter=bool(spotter_reason))
         if plan is not None and plan.needs_acceptance:
             items = (*items, plan.acceptance_item(self.units))
         self.items = items
@@ -97,17 +103,27 @@ class PreflightScreen(RetroScreen):
             yield caps
         if self.plan is not None:
             yield Static(plan_text(self.plan, self.units), id="speed-plan", markup=False)
-        with Vertical(id="checklist"):
+        with Vertical(id="checklist", classes="-compact" if self.spotter_reason else ""):
             for index, item in enumerate(self.items):
                 yield CheckItem(f"{index + 1}. {item}", id=f"item-{index}")
+        if self.spotter_reason:
+            yield Static(
+                f"Spotter required: {self.spotter_reason}.", id="spotter-reason", markup=False
+            )
+        yield Static("", id="preflight-prompt", classes="prompt", markup=False)
         yield Button(START_BLOCKED, id="start", disabled=True, variant="success")
         yield Static(self._refused, id="preflight-status", markup=False)
-        yield Static(f"1-{len(self.items)} or Enter: tick · Tab: next · G: start", classes="keys")
+        keys = f"1-{len(self.items)} or Enter: tick · Tab: next · G: start"
+        yield Static(keys, classes="keys")
 
     def on_mount(self) -> None:
         """Focus the first item."""
         super().on_mount()
         self.query_one("#item-0", CheckItem).focus()
+
+    def draw(self, snapshot: SessionSnapshot) -> None:
+        """The straddle start: where the walker stands while the belt starts."""
+        self.query_one("#preflight-prompt", Static).update(snapshot.prompt)
 
     @property
     def all_ticked(self) -> bool:
@@ -144,7 +160,14 @@ class PreflightScreen(RetroScreen):
             status.update(self._refused)
             return
         if not self.all_ticked:
-            missing = sum(1 for box in self.query(CheckItem) if not box.value)
+            boxes = list(self.query(CheckItem))
+            missing = sum(1 for box in boxes if not box.value)
+            spotter = self.items.index(SPOTTER_ITEM) if self.spotter_reason else -1
+            if spotter >= 0 and not boxes[spotter].value:
+                status.update(
+                    f"Start refused: tick item {spotter + 1}, the spotter: {self.spotter_reason}."
+                )
+                return
             status.update(f"Start is disabled: {missing} item(s) not ticked.")
             return
         if self._started:

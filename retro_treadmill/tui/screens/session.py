@@ -70,6 +70,8 @@ class SessionScreen(RetroScreen):
         yield Static("", id="times", markup=False)
         yield Static("", id="prompt", classes="prompt", markup=False)
         yield ProgressBar(total=1.0, show_eta=False, id="progress")
+        yield BigNumber("", id="banner")
+        yield Static("", id="cue", markup=False)
         with Vertical(id="trends"):
             yield Trend("Speed", 0.0, self.speed_top_kmh, id="trend-speed")
             yield Trend("Incline", 0.0, 5.0, id="trend-incline")
@@ -103,6 +105,7 @@ class SessionScreen(RetroScreen):
             times += f"   Heart rate {fmt.heart_rate(s.heart_rate_bpm)}"
         self._set("times", times)
         self._set("prompt", f"▶ {s.prompt}" if s.prompt else "")
+        self._coach(s)
         progress = self.query_one(ProgressBar)
         if progress.progress != s.profile_progress:
             progress.update(progress=min(1.0, max(0.0, s.profile_progress)))
@@ -122,6 +125,19 @@ class SessionScreen(RetroScreen):
         self.set_class(bool(s.summary), "-ended")
         self._set("warnings", "".join(f"⚠ {w}\n" for w in s.warnings).rstrip())
         self.set_class(bool(s.warnings), "-warned")
+
+    def _coach(self, s: SessionSnapshot) -> None:
+        """The straddle start in block letters (WAIT on the side rails, then STEP ON once the
+        belt is confirmed at the start speed) in place of the plots; the posture cue line."""
+        banner = "STEP ON" if s.step_on else "WAIT" if s.straddle else ""
+        big = self.query_one("#banner", BigNumber)
+        big.value = banner
+        big.set_class(s.step_on, "-step-on")
+        big.display = bool(banner)
+        self.query_one("#trends").display = not banner
+        cue = self.query_one("#cue", Static)
+        cue.display = bool(s.cue) and not banner
+        self._set("cue", s.cue.upper())
 
     def notice(self, text: str, *, refusal: bool = False) -> None:
         """Show a one-line notice (a refusal, a service message, a hint)."""
