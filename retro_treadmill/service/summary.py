@@ -36,7 +36,7 @@ from retro_treadmill.service.events import (
     SinkFailed,
     StateChanged,
 )
-from retro_treadmill.units import SpeedUnit, format_distance, format_speed
+from retro_treadmill.units import SpeedUnit, format_distance, format_speed, from_kmh, unit_label
 
 SAMPLE_INTERVAL_S = 0.9
 """Samples closer than this (session clock) to the last kept one are not kept: a 1 Hz record
@@ -204,23 +204,30 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
+def _number(kmh: float, units: SpeedUnit, digits: int) -> str:
+    return f"{from_kmh(kmh, units):.{digits}f}"
+
+
 def _segment_line(s: SegmentSummary, units: SpeedUnit) -> str:
+    """One line per segment, under 80 columns: "Seg 2 backward: prescribed 1.0-1.1, ran avg
+    1.04 peak 1.12 mph; 0:32, 16 yd"."""
     lo, hi = s.target_speed_min_kmh, s.target_speed_max_kmh
     if lo is None or hi is None:
         prescribed = "not walked"
     elif abs(hi - lo) < 0.01:
-        prescribed = format_speed(hi, units, 1)
+        prescribed = f"prescribed {_number(hi, units, 1)}"
     else:
-        prescribed = f"{format_speed(lo, units, 1)} to {format_speed(hi, units, 1)}"
-    ran = (
-        f"ran avg {format_speed(s.avg_speed_kmh, units, 2)}, "
-        f"peak {format_speed(s.peak_speed_kmh, units, 2)}"
-        if s.avg_speed_kmh is not None
-        else "belt not moving"
-    )
-    where = s.direction or ""
+        prescribed = f"prescribed {_number(lo, units, 1)}-{_number(hi, units, 1)}"
+    if s.avg_speed_kmh is not None and s.peak_speed_kmh is not None:
+        ran = (
+            f"ran avg {_number(s.avg_speed_kmh, units, 2)} "
+            f"peak {_number(s.peak_speed_kmh, units, 2)} {unit_label(units)}"
+        )
+    else:
+        ran = "belt not moving"
+    where = f" {s.direction}" if s.direction else ""
     return (
-        f"Segment {s.index} {where}: prescribed {prescribed}; {ran}; "
+        f"Seg {s.index}{where}: {prescribed}, {ran}; "
         f"{_clock(s.duration_s)}, {format_distance(s.distance_m, units)}"
     )
 

@@ -215,3 +215,38 @@ async def test_with_a_settled_wait_the_readers_wake_once_when_the_stop_lands() -
     assert got == [alarm(0)]
     assert len(waits) == 1  # one wait, not a poll every millisecond
     await bus.aclose()
+
+
+async def test_a_stop_does_not_wait_for_observers_with_a_full_backlog() -> None:
+    from tests.service.conftest import make_rig
+    from tests.stall import latency_within
+
+    async def flooded_stop() -> tuple[float, float]:
+        async with make_rig() as rig:
+            service = rig.service()
+            measured: list[float] = []
+            handled = [0]
+
+            def slow_observer(_event: SessionEvent) -> None:
+                handled[0] += 1
+                end = time.perf_counter() + 0.0002  # a slow disk: 0.2 ms an event
+                while time.perf_counter() < end:
+                    pass
+
+            async def then(service: SessionService) -> None:
+                service.bus.add_sink("slow", KEEP(50_000), slow_observer)
+                for i in range(20_000):  # 4 s of work queued for the slow observer
+                    service.bus.publish(alarm(i))
+                await asyncio.sleep(0.05)  # it is busy with its backlog
+                pressed = time.perf_counter()
+                service.stop(StopSource.KEYBOARD)
+                await until(service, lambda: bool(stop_writes_after(rig, pressed)), timeout=5)
+                measured.append(pressed)
+                measured.append(stop_writes_after(rig, pressed)[0] - pressed)
+                assert handled[0] < 20_000  # the Stop did not wait for the backlog
+                await until(service, service.session_over, timeout=30)
+
+            await service.serve(walking(then))
+            return measured[0], measured[1]
+
+    await latency_within(0.050, flooded_stop, "Stop behind an observer's backlog")

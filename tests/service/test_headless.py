@@ -95,3 +95,19 @@ def test_auto_turn_around_confirms_only_a_clean_turn_around(
     )
     console(auto)._auto_confirm(service)  # type: ignore[arg-type]
     assert service.resumed == resumes
+
+
+def test_a_failing_observer_is_said_once_as_a_warning_and_the_session_goes_on() -> None:
+    from retro_treadmill.tui.model import SessionSnapshot
+
+    out = io.StringIO()
+    shown = console(auto=False)
+    shown.out = out
+    first = "event-log stopped: EventLogFailed: [Errno 28] No space left on device"
+    second = "recorder stopped: StoreError: database or disk is full"
+    for warnings in [(), (first,), (first,), (first, second), (first, second)]:
+        shown._events(SessionSnapshot(warnings=warnings))
+    assert out.getvalue().splitlines() == [
+        f"WARNING: {first}; the session goes on",
+        f"WARNING: {second}; the session goes on",
+    ]

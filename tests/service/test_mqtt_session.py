@@ -6,6 +6,7 @@ from __future__ import annotations
 import jsonschema
 
 from retro_treadmill.service import ExitCode, SessionService
+from retro_treadmill.service.bus import KEEP
 from retro_treadmill.telemetry.schema import (
     EVENT_SCHEMA,
     STATE_SCHEMA,
@@ -25,9 +26,13 @@ async def test_a_session_publishes_state_telemetry_and_events_to_the_schemas(
     topics = Topics(settings.base_topic)
     service = rig.service(mqtt=settings)
 
+    def broken(event: object) -> None:
+        raise OSError(28, "No space left on device")
+
     async with recording(client_for(mosquitto), f"{settings.base_topic}/#") as rec:
 
         async def walk_then_stop(service: SessionService) -> None:
+            service.bus.add_sink("recorder", KEEP(10), broken)
             await rec.wait_count(lambda m: m.topic == topics.telemetry, 2, within=10)
             service.stop(StopSource.KEYBOARD)
             await until(service, service.session_over, timeout=30)
@@ -59,3 +64,13 @@ async def test_a_session_publishes_state_telemetry_and_events_to_the_schemas(
     stop = next(e for e in events if e["code"] == "stop")
     assert stop["category"] == "operator"
     assert stop["data"]["source"] == "keyboard"
+    # An observer that failed is announced; the session ends with its summary.
+    failed = next(e for e in events if e["code"] == "sink_failed")
+    assert failed["category"] == "session"
+    assert failed["data"]["sink"] == "recorder"
+    summary = next(e for e in events if e["code"] == "session_summary")
+    assert summary["data"]["outcome"] == "stopped"
+    assert service.final_summary is not None
+    final = service.final_summary.totals
+    assert summary["data"]["totals"]["distance_m"] == final.distance_m
+    assert summary["data"]["totals"]["backward_s"] == final.backward_s

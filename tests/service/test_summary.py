@@ -86,8 +86,10 @@ def test_the_summary_block_reads_well_at_1_mph() -> None:
     assert "Session summary: stopped (exit code 3)" in text
     assert "3:00 walking (2:01 backward, 0:59 forward)" in text
     # per segment: what was prescribed and what the belt ran
-    assert "Segment 1 backward: prescribed 1.0 mph; ran avg 1.00 mph, peak 1.00 mph" in text
-    assert "Segment 2 forward: prescribed 1.0 mph; ran avg 1.20 mph, peak 1.20 mph" in text
+    # 2 min at 1 mph is 59 yd, 1 min at 1.2 mph 35 yd (the 1 Hz boundary sample goes to the first)
+    assert "  Seg 1 backward: prescribed 1.0, ran avg 1.00 peak 1.00 mph; 2:01, 59 yd" in text
+    assert "  Seg 2 forward: prescribed 1.0, ran avg 1.20 peak 1.20 mph; 0:59, 35 yd" in text
+    assert max(len(line) for line in text.splitlines()) < 80  # fits the terminal UI
     assert "Alarm     overspeed: Belt too fast. Stopped." in text
     kmh = summary.text("kmh")
     assert " m (" in kmh.splitlines()[2]

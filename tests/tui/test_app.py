@@ -643,7 +643,20 @@ async def test_the_session_ends_on_its_summary_and_warnings_show_on_the_session_
         assert screen.query_one("#warnings", Static).display
         assert text(app, "#warnings") == f"⚠ {warning}"
         assert screen.query_one("#big-row").display  # the live panels stay while walking
-        block = "Session summary: stopped (exit code 3)\n  Distance  94 yd (94 yd backward)"
+        block = "\n".join(  # a four-segment session with an alarm, as the service words it
+            [
+                "Session summary: alarm (exit code 4)",
+                "  Time      1:58 walking (1:58 backward, 0:00 forward); profile time 1:55",
+                "  Distance  63 yd (63 yd backward)",
+                "  Speed     average 1.04 mph, peak 1.18 mph",
+                "  Heart     average 96 bpm, peak 104 bpm",
+                "  Seg 1 backward: prescribed 1.0, ran avg 0.96 peak 0.99 mph; 0:38, 14 yd",
+                "  Seg 2 backward: prescribed 1.0-1.1, ran avg 1.04 peak 1.12 mph; 0:32, 16 yd",
+                "  Seg 3 backward: prescribed 1.2, ran avg 1.18 peak 1.18 mph; 0:30, 17 yd",
+                "  Seg 4 backward: prescribed 1.0, ran avg 1.00 peak 1.18 mph; 0:31, 15 yd",
+                "  Alarm     overspeed: Belt speed 1.6 mph above the 1.5 mph cap. Stopped.",
+            ]
+        )
         ended = replace(
             RUNNING, state=SessionState.FINISHED, speed_kmh=0.0, warnings=(warning,), summary=block
         )
@@ -654,5 +667,5 @@ async def test_the_session_ends_on_its_summary_and_warnings_show_on_the_session_
         assert not screen.query_one("#trends").display
         assert "Q to quit" in text(app, "#state-line")
         region = screen.query_one("#summary", Static).region
-        assert region.height >= 2
-        assert region.bottom <= 24
+        assert region.height == 10  # every line, none wrapped
+        assert region.bottom <= app.screen.query_one("#keys").region.y  # above the keys line
