@@ -133,10 +133,11 @@ class SessionScreen(RetroScreen):
         big = self.query_one("#banner", BigNumber)
         big.value = banner
         big.set_class(s.step_on, "-step-on")
-        big.display = bool(banner)
-        self.query_one("#trends").display = not banner
+        big.display = bool(banner) and not s.summary
+        # Inline display wins over app.tcss: the summary (``-ended``) hides the plots here too.
+        self.query_one("#trends").display = not banner and not s.summary
         cue = self.query_one("#cue", Static)
-        cue.display = bool(s.cue) and not banner
+        cue.display = bool(s.cue) and not banner and not s.summary
         self._set("cue", s.cue.upper())
 
     def notice(self, text: str, *, refusal: bool = False) -> None:
