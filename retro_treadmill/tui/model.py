@@ -100,6 +100,8 @@ class AlarmKind(StrEnum):
     """The belt moves while halted (started at the console, or a device fault)."""
     HEART_RATE = "heart_rate"
     """A heart-rate limit was exceeded."""
+    HEART_RATE_LOST = "heart_rate_lost"
+    """The heart rate was lost for 60 s while a limit was set (the warning before is a banner)."""
     INTERNAL_ERROR = "internal_error"
     """An exception in the service or the UI (fail closed)."""
 
