@@ -15,7 +15,16 @@ from retro_treadmill import __version__
 from retro_treadmill.errors import RetroTreadmillError
 
 # Order here is the order shown by --help.
-COMMAND_MODULES: tuple[str, ...] = ("run", "demo", "simulate", "profiles", "scan", "monitor")
+COMMAND_MODULES: tuple[str, ...] = (
+    "run",
+    "demo",
+    "simulate",
+    "profiles",
+    "history",
+    "export",
+    "scan",
+    "monitor",
+)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

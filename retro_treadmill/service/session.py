@@ -64,6 +64,7 @@ from retro_treadmill.ble.adapter import Adapter
 from retro_treadmill.clock import Clock, MonotonicClock
 from retro_treadmill.config import ClinicConfig
 from retro_treadmill.errors import DeviceError, RetroTreadmillError, StartRefused
+from retro_treadmill.ftms.audit import AuditRecord
 from retro_treadmill.ftms.client import FtmsClient, ReconnectPolicy
 from retro_treadmill.ftms.events import (
     CommandResult,
@@ -80,19 +81,22 @@ from retro_treadmill.ftms.events import (
 from retro_treadmill.ftms.quirks import QuirksTable, load_quirks_table, merge_overrides
 from retro_treadmill.profiles import load_profile
 from retro_treadmill.safety import commands as sc
+from retro_treadmill.service import events as ev
+from retro_treadmill.service.bus import DROP_OLDEST, KEEP, LATEST, SessionBus
+from retro_treadmill.service.sinks import (
+    LOG_KINDS,
+    LOG_QUEUE,
+    MQTT_EVENT_KINDS,
+    MQTT_EVENT_QUEUE,
+    MQTT_TELEMETRY_QUEUE,
+    EventLogSink,
+    MqttSink,
+)
 from retro_treadmill.session.engine import Outcome, SessionEngine, SessionOutput, SessionState
 from retro_treadmill.session.profile import DeviceRange, Profile
 from retro_treadmill.telemetry.eventlog import EventLog
 from retro_treadmill.telemetry.mqtt import MqttConnectionState, MqttPublisher, MqttStatus
-from retro_treadmill.telemetry.schema import (
-    Event,
-    EventCategory,
-    RemoteCommand,
-    SegmentInfo,
-    Severity,
-    StateUpdate,
-    TelemetrySample,
-)
+from retro_treadmill.telemetry.schema import RemoteCommand
 from retro_treadmill.telemetry.settings import MqttSettings
 from retro_treadmill.tui.adapt import snapshot_from_status
 from retro_treadmill.tui.model import (
@@ -268,16 +272,18 @@ class SessionService:
         """Setpoints the treadmill accepted, by command type, until anything may have changed
         them (a Stop, a Start, a machine status, a link event): equal ones are not rewritten."""
         self._stop_tasks: set[asyncio.Task[Any]] = set()
-        # The event log's batched encoding waits while a Stop is on its way to the treadmill.
+        self.bus = SessionBus(clock=self.clock.now, busy=self._stop_in_flight)
+        """The session's event stream: the event log, MQTT, the UI (and any other observer)
+        subscribe to it; sinks wait while a Stop is on its way to the treadmill."""
+        # The event log's batched encoding waits too.
         self.log.yield_to = self._stop_in_flight
         self._snapshot = SessionSnapshot(units=units)
         self._dirty = True
-        self._subscribers: set[asyncio.Event] = set()
         self._closed = False
         self._rejection: Rejection | None = None
         self._rejections = 0
         self._last_state: SessionState | None = None
-        self._last_mqtt_key: tuple[Any, ...] | None = None
+        self._last_state_key: tuple[Any, ...] | None = None
         self._first_telemetry = asyncio.Event()
         self._distance_base: float | None = None
         self._distance_m: float | None = None
@@ -302,7 +308,11 @@ class SessionService:
         loop = asyncio.get_running_loop()
         previous_handler = loop.get_exception_handler()
         loop.set_exception_handler(self._on_loop_exception)
-        self.log.write(
+        log_sink = EventLogSink(self.log)
+        self.bus.add_sink(
+            "event-log", KEEP(LOG_QUEUE), log_sink.handle, kinds=LOG_KINDS, on_end=log_sink.finish
+        )
+        self._note(
             "service",
             units=self.units,
             limits=self.config.limits,
@@ -347,11 +357,13 @@ class SessionService:
                     ours = True
                     break
         with contextlib.suppress(Exception):
-            self.log.write(
-                "error",
-                task="event-loop",
-                error=f"{message}: {exc!r}" if exc is not None else message,
-                ours=ours,
+            self._emit(
+                ev.Failed(
+                    self.clock.now(),
+                    "event-loop",
+                    f"{message}: {exc!r}" if exc is not None else message,
+                    ours=ours,
+                )
             )
         if ours and isinstance(exc, Exception) and not self._closed:
             self._fail(f"{type(exc).__name__} in a callback: {exc}", exc, task="callback")
@@ -376,7 +388,7 @@ class SessionService:
                 continue
             if isinstance(inner, DeviceError) and not self._started:
                 self.no_device = str(inner)
-                self.log.write("error", task="connect", error=str(inner))
+                self._emit(ev.Failed(self.clock.now(), "connect", str(inner)))
                 continue
             if isinstance(inner, StartRefused) or (
                 isinstance(inner, RetroTreadmillError) and not self._started
@@ -387,7 +399,7 @@ class SessionService:
                 self.no_device = None
                 self.error = self.error or str(inner)
                 self._usage_error = True
-                self.log.write("error", task="prepare", error=str(inner))
+                self._emit(ev.Failed(self.clock.now(), "prepare", str(inner)))
                 continue
             self._fail(f"{type(inner).__name__}: {inner}", inner, task="service")
 
@@ -398,11 +410,9 @@ class SessionService:
             self.error = message
         self._write_stop_now(pause=False)
         tb = "".join(traceback.format_exception(exc)) if exc is not None else ""
-        self.log.write("error", task=task, error=message, traceback=tb)
-        self.log.write("alarm", alarm=sc.AlarmKind.INTERNAL_ERROR.value, message=message)
-        self._mqtt_event(
-            EventCategory.ALARM, "internal_error", f"Internal error: {message}", Severity.CRITICAL
-        )
+        now = self.clock.now()
+        self._emit(ev.Failed(now, task, message, traceback=tb))
+        self._emit(ev.AlarmRaised(now, sc.AlarmKind.INTERNAL_ERROR.value, message))
         if first:
             logger.error("session service failed closed: %s", message)
         self.terminate.set()
@@ -427,13 +437,15 @@ class SessionService:
                 if engine is not None:
                     with contextlib.suppress(Exception):
                         engine.stop(self.clock.now(), sc.Source.SERVICE, "session service closing")
-                self.log.write("command", command="Stop", reason="session service closing")
+                self._emit(
+                    ev.CommandSent(self.clock.now(), "Stop", reason="session service closing")
+                )
                 try:
                     async with asyncio.timeout(self.stop_wait_s):
                         result = await client.stop()
-                    self.log.write("stop-result", outcome=result.outcome.value)
+                    self._emit(ev.StopAnswered(self.clock.now(), result.outcome.value))
                 except (TimeoutError, Exception) as exc:
-                    self.log.write("error", task="final-stop", error=repr(exc))
+                    self._emit(ev.Failed(self.clock.now(), "final-stop", repr(exc)))
         elif client is not None and (self._speed_kmh or 0.0) > 0.0:
             # The link is down (reconnecting, or given up): no Stop can be written now, and
             # closing ends the reconnect that would write it first.
@@ -441,7 +453,7 @@ class SessionService:
                 "The treadmill is not connected, so the closing Stop could not be written; the "
                 "belt was last seen moving. If it still moves, PULL THE SAFETY KEY."
             )
-            self.log.write("alarm", alarm=sc.AlarmKind.LINK_LOSS.value, message=message)
+            self._emit(ev.AlarmRaised(self.clock.now(), sc.AlarmKind.LINK_LOSS.value, message))
             logger.error("%s", message)
         pending = [task for task in self._stop_tasks if not task.done()]
         if pending:
@@ -454,30 +466,32 @@ class SessionService:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(5.0):
                     await client.close()
+        with contextlib.suppress(Exception):
+            await self.bus.aclose()
         if self.mqtt is not None:
-            with contextlib.suppress(Exception):
-                self._publish_mqtt_state(force=True)
             with contextlib.suppress(Exception):
                 await self.mqtt.aclose()
         self._remove_signals()
-        for event in self._subscribers:
-            event.set()
         self.changed.set()
 
     def _log_outcome(self) -> None:
         engine = self.engine
         code = self.exit_code
-        status = engine.status(self.clock.now()) if engine is not None else None
-        self.log.write(
-            "outcome",
-            outcome=code.name.lower(),
-            exit_code=int(code),
-            engine_outcome=engine.outcome.value if engine and engine.outcome else None,
-            state=engine.state.value if engine is not None else None,
-            belt_speed_kmh=self._speed_kmh,
-            alarms=[a.kind.value for a in status.alarms] if status else [],
-            error=self.error,
-            stop_requested=self.stop_requested,
+        now = self.clock.now()
+        status = engine.status(now) if engine is not None else None
+        self._emit(
+            ev.SessionEnded(
+                now,
+                outcome=code.name.lower(),
+                exit_code=int(code),
+                engine_outcome=engine.outcome.value if engine and engine.outcome else None,
+                state=engine.state.value if engine is not None else None,
+                belt_speed_kmh=self._speed_kmh,
+                alarms=tuple(a.kind.value for a in status.alarms) if status else (),
+                error=self.error,
+                stop_requested=self.stop_requested,
+                sink_failures=tuple(f"{f.name}: {f.error}" for f in self.bus.failures),
+            )
         )
 
     # ================================================================ outcome
@@ -563,10 +577,14 @@ class SessionService:
             reconnect=self.reconnect,
             silence_s=self.config.limits.telemetry_timeout_s,
         )
-        client.audit.add_sink(self.log.audit)
+        client.audit.add_sink(self._on_audit)
         stream = client.events()
         self.client = client
-        self.log.write("connecting", target=target, profile=profile.name)
+        self._emit(
+            ev.LinkChanged(
+                self.clock.now(), "connecting", {"target": target, "profile": profile.name}
+            )
+        )
         self._publish()
         self._spawn(self._pump(stream), "ftms-events")
         await client.connect()
@@ -577,8 +595,10 @@ class SessionService:
         if self.stop_requested is not None:
             # Stop was asked for while connecting (nothing to write to then): write it now.
             self._write_stop_now(pause=False)
-            self.log.write("command", command="Stop", reason="stop asked for while connecting")
-        self.log.write("connected", device=desc)
+            self._emit(
+                ev.CommandSent(self.clock.now(), "Stop", reason="stop asked for while connecting")
+            )
+        self._emit(ev.LinkChanged(self.clock.now(), "connected", {"device": desc}))
         if self.profile_key and desc.min_speed_kmh is not None and desc.max_speed_kmh is not None:
             # Profiles outside the treadmill's range are rejected, never clamped (DESIGN).
             device_range = DeviceRange(
@@ -638,7 +658,11 @@ class SessionService:
             if generation != self._generation or client is None:
                 continue
             if not client.connected:
-                self.log.write("command-dropped", command=command, reason="not connected")
+                self._emit(
+                    ev.CommandFailed(
+                        self.clock.now(), command, dropped=True, reason="not connected"
+                    )
+                )
                 continue
             result: CommandResult
             value: float | None = None
@@ -662,12 +686,14 @@ class SessionService:
             else:  # Stop/Pause never reach the queue
                 continue
             if not result.outcome.accepted:
-                self.log.write(
-                    "command-failed",
-                    command=command,
-                    outcome=result.outcome.value,
-                    result_code=result.result_code,
-                    detail=result.detail,
+                self._emit(
+                    ev.CommandFailed(
+                        self.clock.now(),
+                        command,
+                        outcome=result.outcome.value,
+                        result_code=result.result_code,
+                        detail=result.detail,
+                    )
                 )
 
     # ================================================================ FTMS events
@@ -699,47 +725,55 @@ class SessionService:
                 self._heart_rate = int(record.heart_rate_bpm)
             out = engine.handle(sc.Telemetry(record.speed_kmh, record.inclination_pct), now)
             self._first_telemetry.set()
-            if self.mqtt is not None:
-                self.mqtt.publish_telemetry(
-                    TelemetrySample(
-                        speed_kmh=record.speed_kmh,
-                        incline_pct=record.inclination_pct,
-                        distance_m=self._distance_m,
-                        elapsed_s=engine.status(now).elapsed_s,
-                        heart_rate_bpm=self._heart_rate,
-                    )
+            status = engine.status(now)
+            self._emit(
+                ev.BeltSample(
+                    now,
+                    speed_kmh=record.speed_kmh,
+                    incline_pct=record.inclination_pct,
+                    distance_m=self._distance_m,
+                    elapsed_s=status.elapsed_s,
+                    heart_rate_bpm=self._heart_rate,
+                    target_speed_kmh=status.target_speed_kmh,
+                    target_incline_pct=status.target_incline_pct,
+                    state=status.state.value,
+                    segment_index=status.segment_index,
+                    direction=status.direction,
                 )
+            )
         elif isinstance(event, MachineStatusEvent):
             mapped = self._map_status(event)
             if mapped is not None:
                 out = engine.handle(mapped, now)
         elif isinstance(event, LinkLost):
             self.link = LinkStatus.LOST
-            self.log.write("ftms", event=event)
+            self._emit(ev.LinkChanged(now, "lost", {"event": event}))
             out = engine.handle(sc.LinkLost(), now)
         elif isinstance(event, Connected):
             self.link = LinkStatus.CONNECTED
             if event.reconnect:
+                self._emit(ev.LinkChanged(now, "connected", {"event": event}))
                 # The client has written Stop first; the belt state is unknown until telemetry.
                 out = engine.handle(sc.LinkUp(), now)
         elif isinstance(event, Reconnecting):
             self.link = LinkStatus.RECONNECTING
-            self.log.write("ftms", event=event)
+            self._emit(ev.LinkChanged(now, "reconnecting", {"event": event}))
         elif isinstance(event, ReconnectFailed):
             self.link = LinkStatus.DISCONNECTED
             self.link_failed = True
-            self.log.write("ftms", event=event)
-            self.log.write(
-                "alarm",
-                alarm=sc.AlarmKind.LINK_LOSS.value,
-                message="Could not reconnect to the treadmill. If the belt moves, pull the "
-                "safety key.",
+            self._emit(ev.LinkChanged(now, "failed", {"event": event}))
+            self._emit(
+                ev.AlarmRaised(
+                    now,
+                    sc.AlarmKind.LINK_LOSS.value,
+                    "Could not reconnect to the treadmill. If the belt moves, pull the safety key.",
+                )
             )
             self.alarm_seen = True
         elif isinstance(event, ControlChanged):
             self.control = ControlStatus.GRANTED if event.granted else ControlStatus.LOST
         elif isinstance(event, UnitMismatch):
-            self.log.write("ftms", event=event)
+            self._note("ftms", event=event)
             message = (
                 f"Unit mismatch: target {event.target_kmh:.2f} km/h, belt "
                 f"{event.reported_kmh:.2f} km/h (ratio {event.ratio:.2f}); the treadmill "
@@ -818,7 +852,7 @@ class SessionService:
             return None
         except Exception as exc:  # the client broke: the closing Stop is retried in _shutdown
             with contextlib.suppress(Exception):
-                self.log.write("error", task="stop", error=repr(exc))
+                self._emit(ev.Failed(self.clock.now(), "stop", repr(exc)))
             self.terminate.set()
             return None
         self._stop_tasks.add(task)
@@ -843,49 +877,47 @@ class SessionService:
     def _log_stop_result(self, task: asyncio.Task[Any]) -> None:
         exc = task.exception()
         if exc is not None:
-            self.log.write("error", task="stop", error=repr(exc))
+            self._emit(ev.Failed(self.clock.now(), "stop", repr(exc)))
             return
         result = task.result()
         if isinstance(result, CommandResult) and not result.outcome.accepted:
-            self.log.write(
-                "stop-result", outcome=result.outcome.value, result_code=result.result_code
-            )
+            self._emit(ev.StopAnswered(self.clock.now(), result.outcome.value, result.result_code))
 
     def _record(self, out: SessionOutput, request: str = "") -> None:
-        log = self.log
+        now = self.clock.now()
+        emit = self.bus.publish
         for decision in out.decisions:
             if decision.request.source is not sc.Source.PROFILE or not decision.approved:
-                log.write(
-                    "decision",
-                    verdict=decision.verdict.value,
-                    request=_describe_command_req(decision.request.command),
-                    by=decision.request.source.value,
-                    command=_describe_command(decision.command) if decision.command else None,
-                    reason=decision.reason,
-                )
-            if decision.verdict is not sc.Verdict.APPROVED:
-                self._mqtt_event(
-                    EventCategory.SAFETY,
-                    f"request_{decision.verdict.value}",
-                    decision.reason or decision.verdict.value,
-                    Severity.WARNING,
-                    {"source": decision.request.source.value},
+                emit(
+                    ev.Decided(
+                        now,
+                        verdict=decision.verdict.value,
+                        request=_describe_command_req(decision.request.command),
+                        by=decision.request.source.value,
+                        command=_describe_command(decision.command) if decision.command else None,
+                        reason=decision.reason,
+                    )
                 )
         for command in out.commands:
-            log.write("command", command=_describe_command(command), data=command)
+            emit(ev.CommandSent(now, _describe_command(command), data=command))
         for alarm in out.alarms:
             self.alarm_seen = True
-            log.write("alarm", alarm=alarm.kind.value, message=alarm.message)
-            self._mqtt_event(
-                EventCategory.ALARM, alarm.kind.value, alarm.message, Severity.CRITICAL
-            )
+            emit(ev.AlarmRaised(now, alarm.kind.value, alarm.message))
         if out.rejection:
             self._rejections += 1
             self._rejection = Rejection(request or "request", out.rejection, self._rejections)
-            log.write("rejection", request=request, reason=out.rejection)
+            emit(ev.Rejected(now, request, out.rejection))
         self._publish()
 
-    # ================================================================ snapshots and MQTT
+    def _emit(self, event: ev.SessionEvent) -> None:
+        self.bus.publish(event)
+
+    def _note(self, kind: str, /, **data: Any) -> None:
+        """A fact for the event log only."""
+        self.bus.publish(ev.Noted(self.clock.now(), kind, data))
+
+    def _on_audit(self, record: AuditRecord) -> None:
+        self.bus.publish(ev.FtmsAudited(record.t, record))
 
     @property
     def snapshot(self) -> SessionSnapshot:
@@ -896,35 +928,56 @@ class SessionService:
         return self._snapshot
 
     def _publish(self) -> None:
-        """Something changed: log a state change, update MQTT's state, wake the readers. The
-        snapshot itself is built when somebody reads it (:attr:`snapshot`)."""
+        """Something changed: publish the session's state when it moved (a transition, the
+        segment, targets, alarm or message) and a tick for the UI. The snapshot itself is built
+        when somebody reads it (:attr:`snapshot`)."""
         engine = self.engine
+        now = self.clock.now()
         if engine is not None:
-            state = engine.state
-            if state is not self._last_state:
-                status = engine.status(self.clock.now())
+            status = engine.status(now)
+            state = status.state
+            alarm = status.alarms[-1].kind.value if status.alarms else None
+            key = (
+                state,
+                status.segment_index,
+                round(status.target_speed_kmh, 3),
+                status.target_incline_pct,
+                alarm,
+                status.message,
+            )
+            if key != self._last_state_key:
+                self._last_state_key = key
                 previous = self._last_state
+                changed = state is not previous
                 self._last_state = state
-                if state is SessionState.RUNNING:
+                if changed and state is SessionState.RUNNING:
                     self.alarm_seen = False  # the operator resumed after the alarm
-                self.log.write(
-                    "state",
-                    state=state.value,
-                    previous=previous.value if previous else None,
-                    segment=status.segment_name,
-                    message=status.message,
+                segment = None
+                if status.segment_index is not None:
+                    segment = ev.SegmentView(
+                        status.segment_index,
+                        status.segment_count,
+                        status.segment_name,
+                        status.direction or "backward",
+                        status.segment_remaining_s,
+                    )
+                self.bus.publish(
+                    ev.StateChanged(
+                        now,
+                        state=state.value,
+                        previous=previous.value if previous else None,
+                        changed=changed,
+                        profile=status.profile_name,
+                        segment=segment,
+                        segment_name=status.segment_name,
+                        target_speed_kmh=status.target_speed_kmh,
+                        target_incline_pct=status.target_incline_pct,
+                        alarm=alarm,
+                        message=status.message,
+                    )
                 )
-                self._mqtt_event(
-                    EventCategory.STATE,
-                    f"state_{state.value}",
-                    status.message or f"Session {state.value}",
-                    Severity.INFO,
-                    {"state": state.value, "previous": previous.value if previous else None},
-                )
-            self._publish_mqtt_state()
+        self.bus.publish(ev.Tick(now))
         self._dirty = True
-        for event in self._subscribers:
-            event.set()
         self.changed.set()
 
     def _build_snapshot(self) -> SessionSnapshot:
@@ -957,57 +1010,6 @@ class SessionService:
             rejection=self._rejection,
         )
 
-    def _publish_mqtt_state(self, *, force: bool = False) -> None:
-        mqtt, engine = self.mqtt, self.engine
-        if mqtt is None or engine is None:
-            return
-        status = engine.status(self.clock.now())
-        alarm = status.alarms[-1].kind.value if status.alarms else None
-        key = (
-            status.state,
-            status.segment_index,
-            round(status.target_speed_kmh, 3),
-            status.target_incline_pct,
-            alarm,
-            status.message,
-        )
-        if key == self._last_mqtt_key and not force:
-            return
-        self._last_mqtt_key = key
-        segment = None
-        if status.segment_index is not None:
-            segment = SegmentInfo(
-                status.segment_index,
-                status.segment_count,
-                status.segment_name,
-                status.direction or "backward",
-                status.segment_remaining_s,
-            )
-        mqtt.publish_state(
-            StateUpdate(
-                state=status.state.value,
-                profile=status.profile_name,
-                segment=segment,
-                target_speed_kmh=status.target_speed_kmh,
-                target_incline_pct=status.target_incline_pct,
-                limits=self.config.limits,
-                units=self.units,
-                alarm=alarm,
-                message=status.message,
-            )
-        )
-
-    def _mqtt_event(
-        self,
-        category: EventCategory,
-        code: str,
-        message: str,
-        severity: Severity = Severity.INFO,
-        data: dict[str, Any] | None = None,
-    ) -> None:
-        if self.mqtt is not None:
-            self.mqtt.publish_event(Event(category, code, message, severity, data or {}))
-
     async def _start_mqtt(self, settings: MqttSettings) -> None:
         self.mqtt_status = UiMqttStatus.CONNECTING
         publisher = MqttPublisher(
@@ -1018,7 +1020,15 @@ class SessionService:
         )
         await publisher.start()
         self.mqtt = publisher
-        self.log.write("mqtt", broker=settings.redacted_url, treadmill_id=settings.treadmill_id)
+        sink = MqttSink(publisher, limits=self.config.limits, units=self.units)
+        self.bus.add_sink(
+            "mqtt-telemetry",
+            DROP_OLDEST(MQTT_TELEMETRY_QUEUE),
+            sink.handle,
+            kinds=(ev.BeltSample,),
+        )
+        self.bus.add_sink("mqtt", KEEP(MQTT_EVENT_QUEUE), sink.handle, kinds=MQTT_EVENT_KINDS)
+        self._note("mqtt", broker=settings.redacted_url, treadmill_id=settings.treadmill_id)
 
     def _on_mqtt_status(self, status: MqttStatus) -> None:
         mapped = {
@@ -1027,7 +1037,7 @@ class SessionService:
         }.get(status.state, UiMqttStatus.DISCONNECTED)
         if mapped is not self.mqtt_status:
             self.mqtt_status = mapped
-            self.log.write("mqtt", state=status.state.value, error=status.last_error)
+            self._note("mqtt", state=status.state.value, error=status.last_error)
         if self._serving and not self._closed:
             with contextlib.suppress(RuntimeError):
                 asyncio.get_running_loop().call_soon(self._guard, "publish", self._publish)
@@ -1076,7 +1086,7 @@ class SessionService:
             try:
                 hook(name)
             except Exception as exc:
-                self.log.write("error", task="signal-hook", error=repr(exc))
+                self._emit(ev.Failed(self.clock.now(), "signal-hook", repr(exc)))
         if again or self.engine is None:
             self.terminate.set()
         elif name in ("SIGTERM", "SIGHUP"):
@@ -1088,17 +1098,19 @@ class SessionService:
     async def _terminate_when_stopped(self) -> None:
         limits = self.config.limits
         scale = float(getattr(self.clock, "scale", 1.0)) or 1.0
-        wake = asyncio.Event()  # set on every published change (telemetry, state)
-        self._subscribers.add(wake)
+        changes = self.bus.subscribe("signal-exit", LATEST)  # every published change
         try:
             async with asyncio.timeout((limits.stop_confirm_timeout_s + 2.0) / scale + 2.0):
-                while not self.session_over():
-                    wake.clear()
-                    await wake.wait()
+                if not self.session_over():
+                    async for _event in changes:
+                        if self.session_over():
+                            break
         except TimeoutError:
-            self.log.write("error", task="signal-exit", error="the belt did not confirm the stop")
+            self._emit(
+                ev.Failed(self.clock.now(), "signal-exit", "the belt did not confirm the stop")
+            )
         finally:
-            self._subscribers.discard(wake)
+            changes.close()
             self.terminate.set()
 
     # ================================================================ SessionController intents
@@ -1124,44 +1136,26 @@ class SessionService:
                 failure = exc
         # Written whatever the engine said or whether there is a session at all: a treadmill
         # that is connected gets its Stop (its belt may have been started from the console).
-        task = self._write_stop_now(pause=False)
+        self._write_stop_now(pause=False)
         if failure is not None:
             with contextlib.suppress(Exception):
                 self._fail(f"{type(failure).__name__} in stop: {failure}", failure, task="stop")
-        try:
-            if self.stop_requested is None:
-                self.stop_requested = origin
-            loop = asyncio.get_running_loop()
-            # Bookkeeping (log, snapshot, MQTT) waits until the Stop is on the wire (its task
-            # is done) or 20 ms have passed, so it never sits in the loop ahead of the write.
-            once = _Once(lambda: self._after_stop(origin, detail, out))
-            if task is not None:
-                task.add_done_callback(lambda _t: once())
-                loop.call_later(0.02, once)
-            else:
-                loop.call_soon(once)
-        except RuntimeError:
-            self._after_stop(origin, detail, out)
-        if origin == StopSource.UI_EXCEPTION.value and self.error is None:
-            with contextlib.suppress(Exception):
-                self._fail("an exception in the user interface", task="ui")
-
-    def _after_stop(self, origin: str, detail: str, out: SessionOutput | None) -> None:
+        if self.stop_requested is None:
+            self.stop_requested = origin
+        # Only now, with the Stop handed to the client, is it published: a few appends to the
+        # observers' queues, which they read while the Stop is on its way.
         with contextlib.suppress(Exception):
-            self.log.write("operator", action="stop", by=origin, detail=detail)
-            self._mqtt_event(
-                EventCategory.OPERATOR,
-                "stop",
-                f"Stop ({origin}{': ' + detail if detail else ''})",
-                Severity.WARNING,
-                {"source": origin},
-            )
+            now = self.clock.now()
+            self._emit(ev.OperatorAction(now, "stop", origin, {"detail": detail}))
             if out is not None:
                 # The Stop was written above; record it without writing it again.
                 self._record(SessionOutput((), out.alarms, out.decisions, out.rejection))
-                self.log.write("command", command="Stop", by=origin)
+                self._emit(ev.CommandSent(now, "Stop", by=origin))
             else:
                 self._publish()
+        if origin == StopSource.UI_EXCEPTION.value and self.error is None:
+            with contextlib.suppress(Exception):
+                self._fail("an exception in the user interface", task="ui")
 
     def _guard(self, action: str, body: Callable[[], None]) -> None:
         try:
@@ -1176,19 +1170,20 @@ class SessionService:
     def _do_pause(self, source: sc.Source, who: str) -> None:
         engine = self.engine
         self.operator_paused = True
-        self.log.write("operator", action="pause", by=who)
+        self._emit(ev.OperatorAction(self.clock.now(), "pause", who))
         if engine is None:
             return
         self._apply(engine.pause(self.clock.now(), source), "pause")
 
-    def resume(self) -> None:
+    def resume(self, by: str | None = None) -> None:
         """Resume after a pause or a turn-around prompt (a new countdown); refused unless the belt
-        is at a standstill. Never after a stop (the session is over)."""
+        is at a standstill. Never after a stop (the session is over). ``by``: who, for the
+        record (``--auto-turn-around``)."""
 
         def body() -> None:
             engine = self.engine
             self.operator_paused = False
-            self.log.write("operator", action="resume")
+            self._emit(ev.OperatorAction(self.clock.now(), "resume", by))
             if engine is not None:
                 self._apply(engine.resume(self.clock.now()), "resume")
 
@@ -1199,7 +1194,9 @@ class SessionService:
 
         def body() -> None:
             engine = self.engine
-            self.log.write("operator", action="start", checklist=list(checklist))
+            self._emit(
+                ev.OperatorAction(self.clock.now(), "start", data={"checklist": list(checklist)})
+            )
             self._started = True
             if engine is None:
                 self._rejections += 1
@@ -1216,7 +1213,7 @@ class SessionService:
         def body() -> None:
             engine = self.engine
             label = f"speed {'+' if delta_kmh > 0 else ''}{format_speed(delta_kmh, self.units)}"
-            self.log.write("operator", action="speed", delta_kmh=delta_kmh)
+            self._emit(ev.OperatorAction(self.clock.now(), "speed", data={"delta_kmh": delta_kmh}))
             if engine is None:
                 return
             request = sc.Request(sc.SpeedChange(delta_kmh), sc.Source.KEYBOARD)
@@ -1229,7 +1226,9 @@ class SessionService:
 
         def body() -> None:
             engine = self.engine
-            self.log.write("operator", action="incline", delta_pct=delta_pct)
+            self._emit(
+                ev.OperatorAction(self.clock.now(), "incline", data={"delta_pct": delta_pct})
+            )
             if engine is None:
                 return
             request = sc.Request(sc.InclineChange(delta_pct), sc.Source.KEYBOARD)
@@ -1243,7 +1242,7 @@ class SessionService:
 
         def body() -> None:
             engine = self.engine
-            self.log.write("operator", action="acknowledge")
+            self._emit(ev.OperatorAction(self.clock.now(), "acknowledge"))
             if engine is not None:
                 self._apply(engine.acknowledge(self.clock.now()))
 
@@ -1252,33 +1251,20 @@ class SessionService:
     async def snapshots(self) -> AsyncIterator[SessionSnapshot]:
         """The current snapshot, then each newer one (conflated: a slow reader gets the newest);
         ends when the service shuts down."""
-        wake = asyncio.Event()
-        self._subscribers.add(wake)
-        last: SessionSnapshot | None = None
+        changes = self.bus.subscribe("ui", LATEST)
+        last = self.snapshot
         try:
-            while True:
+            yield last
+            async for _event in changes:
                 snap = self.snapshot
                 if snap is not last:
                     last = snap
                     yield snap
-                if self._closed:
-                    return
-                await wake.wait()
-                wake.clear()
+            snap = self.snapshot
+            if snap is not last:
+                yield snap
         finally:
-            self._subscribers.discard(wake)
-
-
-class _Once:
-    """Calls ``body`` on the first call only."""
-
-    def __init__(self, body: Callable[[], None]) -> None:
-        self._body: Callable[[], None] | None = body
-
-    def __call__(self) -> None:
-        body, self._body = self._body, None
-        if body is not None:
-            body()
+            changes.close()
 
 
 def _describe_command_req(command: sc.Requestable) -> str:

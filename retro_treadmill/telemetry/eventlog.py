@@ -107,8 +107,13 @@ class EventLog:
 
     def write(self, kind: str, /, **data: Any) -> dict[str, Any]:
         """Append one ``source = "session"`` record now (session clock) and return it."""
+        return self.write_at(self._clock(), kind, **data)
+
+    def write_at(self, t: float, kind: str, /, **data: Any) -> dict[str, Any]:
+        """Append one ``source = "session"`` record of something that happened at session time
+        ``t`` (an event from the session bus, written a little later) and return it."""
         record: dict[str, Any] = {
-            "t": round(self._clock(), 6),
+            "t": round(t, 6),
             "wall": round(self._wall(), 6),
             **data,
             "source": "session",

@@ -273,6 +273,9 @@ class EventCategory(StrEnum):
     """A command received over MQTT, accepted or rejected."""
     MQTT = "mqtt"
     """The MQTT link itself (reconnected, events dropped while disconnected)."""
+    SESSION = "session"
+    """The session's own bookkeeping: an observer that failed (event log, recorder), events
+    dropped from a full queue, the end-of-session summary."""
 
 
 class Severity(StrEnum):

@@ -23,6 +23,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 
 from retro_treadmill.errors import RetroTreadmillError
+from retro_treadmill.records.paths import database_path
 from retro_treadmill.tui.history import History
 from retro_treadmill.tui.model import (
     DeviceInfo,
@@ -44,6 +45,7 @@ from retro_treadmill.tui.screens import (
     RetroScreen,
     SessionScreen,
 )
+from retro_treadmill.tui.screens.records import HistoryScreen
 from retro_treadmill.tui.widgets.stopbar import StopBar
 from retro_treadmill.units import SpeedUnit
 
@@ -110,8 +112,11 @@ class RetroTreadmillApp(App[None]):
         stale_after_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
         redraw_interval_s: float = 0.05,
+        records_path: Path | None = None,
     ) -> None:
         super().__init__()
+        self.records_path = records_path
+        """The session store the history screen reads (``None``: the default location)."""
         self.controller = controller
         self.devices = tuple(devices)
         self.scanner = scanner
@@ -347,6 +352,11 @@ class RetroTreadmillApp(App[None]):
         """Back to the treadmill list."""
         self._switch_base(DeviceScreen(self.devices, self.scanner))
 
+    def on_profile_screen_history_requested(self, _: ProfileScreen.HistoryRequested) -> None:
+        """H on the profile screen: the history, over the profiles (B goes back)."""
+        path = self.records_path if self.records_path is not None else database_path()
+        self.push_screen(HistoryScreen(path, self.units))
+
     def on_profile_screen_chosen(self, message: ProfileScreen.Chosen) -> None:
         """Profile chosen: connect."""
         self.profile = message.profile
@@ -385,6 +395,7 @@ async def run_app(
     units: SpeedUnit = "mph",
     device: DeviceInfo | None = None,
     profile: ProfileInfo | None = None,
+    records_path: Path | None = None,
 ) -> RetroTreadmillApp:
     """Run the UI until it exits; the belt is stopped on the way out whatever happens.
 
@@ -399,6 +410,7 @@ async def run_app(
         units=units,
         device=device,
         profile=profile,
+        records_path=records_path,
     )
     try:
         await app.run_async(headless=headless, size=size)

@@ -106,7 +106,10 @@ class DeviceScreen(RetroScreen):
 class ProfileScreen(RetroScreen):
     """The profiles: name, duration, speed and incline range, and the highlighted description."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("backspace,b", "back", "Back")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("backspace,b", "back", "Back"),
+        Binding("h", "history", "History"),
+    ]
 
     class Chosen(Message):
         """The operator chose ``profile``."""
@@ -117,6 +120,9 @@ class ProfileScreen(RetroScreen):
 
     class Back(Message):
         """The operator wants to choose another treadmill."""
+
+    class HistoryRequested(Message):
+        """The operator wants to see the session history."""
 
     def __init__(self, profiles: Sequence[ProfileInfo], units: SpeedUnit, device: str) -> None:
         super().__init__()
@@ -130,7 +136,7 @@ class ProfileScreen(RetroScreen):
         yield Static(title, classes="title", markup=False)
         yield DataTable(id="profiles", cursor_type="row", zebra_stripes=True)
         yield Static("", id="description", markup=False)
-        yield Static("↑/↓ choose · Enter select · B back", classes="keys")
+        yield Static("↑/↓ choose · Enter select · B back · H history", classes="keys")
 
     def on_mount(self) -> None:
         """Fill the table."""
@@ -167,6 +173,10 @@ class ProfileScreen(RetroScreen):
     def action_back(self) -> None:
         """Back to the treadmill list."""
         self.post_message(self.Back())
+
+    def action_history(self) -> None:
+        """Show the session history."""
+        self.post_message(self.HistoryRequested())
 
 
 def reflow(text: str) -> str:
