@@ -29,6 +29,7 @@ from retro_treadmill.service.events import (
     EventsDropped,
     Failed,
     FtmsAudited,
+    HeartRateSample,
     LinkChanged,
     Noted,
     OperatorAction,
@@ -58,6 +59,7 @@ MQTT_EVENT_QUEUE = 2_000
 MQTT_TELEMETRY_QUEUE = 10
 
 LOG_KINDS: tuple[type, ...] = (
+    HeartRateSample,
     StateChanged,
     OperatorAction,
     Decided,
@@ -203,6 +205,14 @@ class EventLogSink:
                 w(event.t, "events-dropped", subscription=event.name, count=event.count)
             case SinkFailed():
                 w(event.t, "sink-failed", sink=event.name, error=event.error)
+            case HeartRateSample():
+                w(
+                    event.t,
+                    "heart_rate",
+                    bpm=event.bpm,
+                    source=event.source,
+                    **_present(contact=event.contact),
+                )
             case BeltSample() | Tick():
                 pass
 
@@ -237,6 +247,7 @@ class MqttSink:
                         distance_m=event.distance_m,
                         elapsed_s=event.elapsed_s,
                         heart_rate_bpm=event.heart_rate_bpm,
+                        heart_rate_source=event.heart_rate_source,
                     )
                 )
             case StateChanged():

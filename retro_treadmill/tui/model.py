@@ -137,6 +137,29 @@ class Rejection:
 
 
 @dataclass(frozen=True, slots=True)
+class HeartRateView:
+    """The heart rate as shown: the value, where it comes from and the governor's view.
+
+    ``bpm`` is the last measurement (``None`` before any); ``source`` ``"strap NAME"`` or
+    ``"treadmill"``; ``live`` whether it is current. ``max_bpm`` / ``hold_bpm`` are the limits
+    (``None`` when not set). While lost, ``lost_reason`` says why and ``slow_in_s`` /
+    ``stop_in_s`` count down to the slow-down and the Stop (``None`` once passed or not lost).
+    ``slowed``: the belt was slowed and the ramp waits for the operator (``r``).
+    """
+
+    bpm: int | None = None
+    source: str = ""
+    live: bool = False
+    max_bpm: int | None = None
+    hold_bpm: int | None = None
+    lost: bool = False
+    lost_reason: str = ""
+    slow_in_s: float | None = None
+    stop_in_s: float | None = None
+    slowed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class SessionSnapshot:
     """Everything the UI shows, as one immutable value (speeds km/h, inclines %, times s).
 
@@ -171,6 +194,9 @@ class SessionSnapshot:
     """Distance walked this session, metres."""
     heart_rate_bpm: int | None = None
     """Heart rate from a Heart Rate Service sensor or Treadmill Data, beats per minute."""
+    heart_rate: HeartRateView | None = None
+    """The heart rate's source, liveness and lost-signal countdowns (``None``: no heart rate
+    and no limit)."""
 
     profile_name: str = ""
     profile_progress: float = 0.0
@@ -340,6 +366,7 @@ __all__ = [
     "ControlStatus",
     "DeviceInfo",
     "DeviceScanner",
+    "HeartRateView",
     "LinkStatus",
     "MqttStatus",
     "ProfileInfo",
