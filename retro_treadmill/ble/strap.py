@@ -6,6 +6,10 @@ each parsed measurement to ``on_sample``; a lost link goes to ``on_lost`` at onc
 reconnects on its own (a scan, then the connection), backing off from 1 s to 5 s between tries.
 It only reports: the safety governor decides what a lost or returning heart rate means, and a
 strap coming back never moves the belt.
+
+End it with :meth:`StrapClient.stop` and await :meth:`run`, not by cancelling the task: the
+strap shares the treadmill's central, and an HCI command cancelled half-way (a scan being
+started) leaves the host's command queue out of step, which could delay the treadmill's Stop.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ class StrapClient:
         on_sample: Callable[[HeartRateMeasurement], None],
         on_lost: Callable[[str], None],
         on_connected: Callable[[str], None] = lambda _name: None,
-        scan_timeout_s: float = 5.0,
+        scan_timeout_s: float = 2.0,
     ) -> None:
         self.adapter = adapter
         self.target = target
@@ -59,23 +63,30 @@ class StrapClient:
         """Successful connections so far (the first and every reconnect)."""
         self.unreadable = 0
         """Notifications that were not a readable Heart Rate Measurement (ignored)."""
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to disconnect and return (at the next step, within a scan time)."""
+        self._stopping.set()
 
     async def run(self) -> None:
-        """Connect, listen and reconnect until cancelled."""
+        """Connect, listen and reconnect until :meth:`stop`."""
         delay = RETRY_MIN_S
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self._connect_once()
                 delay = RETRY_MIN_S
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:  # a scan or connect that failed: try again
                 logger.info("heart-rate strap %s: %s", self.target, exc)
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._stopping.wait()
                 delay = min(RETRY_MAX_S, delay * 2)
 
     async def _connect_once(self) -> None:
         device = await resolve_device(self.adapter, self.target, timeout=self._scan_timeout_s)
+        if self._stopping.is_set():
+            return
         lost = asyncio.Event()
         client = self.adapter.client(device, disconnected_callback=lambda _c: lost.set())
         await client.connect()
@@ -85,9 +96,15 @@ class StrapClient:
             self.connected = True
             self.connects += 1
             self._on_connected(self.name)
-            await lost.wait()
+            stopping = asyncio.ensure_future(self._stopping.wait())
+            dropped = asyncio.ensure_future(lost.wait())
+            try:
+                await asyncio.wait({stopping, dropped}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopping.cancel()
+                dropped.cancel()
         finally:
-            was = self.connected
+            was = self.connected and not self._stopping.is_set()  # stopping: nothing was lost
             self.connected = False
             if was:
                 self._on_lost(f"the heart-rate strap {self.name} disconnected")

@@ -237,6 +237,7 @@ class SessionService:
         """The heart-rate strap's address or name (``run --hr-device``); without one, the
         treadmill's own Treadmill Data heart rate is the source when it sends one."""
         self.strap: StrapClient | None = None
+        self._strap_task: asyncio.Task[None] | None = None
         """``gc.freeze()`` at start and once connected (a CLI process): the collector never walks
         the start-up heap (bleak, bumble, textual) again, so its pauses on the control loop stay
         short; they matter under ``--time-scale``, where 30 ms of wall time can be 3 s of session
@@ -431,6 +432,8 @@ class SessionService:
         if self._closed:
             return
         self._closed = True
+        if self.strap is not None:
+            self.strap.stop()
         for task in self._aux:
             task.cancel()
         client = self.client
@@ -468,6 +471,10 @@ class SessionService:
         if pending:
             # One deadline for all of them (a link that hangs must not cost stop_wait_s each).
             await asyncio.wait(pending, timeout=self.stop_wait_s)
+        if self._strap_task is not None:
+            done, _ = await asyncio.wait({self._strap_task}, timeout=5.0)
+            if not done:
+                self._strap_task.cancel()
         with contextlib.suppress(Exception):  # the closing steps below run whatever happens
             self._publish()
             self._log_outcome()
@@ -643,7 +650,7 @@ class SessionService:
             # A Start needs a live heart rate: give the strap (or the treadmill) time to send
             # one. Without one the preflight shows why and Start is refused.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(1.0, self.telemetry_wait_s / scale)):
+                async with asyncio.timeout(max(5.0, self.telemetry_wait_s / scale)):
                     await self._first_heart_rate.wait()
 
     # ================================================================ heart rate
@@ -658,10 +665,24 @@ class SessionService:
             on_lost=self._on_strap_lost,
             on_connected=self._on_strap_connected,
         )
-        self._spawn(self.strap.run(), "hr-strap")
+        # Outside the task group, whose helper tasks are cancelled when the front end returns:
+        # the strap is stopped and awaited at shutdown, after the final Stop (an HCI command
+        # cancelled half-way would disturb the central it shares with the treadmill).
+        self._strap_task = asyncio.get_running_loop().create_task(
+            self._guarded_strap(self.strap), name="hr-strap"
+        )
+
+    async def _guarded_strap(self, strap: StrapClient) -> None:
+        try:
+            await strap.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the strap client's own bug: the heart rate is lost, say so
+            self._emit(ev.Failed(self.clock.now(), "hr-strap", repr(exc)))
+            self._on_strap_lost(f"the heart-rate strap client failed: {exc!r}")
 
     def _on_strap_connected(self, name: str) -> None:
-        self._note("heart_rate_sensor", state="connected", source=f"strap {name}")
+        self._note("heart_rate_sensor", state="connected", sensor=f"strap {name}")
 
     def _on_strap_sample(self, measurement: HeartRateMeasurement) -> None:
         name = self.strap.name if self.strap is not None else "?"
@@ -669,7 +690,7 @@ class SessionService:
 
     def _on_strap_lost(self, why: str) -> None:
         engine = self.engine
-        self._note("heart_rate_sensor", state="lost", reason=why, source=self._hr_source)
+        self._note("heart_rate_sensor", state="lost", reason=why, sensor=self._hr_source)
         if engine is not None:
             self._apply(engine.handle(sc.HeartRateDisconnected(self._hr_source), self.clock.now()))
 

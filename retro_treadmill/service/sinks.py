@@ -210,7 +210,7 @@ class EventLogSink:
                     event.t,
                     "heart_rate",
                     bpm=event.bpm,
-                    source=event.source,
+                    sensor=event.source,
                     **_present(contact=event.contact),
                 )
             case BeltSample() | Tick():

@@ -16,7 +16,9 @@ of a change within 30 s). :class:`StrapCore` is the strap: what it sends each se
                    with contact (as real straps do when contact comes back), then real values
 =================  ================================================================================
 
-A kind is written ``KIND[@WHEN]`` (``dropout@40s``; WHEN as in the fault syntax).
+A kind is written ``KIND[@WHEN]`` (``dropout@40s``; WHEN as in the fault syntax). WHEN counts
+from the first connection to the strap (:meth:`StrapCore.connected`): a strap misbehaves while
+somebody listens, however long the treadmill took to connect.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ _DEFAULT_ONSET_S: dict[StrapBehaviour, float] = {
 
 @dataclass(frozen=True, slots=True)
 class StrapKind:
-    """A strap behaviour and when it begins (sim seconds since the strap started)."""
+    """A strap behaviour and when it begins (sim seconds since the first connection)."""
 
     behaviour: StrapBehaviour = StrapBehaviour.STEADY
     onset_s: float = 0.0
@@ -131,18 +133,24 @@ class StrapCore:
         self.kind = kind or StrapKind()
         self.heart = HeartModel()
         self.gone = False
-        self._rising_from: float | None = None
+        self._origin: float | None = None
+
+    def connected(self, now: float) -> None:
+        """A client connected at ``now``: the kind's onset counts from the first one."""
+        if self._origin is None:
+            self._origin = now
 
     def sample(self, now: float, speed_kmh: float, incline_pct: float) -> StrapSample:
         """The sample at ``now`` (call about once a second) with the belt's speed and incline."""
         bpm = self.heart.step(now, speed_kmh, incline_pct)
         kind = self.kind
-        active = now >= kind.onset_s
+        since = -1.0 if self._origin is None else now - self._origin
+        active = since >= kind.onset_s
         behaviour = kind.behaviour
         if self.gone:
             return StrapSample(None)
         if behaviour is StrapBehaviour.RISING and active:
-            bpm += RISING_BPM_PER_S * (now - kind.onset_s)
+            bpm += RISING_BPM_PER_S * (since - kind.onset_s)
         elif behaviour is StrapBehaviour.DROPOUT and active:
             return StrapSample(None)
         elif behaviour is StrapBehaviour.NO_CONTACT and active:
@@ -151,7 +159,7 @@ class StrapCore:
             self.gone = True
             return StrapSample(None, disconnect=True)
         elif behaviour is StrapBehaviour.ZERO_BURSTS and active:
-            phase = (now - kind.onset_s) % ZERO_BURST_EVERY_S
+            phase = (since - kind.onset_s) % ZERO_BURST_EVERY_S
             if phase < 1.0:
                 return StrapSample(HeartRateMeasurement(0, contact_detected=False))
             if phase < 3.0:

@@ -113,6 +113,7 @@ class VirtualStrap:
         )
         self._silent_until = -1.0
         self._away = False
+        self._closing = False
         self._connections: dict[int, Connection] = {}
         self._runner: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -183,6 +184,7 @@ class VirtualStrap:
 
     async def close(self) -> None:
         """Stop the loop, drop the links and power off (each HCI step bounded to 1 s)."""
+        self._closing = True
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -211,7 +213,7 @@ class VirtualStrap:
         await self.close()
 
     async def _advertise(self) -> None:
-        if self._away:
+        if self._away or self._closing:
             return
         with contextlib.suppress(Exception):
             await self.device.start_advertising(
@@ -226,6 +228,7 @@ class VirtualStrap:
 
     def _on_connection(self, connection: Connection) -> None:
         self._connections[connection.handle] = connection
+        self.core.connected(self.elapsed)
         self._log(f"strap connected: {connection.peer_address}")
 
         def gone(reason: int) -> None:
@@ -236,6 +239,9 @@ class VirtualStrap:
         connection.on(connection.EVENT_DISCONNECTION, gone)
 
     def _spawn(self, coro: Any) -> None:
+        if self._closing:
+            coro.close()
+            return
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -27,6 +27,7 @@ from retro_treadmill.units import mph_to_kmh
 
 def run_strap(kind: str, seconds: int, speed_kmh: float = 1.6) -> list[HeartRateMeasurement | None]:
     core = StrapCore(parse_strap_kind(kind))
+    core.connected(0.0)
     return [core.sample(float(t), speed_kmh, 0.0).measurement for t in range(seconds)]
 
 
@@ -62,6 +63,7 @@ def test_the_kinds() -> None:
     assert longest == 3
     assert all(m is not None for m in bursts)
     core = StrapCore(StrapKind(StrapBehaviour.DISCONNECT, 3.0))
+    core.connected(0.0)
     assert [core.sample(float(t), 1.0, 0.0).disconnect for t in range(6)] == [
         False,
         False,
@@ -115,9 +117,8 @@ async def test_the_strap_client_hears_the_strap_and_reconnects_after_a_dropped_l
                             await changed.wait()
                             changed.clear()
                 finally:
-                    task.cancel()
-                    with pytest.raises(asyncio.CancelledError):
-                        await task
+                    client.stop()
+                    await asyncio.wait_for(task, 5.0)
         finally:
             await strap.close()
     assert events[0] == f"connected {STRAP_NAME}"
@@ -150,9 +151,8 @@ async def test_a_strap_that_disconnects_for_good_is_reported_once() -> None:
                     assert client.connects == 1
                     assert not client.connected
                 finally:
-                    task.cancel()
-                    with pytest.raises(asyncio.CancelledError):
-                        await task
+                    client.stop()
+                    await asyncio.wait_for(task, 5.0)
         finally:
             await strap.close()
     assert len(lost) == 1
