@@ -38,6 +38,7 @@ from typing import IO
 
 from retro_treadmill.errors import StartRefused
 from retro_treadmill.service.session import SessionService, StopOrigin
+from retro_treadmill.tui.format import preflight_heart_rate
 from retro_treadmill.tui.model import (
     DeviceInfo,
     HeartRateView,
@@ -376,6 +377,9 @@ class HeadlessConsole:
         return False
 
     async def _preflight(self, service: SessionService) -> bool:
+        hr = service.snapshot.heart_rate
+        if hr is not None:
+            self.say(preflight_heart_rate(hr))
         self.say("Preflight checklist:")
         if self.yes_preflight:
             for item in self.checklist:

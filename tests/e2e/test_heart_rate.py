@@ -189,6 +189,7 @@ def test_a_strap_in_another_process_is_reached_by_name_over_hci_tcp(
         timeout=90.0,
     )
     assert run.code == 3, run.explain()  # walked (a limit is set: Start needed a live value)
+    assert re.search(r"Heart rate \d+ bpm \(strap RetroSim HR\)", run.stdout), run.explain()
     samples = run.kinds("heart_rate")
     assert len(samples) >= 3, run.explain()
     assert {r["sensor"] for r in samples} == {"strap RetroSim HR"}

@@ -157,3 +157,19 @@ async def test_a_strap_that_disconnects_for_good_is_reported_once() -> None:
             await strap.close()
     assert len(lost) == 1
     assert samples
+
+
+async def test_scan_lists_the_virtual_strap_as_a_heart_rate_monitor() -> None:
+    from retro_treadmill.ble.discovery import scan
+
+    async with VirtualRadio() as radio:
+        strap = VirtualStrap.on_radio(radio, clock=ScaledClock(10.0))
+        await strap.start()
+        try:
+            async with open_adapter(radio) as adapter:
+                found = await scan(adapter, timeout=1.0)
+        finally:
+            await strap.close()
+    straps = [d for d in found if d.kind == "heart-rate"]
+    assert [d.name for d in straps] == [STRAP_NAME]
+    assert "heart-rate" in straps[0].describe()

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 from textual.widgets import Static
 
+from retro_treadmill.tui.format import preflight_heart_rate
 from retro_treadmill.tui.model import HeartRateView, SessionSnapshot
 from retro_treadmill.tui.widgets.bignumber import BigNumber
 from tests.tui.fakes import FakeController
@@ -98,3 +99,9 @@ def test_session_with_the_heart_rate_lost(snap_compare: SnapCompare, size: tuple
         await pilot.pause()  # type: ignore[attr-defined]
 
     assert snap_compare(app_for(controller), terminal_size=size, run_before=lost)
+
+
+def test_the_preflight_shows_the_live_value_or_why_start_waits() -> None:
+    assert preflight_heart_rate(STRAP) == "Heart rate 104 bpm (strap RetroSim HR)"
+    assert "Start waits for a live value" in preflight_heart_rate(LOST)
+    assert preflight_heart_rate(None) == ""

@@ -12,7 +12,8 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Button, Static
 
-from retro_treadmill.tui.model import ProfileInfo
+from retro_treadmill.tui.format import preflight_heart_rate
+from retro_treadmill.tui.model import ProfileInfo, SessionSnapshot
 from retro_treadmill.tui.screens.base import RetroScreen
 from retro_treadmill.tui.widgets.checkitem import CheckItem
 
@@ -65,6 +66,7 @@ class PreflightScreen(RetroScreen):
         with Vertical(id="checklist"):
             for index, item in enumerate(self.items):
                 yield CheckItem(f"{index + 1}. {item}", id=f"item-{index}")
+        yield Static("", id="preflight-hr", markup=False)
         yield Button(START_BLOCKED, id="start", disabled=True, variant="success")
         yield Static("", id="preflight-status")
         yield Static("1-4 or Enter: tick · Tab: next · G: start", classes="keys")
@@ -94,6 +96,10 @@ class PreflightScreen(RetroScreen):
     @on(Button.Pressed, "#start")
     def _pressed(self) -> None:
         self.action_start()
+
+    def draw(self, snapshot: SessionSnapshot) -> None:
+        """The live heart rate, when there is one or a limit needs one to start."""
+        self.query_one("#preflight-hr", Static).update(preflight_heart_rate(snapshot.heart_rate))
 
     def notice(self, text: str, *, refusal: bool = False) -> None:
         """Messages show under Start; after a refusal (of Start) Start may be pressed again."""

@@ -107,7 +107,10 @@ class SessionScreen(RetroScreen):
             f"Distance {fmt.distance(s.distance_m, units)}"
         )
         self._set("times", times)
-        self._draw_heart_rate(s.heart_rate)
+        hr = s.heart_rate
+        if hr is None and s.heart_rate_bpm is not None:  # a value without the governor's view
+            hr = HeartRateView(bpm=s.heart_rate_bpm, live=True)
+        self._draw_heart_rate(hr)
         self._set("prompt", f"▶ {s.prompt}" if s.prompt else "")
         progress = self.query_one(ProgressBar)
         if progress.progress != s.profile_progress:
