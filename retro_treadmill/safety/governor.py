@@ -321,6 +321,8 @@ class SafetyGovernor:
             return 0.0
         if self._start_step_pending:
             return self._floor_step(self._caps.max_start_speed_kmh)
+        if self._target_speed > 0 and self._hr_increase_refusal("speed"):
+            return self._target_speed  # the heart rate holds the profile: no increase to ask for
         return self._floor_step(min(self._caps.max_speed_kmh, self._rate_allowance(now)))
 
     def speed_on_grid(self, kmh: float) -> float:
@@ -340,6 +342,8 @@ class SafetyGovernor:
             step = self.limits.incline_change_pct
             low = max(low, max(window) - step)
             high = min(high, min(window) + step)
+        if self._state is GovernorState.RUNNING and self._hr_increase_refusal("incline"):
+            high = min(high, max(low, self._incline_base()))
         return low, high
 
     # ------------------------------------------------------------------ operator actions

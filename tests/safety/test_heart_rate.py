@@ -176,3 +176,12 @@ def test_without_a_limit_heart_rate_is_only_shown() -> None:
         True,
         False,
     )
+
+
+def test_while_held_the_allowances_offer_no_increase_so_a_profile_does_not_ask() -> None:
+    gov = walking()
+    before = gov.speed_allowance_kmh(6.0)
+    assert before > gov.target_speed_kmh
+    gov.handle(HeartRate(131, True), 6.0)  # at the hold
+    assert gov.speed_allowance_kmh(6.0) == gov.target_speed_kmh
+    assert gov.incline_allowance_pct(6.0)[1] == 0.0

@@ -630,9 +630,13 @@ class SessionMachine(RuleBasedStateMachine):
         """The operator deals with whatever happened: acknowledge, then start or resume."""
         assert self.engine is not None
         self._apply(self.engine.acknowledge(self.now))
+        running = self.engine.state.value == "running"
         action = self.engine.start if self.engine.state.value == "preflight" else self.engine.resume
         out = action(self.now)
-        if not out.rejection:
+        if running and not out.rejection:  # going on after a slow-down for a lost heart rate
+            assert not self._hr_lost(), "a slowed ramp continued without a live heart rate"
+            self.slowed = False
+        elif not out.rejection:
             self.permitted = True
             self.permit_time = self.now
             self.started = False
