@@ -408,9 +408,11 @@ def _tui(plan: RunPlan, adapter: Adapter, device_name: str) -> Any:
         async def scanner() -> Sequence[DeviceInfo]:
             found = await scan(adapter, timeout=5.0)
             return [
-                DeviceInfo(name=d.name or d.address, address=d.address, rssi_dbm=d.rssi)
+                DeviceInfo(
+                    name=d.name or d.address, address=d.address, rssi_dbm=d.rssi, kind=d.kind
+                )
                 for d in found
-                if d.kind == "treadmill"
+                if d.kind in ("treadmill", "heart-rate")
             ]
 
         simulated = plan.simulate is not None

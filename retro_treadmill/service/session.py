@@ -681,6 +681,14 @@ class SessionService:
             self._emit(ev.Failed(self.clock.now(), "hr-strap", repr(exc)))
             self._on_strap_lost(f"the heart-rate strap client failed: {exc!r}")
 
+    def choose_strap(self, device: DeviceInfo) -> None:
+        """The operator chose a heart-rate strap (the TUI's device screen): it connects with the
+        treadmill (at once when the treadmill is already connected)."""
+        self.hr_device = device.address
+        self._note("heart_rate_sensor", state="chosen", sensor=f"strap {device.name}")
+        if self.engine is not None:
+            self._start_strap()
+
     def _on_strap_connected(self, name: str) -> None:
         self._note("heart_rate_sensor", state="connected", sensor=f"strap {name}")
 

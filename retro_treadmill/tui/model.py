@@ -231,6 +231,8 @@ class DeviceInfo:
     """Bluetooth address (or platform UUID); for the virtual treadmill a descriptive token."""
     rssi_dbm: int | None = None
     virtual: bool = False
+    kind: str = "treadmill"
+    """``"treadmill"``, or ``"heart-rate"`` for a heart-rate strap (chosen beside the treadmill)."""
 
 
 @dataclass(frozen=True, slots=True)

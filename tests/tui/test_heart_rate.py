@@ -105,3 +105,32 @@ def test_the_preflight_shows_the_live_value_or_why_start_waits() -> None:
     assert preflight_heart_rate(STRAP) == "Heart rate 104 bpm (strap RetroSim HR)"
     assert "Start waits for a live value" in preflight_heart_rate(LOST)
     assert preflight_heart_rate(None) == ""
+
+
+async def test_the_device_screen_lets_one_pick_a_strap_then_the_treadmill() -> None:
+    from retro_treadmill.tui.app import RetroTreadmillApp
+    from retro_treadmill.tui.model import VIRTUAL_TREADMILL, DeviceInfo
+    from retro_treadmill.tui.screens.select import DeviceScreen
+    from tests.tui.fakes import PROFILES
+
+    strap = DeviceInfo(
+        name="Polar H10", address="A0:9E:1A:00:00:01", rssi_dbm=-60, kind="heart-rate"
+    )
+    controller = FakeController()
+    app = RetroTreadmillApp(
+        controller,
+        devices=[VIRTUAL_TREADMILL, strap],
+        profiles=PROFILES,
+        alarm_bell_interval_s=0.0,
+        redraw_interval_s=0.0,
+    )
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("down", "enter")  # the strap
+        await pilot.pause()
+        assert controller.intents[-1] == ("choose_strap", strap)
+        assert isinstance(app.screen, DeviceScreen)  # the treadmill is still to be chosen
+        assert "Polar H10 chosen" in _text(app, "#scan-status")
+        await pilot.press("up", "enter")  # the treadmill
+        await pilot.pause()
+        assert not isinstance(app.screen, DeviceScreen)
