@@ -54,3 +54,28 @@ async def test_the_treadmills_heart_rate_above_the_clinic_limit_stops_the_belt(r
     assert {r["sensor"] for r in samples} == {"treadmill"}
     assert any(r["bpm"] == 180 for r in samples)
     await rig.sim.wait_for(lambda s: s.belt_speed_kmh == 0.0, timeout=30)
+
+
+async def test_a_strap_chosen_in_the_ui_is_connected_with_the_treadmill(rig: Rig) -> None:
+    from retro_treadmill.sim.strap import STRAP_ADDRESS, STRAP_NAME, VirtualStrap
+    from retro_treadmill.tui.model import DeviceInfo
+
+    strap = VirtualStrap.on_radio(
+        rig.radio, clock=rig.clock, belt=lambda: (rig.sim.belt_speed_kmh, rig.sim.incline_pct)
+    )
+    await strap.start()
+    try:
+        service = rig.service(config=parse_config("[safety]\nmax_heart_rate_bpm = 180\n"))
+        service.choose_strap(DeviceInfo(STRAP_NAME, STRAP_ADDRESS, kind="heart-rate"))
+
+        async def then(service: SessionService) -> None:
+            await until(service, lambda: (service.snapshot.heart_rate_bpm or 0) > 0)
+            service.stop()
+
+        code = await service.serve(walking(then))
+    finally:
+        await strap.close()
+    assert code is ExitCode.STOPPED
+    samples = [r for r in service.log.records if r["kind"] == "heart_rate"]
+    assert samples
+    assert {r["sensor"] for r in samples} == {f"strap {STRAP_NAME}"}
