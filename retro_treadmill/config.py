@@ -7,9 +7,11 @@ environment variable; ``config.toml`` in the platformdirs user config directory 
 The ``[safety]`` table may tighten any limit it names. Loosening a cap beyond DESIGN's default
 (a higher speed, start speed or incline, or a decline) needs ``allow_above_default_caps = true``
 in the same table as well as the new value; the other limits (rate limits, timeouts, minimum
-running speed, countdown, the heart-rate limit ``max_heart_rate_bpm``, none by default) can only
-be tightened. Nothing else can loosen a limit. ``require_spotter = true`` in ``[safety]`` makes
-the preflight's spotter item compulsory for every walker (by default only a screening "yes" does).
+running speed, countdown, the heart-rate limit ``max_heart_rate_bpm`` and hold
+``hr_hold_above_bpm``, none by default, and the heart-rate-lost times ``hr_lost_after_s``,
+``hr_slow_after_s``, ``hr_stop_after_s``) can only be tightened. Nothing else can loosen a limit.
+``require_spotter = true`` in ``[safety]`` makes the preflight's spotter item compulsory for
+every walker (by default only a screening "yes" does).
 
 Errors are :class:`retro_treadmill.errors.ConfigError` naming the file, the table and key, and the
 line where it can be found. Paths in the file are relative to the file's folder.
@@ -89,6 +91,10 @@ SAFETY_KEYS: Mapping[str, SafetyKey] = MappingProxyType(
         "countdown_s": SafetyKey("countdown_s", "", "higher", False),
         # No limit by default (infinite): any value is a tightening.
         "max_heart_rate_bpm": SafetyKey("max_heart_rate_bpm", "", "lower", False),
+        "hr_hold_above_bpm": SafetyKey("hr_hold_above_bpm", "", "lower", False),
+        "hr_lost_after_s": SafetyKey("hr_lost_after_s", "", "lower", False),
+        "hr_slow_after_s": SafetyKey("hr_slow_after_s", "", "lower", False),
+        "hr_stop_after_s": SafetyKey("hr_stop_after_s", "", "lower", False),
     }
 )
 """Every key the ``[safety]`` table accepts besides ``allow_above_default_caps``."""
@@ -101,11 +107,12 @@ SANITY_BOUNDS: Mapping[str, tuple[float, float]] = MappingProxyType(
         "min_incline_pct": (-6.0, 15.0),
         "countdown_s": (0.0, 60.0),
         "max_heart_rate_bpm": (30.0, 250.0),
+        "hr_hold_above_bpm": (30.0, 250.0),
     }
 )
 """Bounds no config may leave even with ``allow_above_default_caps`` (they catch typos such as
 ``max_speed_mph = 15`` for 1.5): at most 10 mph, 15 % incline, a 6 % decline, 60 s countdown,
-a heart-rate limit between 30 and 250 bpm."""
+a heart-rate limit or hold between 30 and 250 bpm."""
 
 MQTT_KEYS: Mapping[str, type | tuple[type, ...]] = MappingProxyType(
     {
@@ -360,6 +367,13 @@ class _ConfigParser:
         if limits.min_incline_pct > limits.max_incline_pct:
             key = seen.get("min_incline_pct") or seen.get("max_incline_pct", "")
             raise self.fail("min_incline_pct is above max_incline_pct", "safety", key)
+        if limits.hr_slow_after_s > limits.hr_stop_after_s:
+            key = seen.get("hr_slow_after_s") or seen.get("hr_stop_after_s", "")
+            raise self.fail(
+                "hr_slow_after_s is above hr_stop_after_s: the belt must slow before it stops",
+                "safety",
+                key,
+            )
         return limits, frozenset(loosened)
 
     def _quirks(

@@ -254,6 +254,34 @@ def test_a_bad_heart_rate_limit_is_refused_with_the_line(text: str, expected: st
     assert expected in _error(f"[safety]\n{text}\n")
 
 
+def test_heart_rate_hold_and_lost_times_are_tighten_only_clinic_keys() -> None:
+    config = parse_config(
+        "[safety]\nhr_hold_above_bpm = 125\nhr_lost_after_s = 3\nhr_slow_after_s = 20\n"
+        "hr_stop_after_s = 40\n"
+    )
+    limits = config.limits
+    assert (limits.hr_hold_above_bpm, limits.hr_lost_after_s) == (125.0, 3.0)
+    assert (limits.hr_slow_after_s, limits.hr_stop_after_s) == (20.0, 40.0)
+    assert limits.heart_rate_limited
+    assert not DEFAULT_LIMITS.heart_rate_limited
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("hr_stop_after_s = 90", "hr_stop_after_s = 90 is less strict than the built-in default"),
+        ("hr_lost_after_s = 10", "can only be tightened"),
+        ("hr_hold_above_bpm = 20", "outside the sane range"),
+        (
+            "hr_slow_after_s = 30\nhr_stop_after_s = 20",
+            "the belt must slow before it stops",
+        ),
+    ],
+)
+def test_a_looser_heart_rate_lost_time_is_refused(text: str, expected: str) -> None:
+    assert expected in _error(f"[safety]\n{text}\n")
+
+
 def test_no_start_speed_left_between_the_minimum_and_the_start_cap_is_a_config_error() -> None:
     # min_running_speed 1.2 mph (a tightening) above the 1.0 mph start cap: nothing could start.
     message = _error("[safety]\nmin_running_speed_mph = 1.2\n")

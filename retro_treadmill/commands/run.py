@@ -85,11 +85,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="use the in-process virtual treadmill (personality default: spec)",
     )
     parser.add_argument(
+        "--hr-device",
+        metavar="ADDR|NAME",
+        help="heart-rate strap (Heart Rate Service) address or name, on the same adapter; "
+        "without it the treadmill's own heart rate is used when it sends one",
+    )
+    parser.add_argument(
+        "--simulate-hr",
+        nargs="?",
+        const="steady",
+        default=None,
+        metavar="KIND",
+        help="with --simulate: a virtual heart-rate strap 'RetroSim HR' (steady, rising, dropout, "
+        "no-contact, disconnect, zero-bursts; KIND@WHEN, e.g. dropout@40s)",
+    )
+    parser.add_argument(
         "--fault",
         action="append",
         default=[],
         metavar="SPEC",
-        help="inject a virtual-treadmill fault, e.g. drop-link@40s (with --simulate; repeatable)",
+        help="inject a virtual-treadmill fault, e.g. drop-link@40s, or a strap fault with hr., "
+        "e.g. hr.drop-link@30s (with --simulate / --simulate-hr; repeatable)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for random fault times")
     parser.add_argument(
@@ -176,6 +192,8 @@ class RunPlan:
     """Why the preflight's spotter item is required (``""``: not required)."""
     screening_yes: bool = False
     """The screening answered yes somewhere: the physiotherapist's clearance is recommended."""
+    hr_device: str | None = None
+    simulate_hr: str | None = None
 
 
 def plan_from_args(args: argparse.Namespace) -> RunPlan:
@@ -184,7 +202,9 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
     from retro_treadmill.clock import check_time_scale
     from retro_treadmill.profiles import load_profile
     from retro_treadmill.sim.faults import parse_fault
+    from retro_treadmill.sim.heart import parse_strap_kind
     from retro_treadmill.sim.personalities import get_personality
+    from retro_treadmill.sim.strap import parse_strap_fault, split_faults
     from retro_treadmill.telemetry.settings import MqttSettings, settings_from_args, topic_safe_id
 
     simulate: str | None = args.simulate
@@ -204,9 +224,25 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         )
     adapter = args.adapter or "system"
     parse_adapter_spec(adapter)
+    treadmill_faults, strap_faults = split_faults(args.fault)
+    simulate_hr: str | None = args.simulate_hr
+    if simulate_hr is not None:
+        if simulate is None:
+            raise ConfigError(
+                "--simulate-hr is the virtual strap of the virtual treadmill: add --simulate "
+                '(or run `retro-treadmill simulate --hr` and use --hr-device "RetroSim HR")',
+                field="simulate-hr",
+            )
+        if args.hr_device:
+            raise ConfigError("--simulate-hr and --hr-device: use one strap", field="hr-device")
+        parse_strap_kind(simulate_hr)
+    if strap_faults and simulate_hr is None:
+        raise ConfigError("--fault hr.... needs the virtual strap (--simulate-hr)", field="fault")
+    for spec in strap_faults:
+        parse_strap_fault(spec)
     if simulate is not None:
         get_personality(simulate)
-        for spec in args.fault:
+        for spec in treadmill_faults:
             parse_fault(spec)
     config = load_config(args.config)
     selection = None
@@ -263,6 +299,8 @@ def plan_from_args(args: argparse.Namespace) -> RunPlan:
         walker=walker,
         walker_selection=selection,
         ask_rating=selection is not None and record and not getattr(args, "no_ask", False),
+        hr_device=args.hr_device,
+        simulate_hr=simulate_hr,
     )
 
 
@@ -431,20 +469,36 @@ async def _virtual_treadmill(
 ) -> AsyncIterator[tuple[Any, VirtualTreadmill]]:
     from retro_treadmill.ble.radio import VirtualRadio
     from retro_treadmill.sim.server import VirtualTreadmill
+    from retro_treadmill.sim.strap import VirtualStrap, split_faults
 
+    treadmill_faults, strap_faults = split_faults(plan.faults)
     async with VirtualRadio() as radio:
         sim = VirtualTreadmill.on_radio(
             radio,
             personality=plan.simulate or "spec",
             clock=clock,
-            faults=plan.faults,
+            faults=treadmill_faults,
             seed=plan.seed,
             log=lambda message: log.write("simulator-log", message=message),
         )
+        strap = None
+        if plan.simulate_hr is not None:
+            strap = VirtualStrap.on_radio(
+                radio,
+                kind=plan.simulate_hr,
+                clock=clock,
+                belt=lambda: (sim.belt_speed_kmh, sim.incline_pct),
+                faults=strap_faults,
+                log=lambda message: log.write("simulator-log", message=message),
+            )
         await sim.start()
         try:
+            if strap is not None:
+                await strap.start()
             yield radio, sim
         finally:
+            if strap is not None:
+                await strap.close()
             log.write(
                 "simulator",
                 personality=sim.personality.name,
@@ -462,6 +516,7 @@ async def run_plan(plan: RunPlan, *, stdin: Any = None, stdout: Any = None) -> E
     from retro_treadmill.clock import MonotonicClock, ScaledClock
     from retro_treadmill.service.session import SessionService
     from retro_treadmill.sim.server import DEFAULT_ADDRESS, DEFAULT_NAME
+    from retro_treadmill.sim.strap import STRAP_ADDRESS
     from retro_treadmill.telemetry.eventlog import EventLog
 
     clock: Clock = ScaledClock(plan.time_scale) if plan.time_scale != 1.0 else MonotonicClock()
@@ -478,6 +533,8 @@ async def run_plan(plan: RunPlan, *, stdin: Any = None, stdout: Any = None) -> E
         profile_key=plan.profile_key,
         device=plan.device,
         simulate=plan.simulate,
+        simulate_hr=plan.simulate_hr,
+        hr_device=plan.hr_device,
         faults=plan.faults,
         units=plan.units,
         headless=plan.headless,
@@ -515,6 +572,7 @@ async def run_plan(plan: RunPlan, *, stdin: Any = None, stdout: Any = None) -> E
                 event_log=log,
                 recording=recording,
                 freeze_gc=True,
+                hr_device=STRAP_ADDRESS if plan.simulate_hr is not None else plan.hr_device,
             )
             if plan.spotter_reason:
                 from retro_treadmill.screening import SPOTTER_ITEM
@@ -600,9 +658,11 @@ def _tui(plan: RunPlan, adapter: Adapter, device_name: str) -> Any:
         async def scanner() -> Sequence[DeviceInfo]:
             found = await scan(adapter, timeout=5.0)
             return [
-                DeviceInfo(name=d.name or d.address, address=d.address, rssi_dbm=d.rssi)
+                DeviceInfo(
+                    name=d.name or d.address, address=d.address, rssi_dbm=d.rssi, kind=d.kind
+                )
                 for d in found
-                if d.kind == "treadmill"
+                if d.kind in ("treadmill", "heart-rate")
             ]
 
         simulated = plan.simulate is not None

@@ -57,6 +57,16 @@ def register(subparsers: Any) -> None:
         metavar="SPEC",
         help="inject a fault, e.g. drop-link@12s (repeatable; syntax below)",
     )
+    parser.add_argument(
+        "--hr",
+        nargs="?",
+        const="steady",
+        default=None,
+        metavar="KIND",
+        help="also run a virtual heart-rate strap 'RetroSim HR' following the belt (steady, "
+        "rising, dropout, no-contact, disconnect, zero-bursts; KIND@WHEN, e.g. dropout@40s); "
+        "strap faults: --fault hr.drop-link@30s",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for random fault times")
     parser.add_argument(
         "--time-scale",
@@ -84,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
     """Run the virtual treadmill until SIGINT/SIGTERM; exit code 0 on a clean stop, 1 when the
     treadmill's loop failed (the error is printed)."""
     from retro_treadmill.sim.faults import parse_fault
+    from retro_treadmill.sim.heart import parse_strap_kind
     from retro_treadmill.sim.personalities import PERSONALITIES, get_personality
+    from retro_treadmill.sim.strap import parse_strap_fault, split_faults
 
     if args.list_personalities:
         for personality in PERSONALITIES.values():
@@ -97,8 +109,15 @@ def run(args: argparse.Namespace) -> int:
     host = check_loopback_host(host)
     if not args.time_scale > 0:
         raise ConfigError(f"--time-scale must be > 0, got {args.time_scale}", field="time-scale")
-    for spec in args.fault:
+    treadmill_faults, strap_faults = split_faults(args.fault)
+    for spec in treadmill_faults:
         parse_fault(spec)  # report syntax errors before anything starts
+    if strap_faults and args.hr is None:
+        raise ConfigError("--fault hr.... needs the virtual strap (--hr)", field="fault")
+    for spec in strap_faults:
+        parse_strap_fault(spec)
+    if args.hr is not None:
+        parse_strap_kind(args.hr)
     snoop = open(args.snoop, "wb") if args.snoop else None  # noqa: SIM115 - closed below
     try:
         return asyncio.run(_serve(args, personality.name, host, port, snoop))
@@ -113,6 +132,7 @@ async def _serve(
     from retro_treadmill.ble.radio import VirtualRadio
     from retro_treadmill.clock import Clock, MonotonicClock, ScaledClock
     from retro_treadmill.sim.server import DEFAULT_NAME, VirtualTreadmill
+    from retro_treadmill.sim.strap import VirtualStrap, split_faults
 
     def say(message: str) -> None:
         print(message, flush=True)
@@ -131,13 +151,25 @@ async def _serve(
                 personality=personality,
                 clock=clock,
                 name=args.name or DEFAULT_NAME,
-                faults=args.fault,
+                faults=split_faults(args.fault)[0],
                 seed=args.seed,
                 snoop=snoop,
                 log=say,
             )
+            strap = None
+            if args.hr is not None:
+                strap = VirtualStrap.on_radio(
+                    radio,
+                    kind=args.hr,
+                    clock=clock,
+                    belt=lambda: (sim.belt_speed_kmh, sim.incline_pct),
+                    faults=split_faults(args.fault)[1],
+                    log=say,
+                )
             await sim.start()
             try:
+                if strap is not None:
+                    await strap.start()
                 say(f"listening: {server.transport_spec} (personality {personality})")
                 for fault in sim.scheduled_faults:
                     say(f"fault scheduled at {fault.at:.1f} s: {fault}")
@@ -150,6 +182,8 @@ async def _serve(
                     failing.cancel()
                 say("stopping")
             finally:
+                if strap is not None:
+                    await strap.close()
                 await sim.close()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

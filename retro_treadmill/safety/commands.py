@@ -246,9 +246,21 @@ class DeviceRanges:
 @dataclass(frozen=True, slots=True)
 class HeartRate:
     """A heart-rate sample (Heart Rate Measurement 0x2A37, or Treadmill Data's Heart Rate field),
-    beats per minute."""
+    beats per minute. ``contact_detected``: ``None`` when the sensor does not report skin
+    contact, else whether it detects it (a sample without contact, or of 0 bpm, is no
+    measurement). ``source`` names where it came from ("strap", "treadmill"), for display."""
 
     bpm: float
+    contact_detected: bool | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HeartRateDisconnected:
+    """The heart-rate source went away (the strap's link dropped): the heart rate is lost at
+    once. The next :class:`HeartRate` sample is its return."""
+
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +309,7 @@ Event = (
     | StopRefused
     | ControlRefused
     | SetpointRefused
+    | HeartRateDisconnected
 )
 """Everything ``SafetyGovernor.handle`` accepts."""
 
@@ -327,6 +340,10 @@ class AlarmKind(StrEnum):
     """Telemetry did not confirm a speed setpoint within 10 s (the device ignores commands)."""
     HEART_RATE = "heart_rate"
     """The heart rate stayed above the configured limit."""
+    HEART_RATE_LOST = "heart_rate_lost"
+    """No heart-rate measurement while a heart-rate limit is set: a warning at once (no
+    increases, no Stop), the minimum running speed after 30 s, Stop and the end of the session
+    after 60 s (the Stop's alarm has ``warning`` false)."""
     UNEXPECTED_MOTION = "unexpected_motion"
     """The belt moves while the governor is halted (started at the console, or a device fault)."""
     INTERNAL_ERROR = "internal_error"
@@ -341,6 +358,9 @@ class Alarm:
     kind: AlarmKind
     message: str
     at: float
+    warning: bool = False
+    """A warning comes without a Stop and does not halt (the heart-rate-lost warning); every
+    other alarm halts with a Stop."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,6 +409,7 @@ __all__ = [
     "DeviceRanges",
     "Event",
     "HeartRate",
+    "HeartRateDisconnected",
     "InclineChange",
     "LinkLost",
     "LinkUp",

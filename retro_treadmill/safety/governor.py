@@ -72,6 +72,7 @@ from retro_treadmill.safety.commands import (
     DeviceRanges,
     Event,
     HeartRate,
+    HeartRateDisconnected,
     InclineChange,
     LinkLost,
     LinkUp,
@@ -182,6 +183,32 @@ class ArmResult:
 
 
 @dataclass(frozen=True, slots=True)
+class HeartRateStatus:
+    """The heart rate as the governor sees it (:meth:`SafetyGovernor.heart_rate_status`).
+
+    ``bpm`` is the last measurement (``None`` before any), ``source`` where it came from,
+    ``live`` whether it is current. ``limited``: a heart-rate limit is set (``max_bpm`` the
+    stop limit, ``hold_bpm`` the hold; infinite when unset). ``holding``: at or above the hold.
+    While lost, ``lost_since`` is when, ``lost_reason`` why, and ``slow_at`` / ``stop_at`` the
+    session times of the slow-down and the Stop. ``slowed``: the belt was slowed and increases
+    wait for an operator action.
+    """
+
+    bpm: float | None
+    source: str
+    live: bool
+    limited: bool
+    max_bpm: float
+    hold_bpm: float
+    holding: bool
+    lost_since: float | None
+    lost_reason: str
+    slow_at: float | None
+    stop_at: float | None
+    slowed: bool
+
+
+@dataclass(frozen=True, slots=True)
 class GovernorStatus:
     """What the governor knows, for display and for the session engine."""
 
@@ -257,6 +284,7 @@ class SafetyGovernor:
         self._alarms: list[Alarm] = []
         self._clock = 0.0
         """The last finite ``now`` seen (a NaN/infinite ``now`` is a broken clock: fail closed)."""
+        self._init_heart_rate()
 
         # A refused Stop, console targets, incline confirmation (see the methods below _tick).
         self._stop_refused = False
@@ -336,6 +364,8 @@ class SafetyGovernor:
             return 0.0
         if self._start_step_pending:
             return self._floor_step(self._caps.max_start_speed_kmh)
+        if self._target_speed > 0 and self._hr_increase_refusal("speed"):
+            return self._target_speed  # the heart rate holds the profile: no increase to ask for
         return self._floor_step(min(self._caps.max_speed_kmh, self._rate_allowance(now)))
 
     def speed_on_grid(self, kmh: float, ceiling: float = math.inf, *, down: bool = False) -> float:
@@ -363,6 +393,8 @@ class SafetyGovernor:
             step = self.limits.incline_change_pct
             low = max(low, max(window) - step)
             high = min(high, min(window) + step)
+        if self._state is GovernorState.RUNNING and self._hr_increase_refusal("incline"):
+            high = min(high, max(low, self._incline_base()))
         return low, high
 
     # ------------------------------------------------------------------ operator actions
@@ -398,7 +430,11 @@ class SafetyGovernor:
                 f"{self._fmt(caps.min_running_speed_kmh)} is above the start speed limit "
                 f"{self._fmt(caps.max_start_speed_kmh)}",
             )
+        no_heart_rate = self._hr_start_refusal()
+        if no_heart_rate:
+            return ArmResult(False, no_heart_rate)
         self._alarms.clear()
+        self._hr_slowed = False  # the operator's go-ahead: a slowed ramp may continue
         self._state = GovernorState.ARMED
         self._halt_reason = ""
         self._countdown_ends = now + self.limits.countdown_s
@@ -409,7 +445,9 @@ class SafetyGovernor:
         """The operator has seen the alarms: clear those whose cause is over (the link is up, the
         belt confirmed stopped). The halt stays; only :meth:`arm` lifts it. Returns the alarms
         still active."""
-        self._alarms = [a for a in self._alarms if self._alarm_persists(a.kind)]
+        self._alarms = [
+            a for a in self._alarms if self._alarm_persists(a.kind) or self._hr_warning_persists(a)
+        ]
         return self.alarms
 
     def _alarm_persists(self, kind: AlarmKind) -> bool:
@@ -474,6 +512,9 @@ class SafetyGovernor:
         stale = self.start_stale(now)
         if stale:
             return self._reject(request, stale)
+        no_heart_rate = self._hr_start_refusal()
+        if no_heart_rate:
+            return self._reject(request, no_heart_rate)
         assert self._countdown_ends is not None
         if now < self._countdown_ends - _EPS:
             return self._reject(
@@ -503,6 +544,10 @@ class SafetyGovernor:
             return Decision(Verdict.REPLACED, request, stop, "a speed of 0 is sent as Stop")
         if self._state is not GovernorState.RUNNING:
             return self._reject(request, self._not_allowed(SetSpeed))
+        if kmh > self._target_speed + _EPS:
+            held = self._hr_increase_refusal("speed")
+            if held:
+                return self._reject(request, held)
         caps = self._caps
         if kmh < caps.min_running_speed_kmh - _EPS:
             return self._reject(
@@ -592,6 +637,10 @@ class SafetyGovernor:
             return self._reject(request, "the requested incline is not a number")
         if self._state is not GovernorState.RUNNING:
             return self._reject(request, self._not_allowed(SetIncline))
+        if pct > self._incline_base() + _EPS:
+            held = self._hr_increase_refusal("incline")
+            if held:
+                return self._reject(request, held)
         caps = self._caps
         if caps.max_incline_pct < caps.min_incline_pct - _EPS:
             return self._reject(
@@ -741,21 +790,9 @@ class SafetyGovernor:
         if isinstance(event, TargetInclineChanged):
             return NO_ACTIONS
         if isinstance(event, HeartRate):
-            limit = self.limits.max_heart_rate_bpm
-            if not math.isfinite(event.bpm) or event.bpm <= limit:
-                self._heart_rate_count = 0
-                return NO_ACTIONS
-            self._heart_rate_count += 1
-            if self._heart_rate_count < self.limits.heart_rate_samples:
-                return NO_ACTIONS
-            if self._state is GovernorState.HALTED and self.standstill:
-                return NO_ACTIONS  # already at rest: nothing to stop
-            return self._halt(
-                AlarmKind.HEART_RATE,
-                f"Heart rate {event.bpm:.0f} bpm is above the limit {limit:.0f} bpm. Stopped: "
-                "rest before continuing.",
-                now,
-            )
+            return self._on_heart_rate(event, now)
+        if isinstance(event, HeartRateDisconnected):
+            return self._on_heart_rate_disconnected(event, now)
         # DeviceRanges
         self._device = event
         self._caps = self._compute_caps()
@@ -853,7 +890,8 @@ class SafetyGovernor:
         try:
             now = self._checked_now(now)
             actions = self._tick(now)
-            return actions + self._tick_incline(now) + self._tick_stop_resend(now)
+            actions += self._tick_incline(now) + self._tick_stop_resend(now)
+            return actions + self._hr_tick(now)
         except Exception as exc:  # fail closed
             message = f"internal error: {exc!r}"
             return self._halt(AlarmKind.INTERNAL_ERROR, message, self._safe_now(now))
@@ -1308,6 +1346,228 @@ class SafetyGovernor:
     def _fmt(self, kmh: float) -> str:
         return format_speed(kmh, self.units, 2)
 
+    # ------------------------------------------------------------------ heart rate
+
+    def _init_heart_rate(self) -> None:
+        self._hr_bpm: float | None = None
+        """The last measurement (a sample with contact and above 0 bpm)."""
+        self._hr_last: float | None = None
+        """When it arrived."""
+        self._hr_source = ""
+        self._hr_connected = True
+        self._hr_no_contact = False
+        """The latest sample reported no skin contact or 0 bpm."""
+        self._hr_lost_at: float | None = None
+        """When the heart rate was lost (``None`` while it is live or was never seen)."""
+        self._hr_lost_why = ""
+        self._hr_slow_sent = False
+        self._hr_slowed = False
+        """The belt was slowed for a lost heart rate: increases wait for an operator action."""
+
+    def heart_rate_status(self, now: float) -> HeartRateStatus:
+        """The heart rate as the governor sees it at ``now``, for display (see
+        :class:`HeartRateStatus`)."""
+        lim = self.limits
+        lost_at = self._hr_lost_at
+        slow_at = None if lost_at is None else lost_at + lim.hr_slow_after_s
+        stop_at = None if lost_at is None else lost_at + lim.hr_stop_after_s
+        return HeartRateStatus(
+            bpm=self._hr_bpm,
+            source=self._hr_source,
+            live=not self._hr_not_live(now),
+            limited=lim.heart_rate_limited,
+            max_bpm=lim.max_heart_rate_bpm,
+            hold_bpm=lim.hr_hold_above_bpm,
+            holding=self._hr_holding(now),
+            lost_since=lost_at,
+            lost_reason=self._hr_lost_why,
+            slow_at=slow_at,
+            stop_at=stop_at,
+            slowed=self._hr_slowed,
+        )
+
+    def confirm_heart_rate(self, now: float) -> ArmResult:
+        """The operator lets a ramp that was slowed for a lost heart rate continue (increases are
+        refused until then). Refused while the heart rate is not live."""
+        if not math.isfinite(now):
+            return ArmResult(False, f"the session clock is broken (now = {now!r})")
+        if not self._hr_slowed:
+            return ArmResult(False, "the ramp was not slowed for a lost heart rate")
+        why = self._hr_not_live(now)
+        if why:
+            return ArmResult(False, f"the heart rate is not live: {why}")
+        self._hr_slowed = False
+        return ArmResult(True)
+
+    def _hr_warning_persists(self, alarm: Alarm) -> bool:
+        return alarm.warning and self._hr_lost_at is not None
+
+    def _hr_not_live(self, now: float) -> str:
+        """Why there is no live heart rate at ``now`` (``""`` when there is one)."""
+        if self._hr_last is None:
+            return "no heart-rate measurement has arrived yet"
+        if not self._hr_connected:
+            return "the heart-rate sensor is disconnected"
+        if self._hr_lost_at is not None:
+            return self._hr_lost_why
+        age = now - self._hr_last
+        if age > self.limits.hr_lost_after_s + _EPS:
+            return f"no heart-rate measurement for {age:.1f} s"
+        return ""
+
+    def _hr_start_refusal(self) -> str:
+        """Why a Start (or arming) is refused for the heart rate: with a limit set, it needs a
+        live heart rate below the hold (``""`` when it may go)."""
+        if not self.limits.heart_rate_limited:
+            return ""
+        why = self._hr_not_live(self._clock)
+        if why:
+            return f"a heart-rate limit is set and there is no live heart rate ({why})"
+        if self._hr_holding(self._clock):
+            return (
+                f"the heart rate {self._hr_bpm:.0f} bpm is at or above the hold "
+                f"{self.limits.hr_hold_above_bpm:.0f} bpm"
+            )
+        return ""
+
+    def _hr_holding(self, now: float) -> bool:
+        bpm = self._hr_bpm
+        return (
+            bpm is not None
+            and not self._hr_not_live(now)
+            and bpm >= self.limits.hr_hold_above_bpm - _EPS
+        )
+
+    def _hr_increase_refusal(self, what: str) -> str:
+        """Why a speed or incline increase is refused for the heart rate (``""`` if it is not)."""
+        if not self.limits.heart_rate_limited:
+            return ""
+        now = self._clock
+        lost = self._hr_not_live(now)
+        if lost:
+            return f"no {what} increase: the heart rate is lost ({lost})"
+        if self._hr_slowed:
+            return (
+                f"no {what} increase: the belt was slowed after the heart rate was lost; an "
+                "operator must confirm before the profile continues"
+            )
+        if self._hr_holding(now):
+            return (
+                f"no {what} increase: the heart rate {self._hr_bpm:.0f} bpm is at or above the "
+                f"hold {self.limits.hr_hold_above_bpm:.0f} bpm (the profile holds)"
+            )
+        return ""
+
+    def _on_heart_rate(self, event: HeartRate, now: float) -> Actions:
+        self._hr_source = event.source or self._hr_source
+        self._hr_connected = True
+        bpm = event.bpm
+        if not math.isfinite(bpm) or bpm <= 0 or event.contact_detected is False:
+            # Not a measurement (no skin contact, 0 bpm): it neither heals a loss nor counts
+            # towards or against the cap; a loss is declared once this lasts (tick).
+            self._hr_no_contact = True
+            return NO_ACTIONS
+        self._hr_no_contact = False
+        self._hr_bpm = bpm
+        self._hr_last = now
+        if self._hr_lost_at is not None:
+            self._hr_lost_at = None
+            self._hr_lost_why = ""
+            self._hr_slow_sent = False
+            self._alarms = [
+                a for a in self._alarms if not (a.kind is AlarmKind.HEART_RATE_LOST and a.warning)
+            ]
+        limit = self.limits.max_heart_rate_bpm
+        if bpm <= limit:
+            self._heart_rate_count = 0
+            return NO_ACTIONS
+        self._heart_rate_count += 1
+        if self._heart_rate_count < self.limits.heart_rate_samples:
+            return NO_ACTIONS
+        if self._state is GovernorState.HALTED and self.standstill:
+            return NO_ACTIONS  # already at rest: nothing to stop
+        return self._halt(
+            AlarmKind.HEART_RATE,
+            f"Heart rate {bpm:.0f} bpm is above the limit {limit:.0f} bpm. Stopped: "
+            "rest before continuing.",
+            now,
+        )
+
+    def _on_heart_rate_disconnected(self, event: HeartRateDisconnected, now: float) -> Actions:
+        self._hr_source = event.source or self._hr_source
+        self._hr_connected = False
+        if self._hr_lost_at is not None or self._hr_last is None:
+            return NO_ACTIONS
+        return self._hr_lose(now, "the heart-rate sensor disconnected")
+
+    def _hr_lose(self, now: float, why: str) -> Actions:
+        """Declare the heart rate lost at ``now``: a warning (no Stop), no increases from now."""
+        self._hr_lost_at = now
+        self._hr_lost_why = why
+        self._hr_slow_sent = False
+        if not self.limits.heart_rate_limited:
+            return NO_ACTIONS
+        lim = self.limits
+        alarm = Alarm(
+            AlarmKind.HEART_RATE_LOST,
+            f"HEART RATE LOST: {why}. No speed or incline increases; the belt slows to the "
+            f"minimum running speed in {lim.hr_slow_after_s:g} s and stops in "
+            f"{lim.hr_stop_after_s:g} s unless the heart rate is back.",
+            now,
+            warning=True,
+        )
+        self._alarms = [a for a in self._alarms if a.kind is not AlarmKind.HEART_RATE_LOST]
+        self._alarms.append(alarm)
+        return Actions(alarms=(alarm,))
+
+    def _hr_tick(self, now: float) -> Actions:
+        lim = self.limits
+        if not lim.heart_rate_limited or self._hr_last is None:
+            return NO_ACTIONS
+        if self._hr_lost_at is None:
+            if now - self._hr_last < lim.hr_lost_after_s - _EPS:
+                return NO_ACTIONS
+            why = (
+                "contact not detected or 0 bpm"
+                if self._hr_no_contact
+                else f"no measurement for {lim.hr_lost_after_s:g} s"
+            )
+            actions = self._hr_lose(self._hr_last + lim.hr_lost_after_s, why)
+            return actions + self._hr_act_on_loss(now)
+        return self._hr_act_on_loss(now)
+
+    def _hr_act_on_loss(self, now: float) -> Actions:
+        """The lost heart rate's deadlines: the minimum running speed, then Stop."""
+        lost_at = self._hr_lost_at
+        if lost_at is None or self._state is not GovernorState.RUNNING:
+            return NO_ACTIONS
+        lim = self.limits
+        if now >= lost_at + lim.hr_stop_after_s - _EPS:
+            self._alarms = [a for a in self._alarms if a.kind is not AlarmKind.HEART_RATE_LOST]
+            return self._halt(
+                AlarmKind.HEART_RATE_LOST,
+                f"The heart rate has been lost for {now - lost_at:.0f} s ({self._hr_lost_why}). "
+                "Stopped; the session is over.",
+                now,
+            )
+        if now >= lost_at + lim.hr_slow_after_s - _EPS and not self._hr_slow_sent:
+            self._hr_slow_sent = True
+            self._hr_slowed = True
+            slow = self.speed_on_grid(self._caps.min_running_speed_kmh)
+            if self._target_speed <= slow + _EPS:
+                return NO_ACTIONS
+            request = Request(SetSpeed(slow), Source.GOVERNOR)
+            decision = self._approve_speed(
+                request,
+                slow,
+                now,
+                Verdict.REPLACED,
+                f"heart rate lost for {lim.hr_slow_after_s:g} s: slowing to the minimum running "
+                "speed",
+            )
+            return Actions(commands=decision.commands)
+        return NO_ACTIONS
+
 
 __all__ = [
     "ALLOWED",
@@ -1316,5 +1576,6 @@ __all__ = [
     "Caps",
     "GovernorState",
     "GovernorStatus",
+    "HeartRateStatus",
     "SafetyGovernor",
 ]

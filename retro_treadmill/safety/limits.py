@@ -64,6 +64,23 @@ class SafetyLimits:
     (no limit by default; a clinic config sets one per patient group)."""
     heart_rate_samples: int = 2
     """Consecutive heart-rate samples above the limit that halt the session."""
+    hr_hold_above_bpm: float = math.inf
+    """At or above this heart rate, speed and incline increases are refused (the profile holds;
+    decreases pass). No hold by default."""
+    hr_lost_after_s: float = 5.0
+    """While a heart-rate limit is set: no measurement (no sample, contact not detected, or
+    0 bpm) for this long, or the sensor disconnected, is a lost heart rate: a warning at once and
+    no increases."""
+    hr_slow_after_s: float = 30.0
+    """A heart rate lost this long: the belt slows to the minimum running speed."""
+    hr_stop_after_s: float = 60.0
+    """A heart rate lost this long: Stop, alarm, the session is over."""
+
+    @property
+    def heart_rate_limited(self) -> bool:
+        """A heart-rate limit (``max_heart_rate_bpm`` or ``hr_hold_above_bpm``) is set, so a
+        live heart rate is needed to start and its loss is acted on."""
+        return math.isfinite(self.max_heart_rate_bpm) or math.isfinite(self.hr_hold_above_bpm)
 
     def tightened_by(self, other: SafetyLimits) -> SafetyLimits:
         """The stricter of ``self`` and ``other`` for every limit."""

@@ -143,6 +143,7 @@ class BeltSample:
     elapsed_s: float
     """Walking time counted by the engine."""
     heart_rate_bpm: int | None
+    """The live heart rate (``None`` when there is none, or it is lost)."""
     target_speed_kmh: float
     target_incline_pct: float | None
     state: str
@@ -150,6 +151,19 @@ class BeltSample:
     """0-based, as the engine counts (``None`` outside the profile)."""
     direction: str
     segment_name: str = ""
+    heart_rate_source: str | None = None
+    """Where the heart rate comes from (``"strap NAME"``, ``"treadmill"``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeartRateSample:
+    """One heart-rate sample as the governor got it: ``bpm`` (0 when the sensor says so),
+    ``contact`` (``None``: not reported), ``source``."""
+
+    t: float
+    bpm: int
+    contact: bool | None
+    source: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +259,7 @@ SessionEvent = (
     | AlarmRaised
     | Rejected
     | BeltSample
+    | HeartRateSample
     | LinkChanged
     | Noted
     | Failed
@@ -265,6 +280,7 @@ __all__ = [
     "EventsDropped",
     "Failed",
     "FtmsAudited",
+    "HeartRateSample",
     "LinkChanged",
     "Noted",
     "OperatorAction",

@@ -10,7 +10,8 @@ Keys (with a terminal: single keys, cbreak mode; otherwise one line each, Enter 
 =======================  =====================================================================
 Enter, space, ``s``      STOP the belt (the session ends)
 ``p``                    pause (belt to a standstill)
-``c``                    continue: resume after a pause, confirm a "turn around" prompt
+``c``                    continue: resume after a pause, confirm a "turn around" prompt, let a
+                         ramp slowed for a lost heart rate go on (the heart rate is back)
 ``+`` / ``-``            speed +/- 0.1 mph (or 0.1 km/h with ``--units kmh``), via the governor
 ``a``                    acknowledge the alarm (the belt stays stopped)
 =======================  =====================================================================
@@ -37,7 +38,14 @@ from typing import IO
 
 from retro_treadmill.errors import StartRefused
 from retro_treadmill.service.session import SessionService, StopOrigin
-from retro_treadmill.tui.model import DeviceInfo, ProfileInfo, SessionSnapshot, SessionState
+from retro_treadmill.tui.format import preflight_heart_rate
+from retro_treadmill.tui.model import (
+    DeviceInfo,
+    HeartRateView,
+    ProfileInfo,
+    SessionSnapshot,
+    SessionState,
+)
 from retro_treadmill.units import format_speed, mph_to_kmh
 
 STOP_KEYS = frozenset({"", " ", "s", "S", "q", "Q", "\n", "\r", "\x1b"})
@@ -67,9 +75,27 @@ def progress_line(snap: SessionSnapshot) -> str:
     if snap.incline_pct is not None:
         parts.append(f"incline {snap.incline_pct:.1f} %")
     parts.append(f"elapsed {_clock_text(snap.elapsed_s)} left {_clock_text(snap.remaining_s)}")
+    hr = snap.heart_rate
+    if hr is not None:
+        parts.append(heart_rate_text(hr))
     if snap.link.value not in ("connected",):
         parts.append(f"link {snap.link.value}")
     return " | ".join(parts)
+
+
+def heart_rate_text(hr: HeartRateView) -> str:
+    """The heart rate for the progress line: value and source, or the lost signal's countdowns."""
+    if hr.lost:
+        text = "HEART RATE LOST"
+        if hr.slow_in_s is not None:
+            text += f", slowing in {hr.slow_in_s:.0f} s"
+        if hr.stop_in_s is not None:
+            text += f", stop in {hr.stop_in_s:.0f} s"
+        return text
+    value = f"{hr.bpm} bpm" if hr.bpm is not None and hr.live else "-- bpm"
+    return f"HR {value} ({hr.source or 'no source'})" + (
+        " slowed: c continues" if hr.slowed else ""
+    )
 
 
 class _Input:
@@ -177,6 +203,7 @@ class HeadlessConsole:
         self._input: _Input | None = None
         self._line_open = False
         self._shown_alarm: int | None = None
+        self._shown_hr_lost = False
         self._shown_prompt = ""
         self._shown_cue = ""
         self._shown_rejection: int | None = None
@@ -209,6 +236,15 @@ class HeadlessConsole:
             self.say(line)
 
     def _events(self, snap: SessionSnapshot) -> None:
+        hr = snap.heart_rate
+        lost = hr is not None and hr.lost
+        if lost != self._shown_hr_lost:
+            self._shown_hr_lost = lost
+            if hr is not None and lost:
+                bell = "\a" if self.live else ""
+                self.say(f"{bell}WARNING: HEART RATE LOST ({hr.lost_reason}); no increases")
+            elif hr is not None:
+                self.say(f"heart rate back: {hr.bpm} bpm ({hr.source})")
         alarm = snap.alarm
         if alarm is not None and alarm.seq != self._shown_alarm:
             self._shown_alarm = alarm.seq
@@ -397,6 +433,9 @@ class HeadlessConsole:
             self.say(f"Required: '{item}' because {reason}.")
         for note in self.notes:
             self.say(note)
+        hr = service.snapshot.heart_rate
+        if hr is not None:
+            self.say(preflight_heart_rate(hr))
         self.say("Preflight checklist:")
         if self.yes_preflight:
             for item in self.checklist:

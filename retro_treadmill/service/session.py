@@ -68,7 +68,9 @@ from protocols.ftms import (
     TargetInclinationChanged,
     TargetSpeedChanged,
 )
+from protocols.heart_rate import HeartRateMeasurement
 from retro_treadmill.ble.adapter import Adapter
+from retro_treadmill.ble.strap import StrapClient
 from retro_treadmill.clock import Clock, MonotonicClock
 from retro_treadmill.config import ClinicConfig
 from retro_treadmill.errors import DeviceError, RetroTreadmillError, StartRefused
@@ -113,7 +115,7 @@ from retro_treadmill.telemetry.eventlog import EventLog
 from retro_treadmill.telemetry.mqtt import MqttConnectionState, MqttPublisher, MqttStatus
 from retro_treadmill.telemetry.schema import RemoteCommand
 from retro_treadmill.telemetry.settings import MqttSettings
-from retro_treadmill.tui.adapt import snapshot_from_status
+from retro_treadmill.tui.adapt import heart_rate_view, snapshot_from_status
 from retro_treadmill.tui.model import (
     ControlStatus,
     DeviceInfo,
@@ -225,6 +227,7 @@ class SessionService:
         telemetry_wait_s: float = 10.0,
         handle_signals: bool = True,
         freeze_gc: bool = False,
+        hr_device: str | None = None,
     ) -> None:
         self.adapter = adapter
         self.config = config or ClinicConfig()
@@ -249,6 +252,11 @@ class SessionService:
         self.telemetry_wait_s = telemetry_wait_s
         self.handle_signals = handle_signals
         self.freeze_gc = freeze_gc
+        self.hr_device = hr_device
+        """The heart-rate strap's address or name (``run --hr-device``); without one, the
+        treadmill's own Treadmill Data heart rate is the source when it sends one."""
+        self.strap: StrapClient | None = None
+        self._strap_task: asyncio.Task[None] | None = None
         """``gc.freeze()`` at start and once connected (a CLI process): the collector never walks
         the start-up heap (bleak, bumble, textual) again, so its pauses on the control loop stay
         short; they matter under ``--time-scale``, where 30 ms of wall time can be 3 s of session
@@ -325,6 +333,8 @@ class SessionService:
         self._distance_base: float | None = None
         self._distance_m: float | None = None
         self._heart_rate: int | None = None
+        self._hr_source = ""
+        self._first_heart_rate = asyncio.Event()
         self._speed_kmh: float | None = None
         self._signals_installed: list[int] = []
         self._serving = False
@@ -496,6 +506,8 @@ class SessionService:
         if self._closed:
             return
         self._closed = True
+        if self.strap is not None:
+            self.strap.stop()
         for task in self._aux:
             task.cancel()
         client = self.client
@@ -533,6 +545,10 @@ class SessionService:
         if pending:
             # One deadline for all of them (a link that hangs must not cost stop_wait_s each).
             await asyncio.wait(pending, timeout=self.stop_wait_s)
+        if self._strap_task is not None:
+            done, _ = await asyncio.wait({self._strap_task}, timeout=5.0)
+            if not done:
+                self._strap_task.cancel()
         with contextlib.suppress(Exception):  # the closing steps below run whatever happens
             self._publish()
             if self._tally_sub is not None:
@@ -736,6 +752,7 @@ class SessionService:
         )
         self._apply(engine.handle(sc.LinkUp(), now))
         self._apply(engine.prepare(now))
+        self._start_strap()
         if self.freeze_gc:
             gc.collect()
             gc.freeze()
@@ -748,6 +765,80 @@ class SessionService:
                 f"{self.device_name} sends no Treadmill Data (2ACD); the session cannot watch "
                 "the belt, so it does not start"
             ) from None
+        if self.config.limits.heart_rate_limited:
+            # A Start needs a live heart rate: give the strap (or the treadmill) time to send
+            # one. Without one the preflight shows why and Start is refused.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(5.0, self.telemetry_wait_s / scale)):
+                    await self._first_heart_rate.wait()
+
+    # ================================================================ heart rate
+
+    def _start_strap(self) -> None:
+        if self.hr_device is None or self.strap is not None:
+            return
+        self.strap = StrapClient(
+            self.adapter,
+            self.hr_device,
+            on_sample=self._on_strap_sample,
+            on_lost=self._on_strap_lost,
+            on_connected=self._on_strap_connected,
+        )
+        # Outside the task group, whose helper tasks are cancelled when the front end returns:
+        # the strap is stopped and awaited at shutdown, after the final Stop (an HCI command
+        # cancelled half-way would disturb the central it shares with the treadmill).
+        self._strap_task = asyncio.get_running_loop().create_task(
+            self._guarded_strap(self.strap), name="hr-strap"
+        )
+
+    async def _guarded_strap(self, strap: StrapClient) -> None:
+        try:
+            await strap.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the strap client's own bug: the heart rate is lost, say so
+            self._emit(ev.Failed(self.clock.now(), "hr-strap", repr(exc)))
+            self._on_strap_lost(f"the heart-rate strap client failed: {exc!r}")
+
+    def choose_strap(self, device: DeviceInfo) -> None:
+        """The operator chose a heart-rate strap (the TUI's device screen): it connects with the
+        treadmill (at once when the treadmill is already connected)."""
+        self.hr_device = device.address
+        self._note("heart_rate_sensor", state="chosen", sensor=f"strap {device.name}")
+        if self.engine is not None:
+            self._start_strap()
+
+    def _on_strap_connected(self, name: str) -> None:
+        self._note("heart_rate_sensor", state="connected", sensor=f"strap {name}")
+
+    def _on_strap_sample(self, measurement: HeartRateMeasurement) -> None:
+        name = self.strap.name if self.strap is not None else "?"
+        self._heart_rate_in(measurement.bpm, measurement.contact_detected, f"strap {name}")
+
+    def _on_strap_lost(self, why: str) -> None:
+        engine = self.engine
+        self._note("heart_rate_sensor", state="lost", reason=why, sensor=self._hr_source)
+        if engine is not None:
+            self._apply(engine.handle(sc.HeartRateDisconnected(self._hr_source), self.clock.now()))
+
+    def _heart_rate_in(self, bpm: int, contact: bool | None, source: str) -> None:
+        """One heart-rate sample to the governor (through the engine) and the stream."""
+        engine = self.engine
+        if engine is None:
+            return
+        now = self.clock.now()
+        self._hr_source = source
+        if bpm > 0 and contact is not False:
+            self._heart_rate = bpm
+            self._first_heart_rate.set()
+        self._emit(ev.HeartRateSample(now, bpm, contact, source))
+        self._apply(engine.handle(sc.HeartRate(float(bpm), contact, source), now))
+
+    def _live_heart_rate(self, now: float) -> int | None:
+        engine = self.engine
+        if engine is None or self._heart_rate is None:
+            return None
+        return self._heart_rate if engine.governor.heart_rate_status(now).live else None
 
     # ================================================================ tasks
 
@@ -857,11 +948,13 @@ class SessionService:
                 if self._distance_base is None or record.total_distance_m < self._distance_base:
                     self._distance_base = record.total_distance_m
                 self._distance_m = record.total_distance_m - self._distance_base
-            if record.heart_rate_bpm is not None:
-                self._heart_rate = int(record.heart_rate_bpm)
             out = engine.handle(sc.Telemetry(record.speed_kmh, record.inclination_pct), now)
             if self._speed_before_motion and (record.speed_kmh or 0.0) >= 0.1 and not out.commands:
                 out = self._speed_again(engine, now, out)
+            if record.heart_rate_bpm is not None and self.hr_device is None:
+                # No strap: the treadmill's own heart rate (hand grips, its receiver) is the
+                # source. Sent as 0 it means "no sensor" and is not a sample.
+                self._heart_rate_in(int(record.heart_rate_bpm), None, "treadmill")
             self._first_telemetry.set()
             status = engine.status(now)
             self._emit(
@@ -871,13 +964,14 @@ class SessionService:
                     incline_pct=record.inclination_pct,
                     distance_m=self._distance_m,
                     elapsed_s=status.elapsed_s,
-                    heart_rate_bpm=self._heart_rate,
+                    heart_rate_bpm=self._live_heart_rate(now),
                     target_speed_kmh=status.target_speed_kmh,
                     target_incline_pct=status.target_incline_pct,
                     state=status.state.value,
                     segment_index=status.segment_index,
                     direction=status.direction,
                     segment_name=status.segment_name,
+                    heart_rate_source=self._hr_source or None,
                 )
             )
         elif isinstance(event, MachineStatusEvent):
@@ -1104,7 +1198,8 @@ class SessionService:
         for command in out.commands:
             emit(ev.CommandSent(now, _describe_command(command), data=command))
         for alarm in out.alarms:
-            self.alarm_seen = True
+            if not alarm.warning:  # a warning (heart rate lost) did not halt the session
+                self.alarm_seen = True
             emit(ev.AlarmRaised(now, alarm.kind.value, alarm.message))
         if out.rejection:
             self._rejections += 1
@@ -1228,8 +1323,9 @@ class SessionService:
             control=self.control,
             mqtt=self.mqtt_status,
             distance_m=self._distance_m,
-            heart_rate_bpm=self._heart_rate,
+            heart_rate_bpm=self._live_heart_rate(now),
             rejection=self._rejection,
+            heart_rate=heart_rate_view(engine.governor.heart_rate_status(now), now),
         )
         summary = ""
         if self._started and self.session_over():

@@ -35,6 +35,7 @@ from retro_treadmill.service.events import (
     EventsDropped,
     Failed,
     FtmsAudited,
+    HeartRateSample,
     LinkChanged,
     Noted,
     OperatorAction,
@@ -65,6 +66,7 @@ MQTT_EVENT_QUEUE = 2_000
 MQTT_TELEMETRY_QUEUE = 10
 
 LOG_KINDS: tuple[type, ...] = (
+    HeartRateSample,
     StateChanged,
     OperatorAction,
     Decided,
@@ -217,6 +219,14 @@ class EventLogSink:
                 w(event.t, "events-dropped", subscription=event.name, count=event.count)
             case SinkFailed():
                 w(event.t, "sink-failed", sink=event.name, error=event.error)
+            case HeartRateSample():
+                w(
+                    event.t,
+                    "heart_rate",
+                    bpm=event.bpm,
+                    sensor=event.source,
+                    **_present(contact=event.contact),
+                )
             case BeltSample() | Tick():
                 pass
 
@@ -330,6 +340,7 @@ class MqttSink:
                         distance_m=event.distance_m,
                         elapsed_s=event.elapsed_s,
                         heart_rate_bpm=event.heart_rate_bpm,
+                        heart_rate_source=event.heart_rate_source,
                     )
                 )
             case StateChanged():

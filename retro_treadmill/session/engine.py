@@ -313,7 +313,18 @@ class SessionEngine:
 
     def resume(self, now: float) -> SessionOutput:
         """Operator: continue after a pause, an alarm or turning around (a new countdown).
-        Refused unless the governor confirms the belt at a standstill with the link up."""
+        Refused unless the governor confirms the belt at a standstill with the link up.
+
+        While running after the belt was slowed for a lost heart rate (now back), this is the
+        operator's go-ahead for the profile to ramp up again."""
+        if self._state is SessionState.RUNNING and self.governor.heart_rate_status(now).slowed:
+            confirmed = self.governor.confirm_heart_rate(now)
+            if not confirmed.armed:
+                return SessionOutput(rejection=f"cannot continue the ramp: {confirmed.reason}")
+            self._message = "Heart rate back: the profile continues."
+            return SessionOutput()
+        if self._outcome is Outcome.ALARM:
+            return SessionOutput(rejection="the session is over after the heart rate was lost")
         if self._state not in (SessionState.PAUSED, SessionState.ALARM):
             return SessionOutput(rejection=f"nothing to resume in state {self._state}")
         if self._profile_done:
@@ -693,10 +704,17 @@ class SessionEngine:
 
     def _sync(self, alarms: tuple[Alarm, ...]) -> None:
         """Follow the governor: alarms -> ``alarm``; a halt we did not ask for (console stop,
-        speed 0) -> ``paused``; a confirmed standstill ends ``stopping``."""
+        speed 0) -> ``paused``; a confirmed standstill ends ``stopping``. A warning (heart rate
+        lost) changes no state; the heart-rate-lost Stop ends the session."""
+        warnings = [a for a in alarms if a.warning]
+        alarms = tuple(a for a in alarms if not a.warning)
+        if warnings and not alarms:
+            self._message = warnings[-1].message
         if alarms:
             self._state = SessionState.ALARM
             self._message = alarms[-1].message
+            if any(a.kind is AlarmKind.HEART_RATE_LOST for a in alarms) and self._outcome is None:
+                self._outcome = Outcome.ALARM  # session over: nothing resumes it
             return
         halted = self.governor.state is GovernorState.HALTED
         if self._state in (SessionState.RUNNING, SessionState.COUNTDOWN) and halted:

@@ -113,6 +113,7 @@ class TelemetryPayload(TypedDict):
     distance_m: float | None
     elapsed_s: float | None
     heart_rate_bpm: int | None
+    heart_rate_source: str | None
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,9 @@ class TelemetrySample:
     """One set of measurements (FTMS Treadmill Data 4.9 and Heart Rate Measurement units).
 
     ``speed_kmh`` km/h, ``incline_pct`` percent, ``distance_m`` metres since the session start,
-    ``elapsed_s`` session seconds, ``heart_rate_bpm`` beats per minute. ``None`` = not known.
+    ``elapsed_s`` session seconds, ``heart_rate_bpm`` beats per minute (the live value; ``None``
+    when there is none or it is lost), ``heart_rate_source`` where it comes from (``"strap
+    NAME"``, ``"treadmill"``). ``None`` = not known.
     """
 
     speed_kmh: float | None
@@ -128,6 +131,7 @@ class TelemetrySample:
     distance_m: float | None = None
     elapsed_s: float | None = None
     heart_rate_bpm: int | None = None
+    heart_rate_source: str | None = None
 
     def to_payload(self, treadmill: str, epoch_s: float) -> TelemetryPayload:
         """The JSON object for the telemetry topic, stamped with ``epoch_s`` (Unix time)."""
@@ -142,6 +146,7 @@ class TelemetrySample:
             "distance_m": _round(self.distance_m, 1),
             "elapsed_s": _round(self.elapsed_s, 1),
             "heart_rate_bpm": self.heart_rate_bpm,
+            "heart_rate_source": self.heart_rate_source,
         }
 
 
@@ -482,6 +487,7 @@ TELEMETRY_SCHEMA: Final[dict[str, Any]] = {
         "distance_m": {"type": ["number", "null"], "minimum": 0},
         "elapsed_s": {"type": ["number", "null"], "minimum": 0},
         "heart_rate_bpm": {"type": ["integer", "null"], "minimum": 0, "maximum": 255},
+        "heart_rate_source": {"type": ["string", "null"]},
     },
 }
 

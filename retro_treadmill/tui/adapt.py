@@ -7,13 +7,17 @@ one value the UI draws.
 
 from __future__ import annotations
 
+import math
+
 from retro_treadmill.safety.commands import Alarm as EngineAlarm
 from retro_treadmill.safety.commands import AlarmKind as EngineAlarmKind
+from retro_treadmill.safety.governor import HeartRateStatus
 from retro_treadmill.session.engine import SessionStatus
 from retro_treadmill.tui.model import (
     Alarm,
     AlarmKind,
     ControlStatus,
+    HeartRateView,
     LinkStatus,
     MqttStatus,
     Rejection,
@@ -48,6 +52,7 @@ def snapshot_from_status(
     distance_m: float | None = None,
     heart_rate_bpm: int | None = None,
     rejection: Rejection | None = None,
+    heart_rate: HeartRateView | None = None,
 ) -> SessionSnapshot:
     """One snapshot from the engine's ``status`` and what the service knows besides.
 
@@ -57,11 +62,9 @@ def snapshot_from_status(
     """
     if link is None:
         link = LinkStatus.CONNECTED if status.link_up else LinkStatus.LOST
-    alarm = (
-        alarm_from_engine(status.alarms[-1], standstill=status.standstill)
-        if status.alarms
-        else None
-    )
+    # A warning (heart rate lost) is the heart-rate banner, not a full-screen alarm.
+    halting = [a for a in status.alarms if not a.warning]
+    alarm = alarm_from_engine(halting[-1], standstill=status.standstill) if halting else None
     return SessionSnapshot(
         state=SessionState(status.state.value),
         time_s=status.time_s,
@@ -76,6 +79,7 @@ def snapshot_from_status(
         remaining_s=status.remaining_s,
         distance_m=distance_m,
         heart_rate_bpm=heart_rate_bpm,
+        heart_rate=heart_rate,
         profile_name=status.profile_name,
         profile_progress=status.progress,
         segment_index=status.segment_index,
@@ -97,4 +101,32 @@ def snapshot_from_status(
     )
 
 
-__all__ = ["alarm_from_engine", "snapshot_from_status"]
+def heart_rate_view(status: HeartRateStatus, now: float) -> HeartRateView | None:
+    """The UI's heart-rate view from the governor's (``None`` when there is nothing to show: no
+    measurement and no limit)."""
+    if status.bpm is None and not status.limited:
+        return None
+
+    def limit(value: float) -> int | None:
+        return round(value) if math.isfinite(value) else None
+
+    lost = status.lost_since is not None and status.limited
+
+    def left(at: float | None) -> float | None:
+        return max(0.0, at - now) if lost and at is not None and at > now else None
+
+    return HeartRateView(
+        bpm=None if status.bpm is None else round(status.bpm),
+        source=status.source,
+        live=status.live,
+        max_bpm=limit(status.max_bpm),
+        hold_bpm=limit(status.hold_bpm),
+        lost=lost,
+        lost_reason=status.lost_reason if lost else "",
+        slow_in_s=left(status.slow_at),
+        stop_in_s=left(status.stop_at),
+        slowed=status.slowed,
+    )
+
+
+__all__ = ["alarm_from_engine", "heart_rate_view", "snapshot_from_status"]

@@ -392,6 +392,12 @@ class RetroTreadmillApp(App[None]):
         else:
             self._switch_base(self._profile_screen())
 
+    def on_device_screen_strap_chosen(self, message: DeviceScreen.StrapChosen) -> None:
+        """A heart-rate strap chosen: the service connects it with the treadmill."""
+        choose = getattr(self.controller, "choose_strap", None)
+        if callable(choose):
+            choose(message.device)
+
     def on_profile_screen_back(self, _: ProfileScreen.Back) -> None:
         """Back to the treadmill list."""
         self._switch_base(DeviceScreen(self.devices, self.scanner))

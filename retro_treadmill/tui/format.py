@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import math
 
-from retro_treadmill.tui.model import ControlStatus, LinkStatus, MqttStatus, SessionState
+from retro_treadmill.tui.model import (
+    ControlStatus,
+    HeartRateView,
+    LinkStatus,
+    MqttStatus,
+    SessionState,
+)
 from retro_treadmill.units import SpeedUnit, from_kmh, kmh_to_mph, unit_label
 
 DASH = "--"
@@ -84,6 +90,19 @@ def mqtt_text(mqtt: MqttStatus | None) -> str:
     return f"MQTT {mark} {mqtt.value}"
 
 
+def preflight_heart_rate(hr: HeartRateView | None) -> str:
+    """The preflight's heart-rate line: the live value and its source, or why a start with a
+    heart-rate limit will be refused."""
+    if hr is None:
+        return ""
+    limited = hr.max_bpm is not None or hr.hold_bpm is not None
+    if hr.live and hr.bpm is not None:
+        return f"Heart rate {hr.bpm} bpm ({hr.source})"
+    if limited:
+        return "Heart rate: none live. A heart-rate limit is set: Start waits for a live value."
+    return "Heart rate: none"
+
+
 __all__ = [
     "DASH",
     "STATE_LABEL",
@@ -94,6 +113,7 @@ __all__ = [
     "incline_number",
     "link_text",
     "mqtt_text",
+    "preflight_heart_rate",
     "speed_number",
     "speed_text",
 ]

@@ -101,6 +101,8 @@ class AlarmKind(StrEnum):
     """The belt moves while halted (started at the console, or a device fault)."""
     HEART_RATE = "heart_rate"
     """A heart-rate limit was exceeded."""
+    HEART_RATE_LOST = "heart_rate_lost"
+    """The heart rate was lost for 60 s while a limit was set (the warning before is a banner)."""
     INTERNAL_ERROR = "internal_error"
     """An exception in the service or the UI (fail closed)."""
 
@@ -133,6 +135,29 @@ class Rejection:
     request: str
     reason: str
     seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HeartRateView:
+    """The heart rate as shown: the value, where it comes from and the governor's view.
+
+    ``bpm`` is the last measurement (``None`` before any); ``source`` ``"strap NAME"`` or
+    ``"treadmill"``; ``live`` whether it is current. ``max_bpm`` / ``hold_bpm`` are the limits
+    (``None`` when not set). While lost, ``lost_reason`` says why and ``slow_in_s`` /
+    ``stop_in_s`` count down to the slow-down and the Stop (``None`` once passed or not lost).
+    ``slowed``: the belt was slowed and the ramp waits for the operator (``r``).
+    """
+
+    bpm: int | None = None
+    source: str = ""
+    live: bool = False
+    max_bpm: int | None = None
+    hold_bpm: int | None = None
+    lost: bool = False
+    lost_reason: str = ""
+    slow_in_s: float | None = None
+    stop_in_s: float | None = None
+    slowed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +195,9 @@ class SessionSnapshot:
     """Distance walked this session, metres."""
     heart_rate_bpm: int | None = None
     """Heart rate from a Heart Rate Service sensor or Treadmill Data, beats per minute."""
+    heart_rate: HeartRateView | None = None
+    """The heart rate's source, liveness and lost-signal countdowns (``None``: no heart rate
+    and no limit)."""
 
     profile_name: str = ""
     profile_progress: float = 0.0
@@ -220,6 +248,8 @@ class DeviceInfo:
     """Bluetooth address (or platform UUID); for the virtual treadmill a descriptive token."""
     rssi_dbm: int | None = None
     virtual: bool = False
+    kind: str = "treadmill"
+    """``"treadmill"``, or ``"heart-rate"`` for a heart-rate strap (chosen beside the treadmill)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +385,7 @@ __all__ = [
     "ControlStatus",
     "DeviceInfo",
     "DeviceScanner",
+    "HeartRateView",
     "LinkStatus",
     "MqttStatus",
     "ProfileInfo",

@@ -516,7 +516,13 @@ def test_console_start_echo_while_running_is_ignored() -> None:
 
 
 def test_heart_rate_above_the_clinic_limit_for_two_samples_stops() -> None:
-    gov = started(limits=SafetyLimits(max_heart_rate_bpm=120))
+    gov = connected(-5.0, limits=SafetyLimits(max_heart_rate_bpm=120))
+    gov.handle(HeartRate(90), -5.0)  # with a limit set, arming and Start need a live heart rate
+    assert gov.arm(-5.0).armed
+    gov.handle(Telemetry(0.0, 0.0), 0.0)
+    gov.handle(HeartRate(90), 0.0)
+    assert ask(gov, Start(), 0.0).command == Start()
+    assert ask(gov, SetSpeed(START), 0.0).command is not None
     assert not gov.handle(HeartRate(125), 1.0)
     assert not gov.handle(HeartRate(110), 2.0)
     assert not gov.handle(HeartRate(125), 3.0)

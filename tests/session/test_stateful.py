@@ -12,7 +12,13 @@ the belt, overspeed, unit mismatch, silence), link drops, machine status (0x02, 
 - after any stop (Stop, Pause, alarm, console stop, safety key, control lost, link loss) no Start
   and no speed is sent until an operator action (start/resume) succeeded, and a Start only after
   the 5 s countdown that action began;
-- a stop request, in every state, returns a Stop as the one command of that very call.
+- a stop request, in every state, returns a Stop as the one command of that very call;
+- heart rate (issue 10; a strap that measures, falls silent, loses contact, sends 0 bpm, sends
+  brief zero bursts, disconnects and comes back): two measurements above the cap in a row stop a
+  moving belt in that very call; while the heart rate is lost (no measurement for 5 s, or the
+  strap gone), at or above the hold, or after the slow-down until an operator confirms, no speed
+  or incline increase is sent; a loss not healed ends the run with a Stop by 60 s; no Start
+  without a live heart rate below the hold.
 
 The oracle below tracks its own view from the commands actually emitted; it never asks the
 governor whether something was allowed.
@@ -36,6 +42,7 @@ from retro_treadmill.safety.commands import (
     DeviceRanges,
     Event,
     HeartRate,
+    HeartRateDisconnected,
     InclineChange,
     LinkLost,
     LinkUp,
@@ -61,7 +68,7 @@ from retro_treadmill.units import KMH_PER_MPH, mph_to_kmh
 
 from .belt import Belt, segment
 
-LIMITS = SafetyLimits(max_heart_rate_bpm=150.0)
+LIMITS = SafetyLimits(max_heart_rate_bpm=150.0, hr_hold_above_bpm=135.0)
 EPS = 1e-6
 ONE = mph_to_kmh(1.0)
 CAP = mph_to_kmh(1.5)
@@ -137,6 +144,22 @@ class SessionMachine(RuleBasedStateMachine):
         self.starts = 0
         self.alarm_kinds: set[str] = set()
         self.states: set[str] = set()
+        # the strap and the oracle's view of the heart rate
+        self.strap_mode = "ok"
+        """ok | silent | no-contact | zero | gone"""
+        self.bpm = 90.0
+        self.zero_burst = 0
+        """Samples of 0 bpm still to come (a strap regaining contact)."""
+        self.hr_last: float | None = None
+        """When the last measurement (contact, above 0 bpm) was sent."""
+        self.hr_last_bpm = 0.0
+        self.hr_gone_at: float | None = None
+        """The strap disconnected at this time and has sent no measurement since."""
+        self.hr_high = 0
+        self.slowed = False
+        """A loss lasted 30 s while running: no increase until an operator action."""
+        self.last_incline = 0.0
+        self.hr_kinds: set[str] = set()
 
     # ------------------------------------------------------------------ set-up
 
@@ -184,6 +207,7 @@ class SessionMachine(RuleBasedStateMachine):
         self.belt.factor = KMH_PER_MPH if mph_confused else 1.0
         self._apply(self.engine.handle(LinkUp(), self.now))
         self._apply(self.engine.handle(Telemetry(0.0, 0.0), self.now))
+        self._beat()
         self._apply(self.engine.prepare(self.now))
         if autostart:  # most examples begin walking, so that faults hit a moving belt
             out = self.engine.start(self.now)
@@ -199,20 +223,28 @@ class SessionMachine(RuleBasedStateMachine):
         """Check every command of one output against the invariants, then let the belt act."""
         for command in out.commands:
             self._check(command)
-        if out.alarms:
+        if any(not a.warning for a in out.alarms):  # a warning (heart rate lost) does not halt
             self.permitted = False
-            self.alarm_kinds.update(a.kind.value for a in out.alarms)
+        self.alarm_kinds.update(
+            a.kind.value + (" warning" if a.warning else "") for a in out.alarms
+        )
         if self.link_up:
             self.belt.apply(self.now, out.commands)
         return out
 
     def _check(self, command: Command) -> None:
         now = self.now
+        previous = self.run_speeds[-1][1] if self.run_speeds else math.inf
+        lost = self._hr_lost_since() is not None
+        if lost and isinstance(command, SetSpeed) and command.kmh < previous - EPS:
+            self.hr_kinds.add("slowed while lost")
         if isinstance(command, Stop | Pause):
             self.permitted = False
             self.started = False
         elif isinstance(command, Start):
             assert self.permitted, "Start without an operator action since the last stop"
+            assert not self._hr_lost(), "Start without a live heart rate"
+            assert self.hr_last_bpm < LIMITS.hr_hold_above_bpm, "Start at or above the hold"
             assert now >= self.permit_time + LIMITS.countdown_s - EPS, "Start before countdown"
             assert not self.started, "a second Start in one run"
             self.started = True
@@ -233,6 +265,10 @@ class SessionMachine(RuleBasedStateMachine):
                 runs = round(round(runs / self.increment) * self.increment, 2)
             assert runs <= self.speed_cap + EPS, f"the treadmill runs {runs} > {self.speed_cap}"
             assert v >= self.min_running - EPS, f"speed {v} below the minimum {self.min_running}"
+            if self.run_speeds and v > self.run_speeds[-1][1] + EPS:
+                assert not self._hr_lost(), f"speed increase to {v} with the heart rate lost"
+                assert not self.slowed, f"speed increase to {v} after the slow-down"
+                assert not self._hr_holding(), f"speed increase to {v} at the hold"
             if not self.run_speeds:
                 assert v <= LIMITS.max_start_speed_kmh + EPS, f"start speed {v}"
             for t, earlier in self.run_speeds:
@@ -249,6 +285,11 @@ class SessionMachine(RuleBasedStateMachine):
             assert math.isfinite(p)
             low, high = self.incline_range
             assert low - EPS <= p <= high + EPS, f"incline {p} outside {self.incline_range}"
+            if p > self.last_incline + EPS:
+                assert not self._hr_lost(), f"incline increase to {p} with the heart rate lost"
+                assert not self.slowed, f"incline increase to {p} after the slow-down"
+                assert not self._hr_holding(), f"incline increase to {p} at the hold"
+            self.last_incline = p
             for t, earlier in self.run_inclines:
                 if now - t < LIMITS.incline_change_window_s - EPS:
                     assert abs(p - earlier) <= LIMITS.incline_change_pct + EPS
@@ -297,7 +338,116 @@ class SessionMachine(RuleBasedStateMachine):
             self.belt.step(step)
             if telemetry:
                 self._telemetry(self.belt.speed)
+            self._beat()
             self._apply(self.engine.tick(self.now))
+            self._check_heart_rate_deadlines()
+
+    # ------------------------------------------------------------------ heart rate
+
+    def _hr_lost(self) -> bool:
+        """The oracle's view: no live heart rate (none yet, the strap gone since its last
+        measurement, or none for more than 5 s)."""
+        if self.hr_last is None or self.hr_gone_at is not None:
+            return True
+        return self.now - self.hr_last > LIMITS.hr_lost_after_s + EPS
+
+    def _hr_lost_since(self) -> float | None:
+        if self.hr_last is None:
+            return None
+        silent = self.hr_last + LIMITS.hr_lost_after_s
+        if self.hr_gone_at is not None:
+            return min(self.hr_gone_at, silent)
+        return silent if self.now >= silent - EPS else None
+
+    def _hr_holding(self) -> bool:
+        return not self._hr_lost() and self.hr_last_bpm >= LIMITS.hr_hold_above_bpm - EPS
+
+    def _heart_rate(self, bpm: float, contact: bool | None) -> None:
+        """One sample from the strap; the cap's two-in-a-row rule checked on the spot."""
+        valid = bpm > 0 and contact is not False
+        if valid:
+            self.hr_last = self.now
+            self.hr_last_bpm = bpm
+            self.hr_gone_at = None
+            self.hr_high = self.hr_high + 1 if bpm > LIMITS.max_heart_rate_bpm else 0
+        moving = self.started
+        out = self._event(HeartRate(bpm, contact, "strap"))
+        if valid and self.hr_high >= LIMITS.heart_rate_samples and moving:
+            assert any(isinstance(c, Stop) for c in out.commands), f"{bpm} bpm twice: no Stop"
+            self.hr_kinds.add("cap stop")
+
+    def _beat(self) -> None:
+        """What the strap sends now (if anything)."""
+        if self.strap_mode == "ok":
+            if self.zero_burst:
+                self.zero_burst -= 1
+                self._heart_rate(0.0, True)
+            else:
+                self._heart_rate(self.bpm, True)
+        elif self.strap_mode == "no-contact":
+            self._heart_rate(0.0, False)
+        elif self.strap_mode == "zero":
+            self._heart_rate(0.0, True)
+
+    def _check_heart_rate_deadlines(self) -> None:
+        lost = self._hr_lost_since()
+        if lost is None or not self.started:
+            return
+        # ticks come every 0.5 s here; the oracle's loss time may lead the governor's by a tick
+        if self.now >= lost + LIMITS.hr_slow_after_s + 1.0:
+            self.slowed = True
+        assert self.now < lost + LIMITS.hr_stop_after_s + 1.0, (
+            f"still running {self.now - lost:.1f} s after the heart rate was lost"
+        )
+
+    @rule(
+        mode=st.sampled_from(["silent", "no-contact", "zero", "gone"]),
+        seconds=st.sampled_from([20, 35, 65]),
+        back=st.booleans(),
+    )
+    def strap_lost_while_walking(self, mode: str, seconds: int, back: bool) -> None:
+        """The heart rate is lost for a while as the belt runs (long enough for the slow-down
+        and the Stop), then possibly comes back."""
+        self.strap(mode, self.bpm)
+        self._run(float(seconds), telemetry=True)
+        if back:
+            self.strap("ok", 90.0)
+            self._run(2.0, telemetry=True)
+            self._press_up()
+
+    @rule(bpm=st.sampled_from([134.0, 135.0, 140.0]), seconds=st.sampled_from([2, 6, 12]))
+    def heart_rate_near_the_hold(self, bpm: float, seconds: int) -> None:
+        """The heart rate climbs to about the hold while walking; the operator presses up."""
+        self.strap("ok", bpm)
+        self._run(float(seconds), telemetry=True)
+        self._press_up()
+
+    def _press_up(self) -> None:
+        assert self.engine is not None
+        for command in (SpeedChange(mph_to_kmh(0.1)), InclineChange(0.5)):
+            self._apply(self.engine.request(Request(command, Source.KEYBOARD), self.now))
+
+    @rule(
+        mode=st.sampled_from(["ok", "ok", "silent", "no-contact", "zero", "zero-burst", "gone"]),
+        bpm=st.sampled_from([70.0, 90.0, 90.0, 120.0, 134.0, 135.0, 140.0, 151.0, 180.0]),
+    )
+    def strap(self, mode: str, bpm: float) -> None:
+        """The strap changes: another heart rate, silence, contact lost, 0 bpm, a burst of
+        zeros after contact comes back, a disconnect; "ok" is it back."""
+        assert self.engine is not None
+        self.hr_kinds.add(mode)
+        if mode == "gone":
+            if self.strap_mode != "gone":
+                self.strap_mode = "gone"
+                if self.hr_gone_at is None:
+                    self.hr_gone_at = self.now
+                self._event(HeartRateDisconnected("strap"))
+            return
+        if mode == "zero-burst":
+            self.strap_mode, self.zero_burst = "ok", 3
+            return
+        self.strap_mode = mode
+        self.bpm = bpm
 
     @rule(
         dt=st.sampled_from([0.05, 0.1, 0.5, 1.0, 2.0, 3.5, 6.0]),
@@ -331,7 +481,7 @@ class SessionMachine(RuleBasedStateMachine):
     )
     def fault(self, kind: str, value: float, status: Event) -> None:
         if kind == "heart-rate":
-            self._event(HeartRate(120.0 + 10 * value))
+            self._heart_rate(120.0 + 10 * value, None)
         elif kind == "service-fault":
             assert self.engine is not None
             out = self.engine.fault(AlarmKind.INTERNAL_ERROR, "an exception in the UI", self.now)
@@ -435,6 +585,7 @@ class SessionMachine(RuleBasedStateMachine):
     def operator(self, action: str) -> None:
         assert self.engine is not None
         engine = self.engine
+        running = engine.state.value == "running"
         if action == "start":
             out = engine.start(self.now)
         elif action == "resume":
@@ -443,10 +594,15 @@ class SessionMachine(RuleBasedStateMachine):
             out = engine.acknowledge(self.now)
         else:
             out = engine.pause(self.now, Source.KEYBOARD)
-        if action in ("start", "resume") and not out.rejection:
+        if action == "resume" and running and not out.rejection:
+            assert self.slowed or self._hr_lost_since() is not None, "resume while running"
+            assert not self._hr_lost(), "a slowed ramp continued without a live heart rate"
+            self.slowed = False  # the operator's go-ahead after the heart rate came back
+        elif action in ("start", "resume") and not out.rejection:
             self.permitted = True
             self.permit_time = self.now
             self.started = False
+            self.slowed = False
         self._apply(out)
 
     @precondition(
@@ -463,6 +619,10 @@ class SessionMachine(RuleBasedStateMachine):
         self.permitted = False
         self.started = False
         self.over_count = 0  # a new governor counts overspeed samples afresh
+        self.hr_high = 0
+        self.hr_last = None  # ... and has seen no heart rate yet
+        self.hr_gone_at = None
+        self.slowed = False
         self._event(LinkUp())
 
     @rule()
@@ -470,12 +630,17 @@ class SessionMachine(RuleBasedStateMachine):
         """The operator deals with whatever happened: acknowledge, then start or resume."""
         assert self.engine is not None
         self._apply(self.engine.acknowledge(self.now))
+        running = self.engine.state.value == "running"
         action = self.engine.start if self.engine.state.value == "preflight" else self.engine.resume
         out = action(self.now)
-        if not out.rejection:
+        if running and not out.rejection:  # going on after a slow-down for a lost heart rate
+            assert not self._hr_lost(), "a slowed ramp continued without a live heart rate"
+            self.slowed = False
+        elif not out.rejection:
             self.permitted = True
             self.permit_time = self.now
             self.started = False
+            self.slowed = False
         self._apply(out)
 
     # ------------------------------------------------------------------ invariants
@@ -503,6 +668,8 @@ class SessionMachine(RuleBasedStateMachine):
             event(f"alarm {kind}")
         for state in sorted(self.states):
             event(f"state {state}")
+        for kind in sorted(self.hr_kinds):
+            event(f"heart rate {kind}")
 
 
 TestSessionStateMachine = SessionMachine.TestCase

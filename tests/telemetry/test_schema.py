@@ -46,9 +46,11 @@ def test_telemetry_payload_carries_both_speed_units_and_matches_schema() -> None
         distance_m=120.04,
         elapsed_s=300.0,
         heart_rate_bpm=96,
+        heart_rate_source="strap RetroSim HR",
     )
     body = roundtrip(sample.to_payload("tm1", T0))
     jsonschema.validate(body, TELEMETRY_SCHEMA)
+    assert (body["heart_rate_bpm"], body["heart_rate_source"]) == (96, "strap RetroSim HR")
     assert body["speed_mph"] == pytest.approx(1.2, abs=1e-3)
     assert body["speed_kmh"] == pytest.approx(1.931, abs=1e-3)
     assert body["timestamp"] == iso_timestamp(T0)
@@ -61,6 +63,7 @@ def test_unknown_and_non_finite_values_become_null() -> None:
     assert body["speed_kmh"] is None
     assert body["speed_mph"] is None
     assert body["heart_rate_bpm"] is None
+    assert body["heart_rate_source"] is None
 
 
 def test_state_payload_matches_schema_with_and_without_segment() -> None:

@@ -122,6 +122,9 @@ class FakeController:
     def resume(self) -> None:
         self.intents.append(("resume",))
 
+    def choose_strap(self, device: DeviceInfo) -> None:
+        self.intents.append(("choose_strap", device))
+
     def start(self, checklist: Sequence[str]) -> None:
         self.intents.append(("start", tuple(checklist)))
 

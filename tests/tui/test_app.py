@@ -203,7 +203,7 @@ async def test_session_screen_shows_the_snapshot(
         assert "Elapsed 3:12" in times
         assert "Remaining 6:48" in times
         assert "Distance 0.06 mi" in times
-        assert "Heart rate 98 bpm" in times
+        assert screen.query_one("#hr", BigNumber).value == "98"  # the heart-rate panel
         assert text(app, "#prompt") == "▶ walk backwards, hold the rails"
         assert "Segment 2/4 ramp (backward)" in text(app, "#state-line")
         assert screen.query_one(ProgressBar).progress == pytest.approx(0.32)
@@ -225,7 +225,7 @@ async def test_session_screen_shows_the_snapshot(
         )
         assert screen.query_one("#speed", BigNumber).value == "1.9"
         assert text(app, "#speed-title") == "SPEED km/h"
-        assert "Heart rate" not in text(app, "#times")
+        assert screen.query_one("#hr", BigNumber).value == "--"
         assert "Distance 103 m" in text(app, "#times")
         status_line = screen.query_one("#status-line", Static)
         assert "Link ✗ reconnecting" in str(status_line.content)

@@ -14,6 +14,7 @@ from textual.widgets import Button, Static
 
 from retro_treadmill.screening import SPOTTER_ITEM
 from retro_treadmill.session.plan import SpeedPlan
+from retro_treadmill.tui.format import preflight_heart_rate
 from retro_treadmill.tui.keys import both_cases
 from retro_treadmill.tui.model import ProfileInfo, SessionSnapshot
 from retro_treadmill.tui.screens.base import RetroScreen
@@ -111,6 +112,7 @@ class PreflightScreen(RetroScreen):
                 f"Spotter required: {self.spotter_reason}.", id="spotter-reason", markup=False
             )
         yield Static("", id="preflight-prompt", classes="prompt", markup=False)
+        yield Static("", id="preflight-hr", markup=False)
         yield Button(START_BLOCKED, id="start", disabled=True, variant="success")
         yield Static(self._refused, id="preflight-status", markup=False)
         keys = f"1-{len(self.items)} or Enter: tick · Tab: next · G: start"
@@ -120,10 +122,6 @@ class PreflightScreen(RetroScreen):
         """Focus the first item."""
         super().on_mount()
         self.query_one("#item-0", CheckItem).focus()
-
-    def draw(self, snapshot: SessionSnapshot) -> None:
-        """The straddle start: where the walker stands while the belt starts."""
-        self.query_one("#preflight-prompt", Static).update(snapshot.prompt)
 
     @property
     def all_ticked(self) -> bool:
@@ -145,6 +143,12 @@ class PreflightScreen(RetroScreen):
     @on(Button.Pressed, "#start")
     def _pressed(self) -> None:
         self.action_start()
+
+    def draw(self, snapshot: SessionSnapshot) -> None:
+        """The straddle start (where the walker stands while the belt starts) and the live heart
+        rate, when there is one or a limit needs one to start."""
+        self.query_one("#preflight-prompt", Static).update(snapshot.prompt)
+        self.query_one("#preflight-hr", Static).update(preflight_heart_rate(snapshot.heart_rate))
 
     def notice(self, text: str, *, refusal: bool = False) -> None:
         """Messages show under Start; after a refusal (of Start) Start may be pressed again."""

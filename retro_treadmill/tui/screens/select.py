@@ -24,6 +24,8 @@ def device_label(device: DeviceInfo) -> str:
     if device.virtual:
         return f"{device.name}  (built-in simulator)"
     rssi = "" if device.rssi_dbm is None else f"  {device.rssi_dbm} dBm"
+    if device.kind == "heart-rate":
+        return f"♥ {device.name}  {device.address}{rssi}  (heart-rate strap)"
     return f"{device.name}  {device.address}{rssi}"
 
 
@@ -34,6 +36,13 @@ class DeviceScreen(RetroScreen):
 
     class Chosen(Message):
         """The operator chose ``device``."""
+
+        def __init__(self, device: DeviceInfo) -> None:
+            super().__init__()
+            self.device = device
+
+    class StrapChosen(Message):
+        """The operator chose ``device``, a heart-rate strap, to go with the treadmill."""
 
         def __init__(self, device: DeviceInfo) -> None:
             super().__init__()
@@ -50,6 +59,8 @@ class DeviceScreen(RetroScreen):
         self._found: list[DeviceInfo] = []
         self._scanner = scanner
         self._error = error
+        self.strap: DeviceInfo | None = None
+        """The heart-rate strap chosen on this screen, if any."""
 
     def compose_body(self) -> Iterable[Widget]:
         """Title, the device list, the scan status and the keys."""
@@ -75,7 +86,13 @@ class DeviceScreen(RetroScreen):
         options = self.query_one(OptionList)
         highlighted = options.highlighted
         options.clear_options()
-        options.add_options([Option(device_label(d)) for d in self.devices])
+        chosen = self.strap.address if self.strap is not None else None
+        options.add_options(
+            [
+                Option(device_label(d) + ("  ✓ chosen" if d.address == chosen else ""))
+                for d in self.devices
+            ]
+        )
         if self.devices:
             options.highlighted = min(highlighted or 0, len(self.devices) - 1)
 
@@ -97,11 +114,25 @@ class DeviceScreen(RetroScreen):
         known = {d.address for d in self._fixed}
         self._found = [d for d in found if d.address not in known]
         self._refill()
-        status.update(f"Scan done: {len(self._found)} treadmill(s) found.")
+        straps = sum(1 for d in self._found if d.kind == "heart-rate")
+        treadmills = len(self._found) - straps
+        text = f"Scan done: {treadmills} treadmill(s) found."
+        if straps:
+            text += f" {straps} heart-rate strap(s): choose one too to use it."
+        status.update(text)
 
     @on(OptionList.OptionSelected, "#devices")
     def _chosen(self, event: OptionList.OptionSelected) -> None:
-        self.post_message(self.Chosen(self.devices[event.option_index]))
+        device = self.devices[event.option_index]
+        if device.kind == "heart-rate":
+            self.strap = device
+            self._refill()
+            self.query_one("#scan-status", Static).update(
+                f"Heart-rate strap {device.name} chosen; now choose the treadmill."
+            )
+            self.post_message(self.StrapChosen(device))
+            return
+        self.post_message(self.Chosen(device))
 
 
 class ProfileScreen(RetroScreen):

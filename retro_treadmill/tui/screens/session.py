@@ -14,7 +14,12 @@ from retro_treadmill.safety.limits import DEFAULT_LIMITS
 from retro_treadmill.tui import format as fmt
 from retro_treadmill.tui.history import History
 from retro_treadmill.tui.keys import both_cases
-from retro_treadmill.tui.model import SessionController, SessionSnapshot, SessionState
+from retro_treadmill.tui.model import (
+    HeartRateView,
+    SessionController,
+    SessionSnapshot,
+    SessionState,
+)
 from retro_treadmill.tui.screens.base import RetroScreen
 from retro_treadmill.tui.widgets.bignumber import BigNumber
 from retro_treadmill.tui.widgets.trend import Trend
@@ -58,6 +63,7 @@ class SessionScreen(RetroScreen):
         yield Static("", id="state-line", markup=False)
         yield Static("", id="warnings", markup=False)
         yield Static("", id="summary", markup=False)
+        yield Static("", id="hr-banner", markup=False)
         with Horizontal(id="big-row"):
             with Vertical(id="speed-panel", classes="panel"):
                 yield Static("SPEED", id="speed-title", classes="panel-title", markup=False)
@@ -67,6 +73,10 @@ class SessionScreen(RetroScreen):
                 yield Static("INCLINE %", classes="panel-title", markup=False)
                 yield BigNumber(id="incline")
                 yield Static("", id="incline-target", classes="panel-target", markup=False)
+            with Vertical(id="hr-panel", classes="panel"):
+                yield Static("HEART bpm", classes="panel-title", markup=False)
+                yield BigNumber(id="hr")
+                yield Static("", id="hr-detail", classes="panel-target", markup=False)
         yield Static("", id="times", markup=False)
         yield Static("", id="prompt", classes="prompt", markup=False)
         yield ProgressBar(total=1.0, show_eta=False, id="progress")
@@ -101,9 +111,11 @@ class SessionScreen(RetroScreen):
             f"Elapsed {fmt.duration(s.elapsed_s)}   Remaining {fmt.duration(s.remaining_s)}   "
             f"Distance {fmt.distance(s.distance_m, units)}"
         )
-        if s.heart_rate_bpm is not None:
-            times += f"   Heart rate {fmt.heart_rate(s.heart_rate_bpm)}"
         self._set("times", times)
+        hr = s.heart_rate
+        if hr is None and s.heart_rate_bpm is not None:  # a value without the governor's view
+            hr = HeartRateView(bpm=s.heart_rate_bpm, live=True)
+        self._draw_heart_rate(hr)
         self._set("prompt", f"▶ {s.prompt}" if s.prompt else "")
         self._coach(s)
         progress = self.query_one(ProgressBar)
@@ -140,6 +152,19 @@ class SessionScreen(RetroScreen):
         cue.display = bool(s.cue) and not banner and not s.summary
         self._set("cue", s.cue.upper())
 
+    def _draw_heart_rate(self, hr: HeartRateView | None) -> None:
+        """The heart-rate panel (value, zone colour, trend, source) and the lost-signal banner."""
+        panel = self.query_one("#hr-panel")
+        live = hr is not None and hr.live and hr.bpm is not None
+        self.query_one("#hr", BigNumber).value = str(hr.bpm) if live and hr else "--"
+        zone = heart_rate_zone(hr)
+        for name in ("ok", "hold", "high", "lost", "none"):
+            panel.set_class(zone == name, f"-zone-{name}")
+        self._set("hr-detail", heart_rate_detail(hr, self.history.heart_rate_bpm))
+        banner = heart_rate_banner(hr)
+        self.query_one("#hr-banner").set_class(bool(banner), "-shown")
+        self._set("hr-banner", banner)
+
     def notice(self, text: str, *, refusal: bool = False) -> None:
         """Show a one-line notice (a refusal, a service message, a hint)."""
         self._set("notice", text)
@@ -154,7 +179,12 @@ class SessionScreen(RetroScreen):
     def action_resume(self) -> None:
         """Resume: only from pause, and only when telemetry shows the belt standing still."""
         s = self.snapshot
-        if s.state is not SessionState.PAUSED:
+        if s.state is SessionState.RUNNING and s.heart_rate is not None and s.heart_rate.slowed:
+            if s.heart_rate.lost or not s.heart_rate.live:
+                self.notice("The ramp continues once the heart rate is back.")
+            else:
+                self.controller.resume()  # the slowed ramp may go on
+        elif s.state is not SessionState.PAUSED:
             self.notice("Nothing to resume.")
         elif not s.standstill:
             self.notice("Resume is possible once the belt has stopped.")
@@ -207,8 +237,61 @@ def state_line(s: SessionSnapshot) -> str:
     return line
 
 
+def heart_rate_zone(hr: HeartRateView | None) -> str:
+    """The panel's colour class: ``lost``, ``high`` (above the stop limit), ``hold`` (at or
+    above the hold, or within 10 bpm of the stop limit), ``ok``, or ``none`` (no value)."""
+    if hr is None:
+        return "none"
+    if hr.lost:
+        return "lost"
+    if hr.bpm is None or not hr.live:
+        return "none"
+    if hr.max_bpm is not None and hr.bpm > hr.max_bpm:
+        return "high"
+    near_stop = hr.max_bpm is not None and hr.bpm >= hr.max_bpm - 10
+    if (hr.hold_bpm is not None and hr.bpm >= hr.hold_bpm) or near_stop:
+        return "hold"
+    return "ok"
+
+
+def heart_rate_detail(hr: HeartRateView | None, recent: Iterable[float]) -> str:
+    """Under the figure: the trend over the last samples and the source."""
+    if hr is None:
+        return "no heart rate"
+    values = list(recent)[-10:]
+    trend = ""
+    if len(values) >= 2:
+        change = values[-1] - values[0]
+        trend = "↑ " if change >= 3 else "↓ " if change <= -3 else "→ "
+    source = hr.source or "no source"
+    if hr.lost:
+        return f"LOST · {source}"
+    return f"{trend}{source}"
+
+
+def heart_rate_banner(hr: HeartRateView | None) -> str:
+    """The banner over the panels while the heart rate is lost (or the ramp waits)."""
+    if hr is None:
+        return ""
+    if hr.lost:
+        # The countdowns first: an 80-column terminal cuts the end of the line.
+        parts = ["HEART RATE LOST"]
+        if hr.slow_in_s is not None:
+            parts.append(f"minimum speed in {hr.slow_in_s:.0f} s")
+        if hr.stop_in_s is not None:
+            parts.append(f"STOP in {hr.stop_in_s:.0f} s")
+        parts += ["no increases", hr.lost_reason]
+        return " · ".join(parts)
+    if hr.slowed:
+        return "Belt slowed after the heart rate was lost · R continues the profile"
+    return ""
+
+
 def keys_line(s: SessionSnapshot) -> str:
     """The keys that do something in this state."""
+    hr = s.heart_rate
+    if s.state is SessionState.RUNNING and hr is not None and hr.slowed and not hr.lost:
+        return "R continue the ramp · P pause · - speed · Q quit"
     if s.state is SessionState.RUNNING:
         return "P pause · +/- speed · ] [ incline · Q quit"
     if s.state is SessionState.PAUSED:
