@@ -50,6 +50,7 @@ from typing import Any, Final
 
 from bumble import hci, ll
 from bumble.controller import Controller
+from bumble.core import PhysicalTransport
 from bumble.device import Device
 from bumble.host import Host
 from bumble.link import LocalLink
@@ -296,6 +297,28 @@ class HciTcpServer:
             self.active_session.end()
 
 
+class _RadioLink(LocalLink):
+    """bumble's ``LocalLink`` that sends LE data from the address the link was made with.
+
+    bumble 0.0.236 sends every LE ACL packet from the sender controller's random address, even
+    on a connection it opened with its public address (LE Create Connection with Own Address
+    Type public, as BlueZ does). The peer keeps that connection under the public address, so it
+    drops all the data ("no connection for ...") and GATT never starts.
+    """
+
+    def send_acl_data(
+        self, sender_controller: Any, destination_address: Any, transport: Any, data: bytes
+    ) -> None:
+        connection = sender_controller.le_connections.get(destination_address)
+        if transport != PhysicalTransport.LE or connection is None:
+            super().send_acl_data(sender_controller, destination_address, transport, data)
+            return
+        receiver = self.find_le_controller(destination_address)
+        if receiver is not None:
+            source = connection.self_address
+            asyncio.get_running_loop().call_soon(receiver.on_link_acl_data, source, transport, data)
+
+
 class VirtualRadio:
     """An in-process virtual BLE radio (one bumble ``LocalLink``). See the module docstring.
 
@@ -304,7 +327,7 @@ class VirtualRadio:
     """
 
     def __init__(self) -> None:
-        link_factory: Any = LocalLink
+        link_factory: Any = _RadioLink
         self._link: Any = link_factory()
         self._devices: list[Any] = []
         self._servers: list[HciTcpServer] = []
