@@ -428,7 +428,13 @@ class FtmsClient:
         try:
             await client.connect()
         except (BleakError, OSError, TimeoutError) as exc:
-            raise DeviceError(f"could not connect to {target.address}: {exc}") from exc
+            # bleak's BlueZ backend gives a bare TimeoutError when nobody answers: no text.
+            reason = str(exc) or (
+                f"no connection within {self._connect_timeout_s:g} s"
+                if isinstance(exc, TimeoutError)
+                else type(exc).__name__
+            )
+            raise DeviceError(f"could not connect to {target.address}: {reason}") from exc
         self._pairing_tried = False
         if self._needs_pairing:
             await self._pair(client)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+from typing import Any
 
 import pytest
+from bleak import BleakClient
+from bleak.backends.device import BLEDevice
 
 from retro_treadmill.errors import DeviceError
 from retro_treadmill.ftms.audit import JsonLinesWriter
@@ -161,3 +164,18 @@ async def test_quirks_shape_the_wire_traffic(make_sim: MakeSim, make_client: Mak
     assert moving_seen
     assert speed_write.sim_time >= moving_seen[0] - 0.05  # held until telemetry showed motion
     await client.stop()
+
+
+async def test_connect_timeout_is_named_in_the_error(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bleak's BlueZ backend ends a connection attempt nobody answers with a bare TimeoutError,
+    whose text is empty: the message read "could not connect to ADDRESS: " and nothing more."""
+
+    async def connect_like_bluez_when_nobody_answers(self: BleakClient, **kwargs: Any) -> None:
+        raise TimeoutError
+
+    monkeypatch.setattr(BleakClient, "connect", connect_like_bluez_when_nobody_answers)
+    nobody = BLEDevice("F0:F1:F2:F3:F4:0F", "Gone", None)
+    with pytest.raises(DeviceError, match=r"F0:F1:F2:F3:F4:0F: no connection within 1 s$"):
+        await make_client(nobody, connect_timeout_s=1.0)
