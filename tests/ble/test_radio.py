@@ -166,14 +166,53 @@ async def test_radio_drop_links_reports_timeout_to_both_sides(
         await client.disconnect()
 
 
-async def test_central_on_its_public_address_gets_gatt_answers(
-    radio: VirtualRadio, peripheral: TestPeripheral
+@pytest.mark.parametrize(("linux_host", "subevent"), [(True, 0x0A), (False, 0x01)])
+async def test_linux_host_controller_completes_connections_with_the_enhanced_event(
+    linux_host: bool, subevent: int
 ) -> None:
+    """Linux 6.1 unmasks LE Enhanced Connection Complete (subevent 0x0A) and waits for it; bumble
+    sent only the legacy one (0x01), so the kernel cancelled a connection that had completed and
+    later "disconnected" it without telling the controller: the next session could not connect.
+    """
+    async with VirtualRadio(public_address_hosts=True) as radio:
+        await TestPeripheral.start(radio)
+        controller = radio.new_controller("linux", linux_host=linux_host)
+        controller.public_address = "F2:00:00:00:00:02"
+        host = Host(controller_source=controller, controller_sink=AsyncPipeSink(controller))
+        to_host = controller.host
+        seen: list[int] = []
+
+        class Spy:
+            def on_packet(self, packet: bytes) -> None:
+                if packet[:2] == b"\x04\x3e":  # HCI event, LE Meta
+                    seen.append(packet[3])
+                to_host.on_packet(packet)
+
+        controller.host = Spy()
+        central = Device(name="linux", host=host)
+        await central.power_on()  # bumble's host unmasks the enhanced event, as Linux does
+        connection = await central.connect(
+            hci.Address(ADDRESS, hci.Address.RANDOM_DEVICE_ADDRESS),
+            own_address_type=hci.OwnAddressType.PUBLIC,
+            timeout=3,
+        )
+        assert subevent in seen
+        assert ({0x01, 0x0A} - {subevent}).isdisjoint(seen)
+        await connection.disconnect()
+
+
+async def test_central_on_its_public_address_gets_gatt_answers() -> None:
     """BlueZ opens LE links with its controller's public address (Own Address Type public).
 
     bumble's LocalLink sent the central's data from its random address instead, so the
     peripheral dropped every ATT request ("no connection for ...") and BlueZ never connected.
     """
+    async with VirtualRadio(public_address_hosts=True) as radio:
+        await TestPeripheral.start(radio)
+        await _read_over_a_public_address_link(radio)
+
+
+async def _read_over_a_public_address_link(radio: VirtualRadio) -> None:
     controller = radio.new_controller("public-central")
     controller.public_address = "F2:00:00:00:00:01"
     host = Host(controller_source=controller, controller_sink=AsyncPipeSink(controller))
