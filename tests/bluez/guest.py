@@ -131,10 +131,12 @@ async def _harness(commands_fd: int) -> None:
 
     from bumble.transport import open_transport
 
-    # bumble's controllers and link say here what they dropped or refused.
+    # bumble's controllers and link say here what they dropped or refused (BLUEZ_VM_HCI_DEBUG=1:
+    # every HCI packet of the controllers too, at some cost in the emulated guest).
     logging.basicConfig(filename=WORK / "bumble.log", level=logging.WARNING)
-    logging.getLogger("bumble.controller").setLevel(logging.DEBUG)
-    logging.getLogger("bumble.link").setLevel(logging.DEBUG)
+    if os.environ.get("BLUEZ_VM_HCI_DEBUG"):
+        logging.getLogger("bumble.controller").setLevel(logging.DEBUG)
+        logging.getLogger("bumble.link").setLevel(logging.DEBUG)
 
     from retro_treadmill.ble.radio import VirtualRadio
     from retro_treadmill.sim.server import VirtualTreadmill

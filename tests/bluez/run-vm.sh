@@ -12,7 +12,8 @@
 #
 # Environment: VENV (default .venv), BLUEZ_VM_KERNEL (a vmlinuz path; default the newest in
 # /boot), BLUEZ_VM_TIMEOUT (wall seconds for the whole VM run, default 480), BLUEZ_VM_ONLY (a
-# comma-separated subset of the tests: scan,session,link-drop,stop-key).
+# comma-separated subset of the tests: scan,session,stop-key,link-drop), BLUEZ_VM_HCI_DEBUG=1 (log
+# every HCI packet of the bumble controllers to bumble.log).
 #
 # The guest runs under TCG (--disable-kvm): /dev/kvm may exist on CI machines that are themselves
 # virtual, and a nested KVM guest there hangs at boot. The host's file system is the guest's root,
@@ -58,7 +59,8 @@ start=$(date +%s%N)
 set +e
 timeout --kill-after=15 "$TIMEOUT" vng --run "$KERNEL" --disable-microvm --force-9p --disable-kvm \
   --cpus 2 --memory 1G --rwdir="$OUT" \
-  --exec "BLUEZ_VM_WORK=$OUT BLUEZ_VM_ONLY=${BLUEZ_VM_ONLY:-} $PWD/$VENV/bin/python $PWD/tests/bluez/guest.py" \
+  --exec "BLUEZ_VM_WORK=$OUT BLUEZ_VM_ONLY=${BLUEZ_VM_ONLY:-} BLUEZ_VM_HCI_DEBUG=${BLUEZ_VM_HCI_DEBUG:-} \
+    $PWD/$VENV/bin/python $PWD/tests/bluez/guest.py" \
   </dev/null 2>&1 | tee "$LOG"
 rc=${PIPESTATUS[0]}
 set -e
