@@ -8,9 +8,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # chromium and poppler-utils' pdfinfo render the report tests' PNGs and PDFs)
 APT_PACKAGES := mosquitto:mosquitto mosquitto-clients:mosquitto_pub tshark:tshark tmux:tmux \
 	chromium:chromium poppler-utils:pdfinfo
+# The BlueZ VM tests (tests/bluez/run-vm.sh): QEMU, Debian's kernel (hci_vhci), BlueZ, D-Bus, kmod
+# for modprobe in the guest, and a static busybox for virtme-ng's initramfs.
+BLUEZ_APT_PACKAGES := qemu-system-x86 linux-image-amd64 bluez dbus kmod busybox-static
 export DEBIAN_FRONTEND := noninteractive
 
-.PHONY: demo test check lint typecheck imports pytest bench venv system-deps clean
+.PHONY: demo test test-bluez check lint typecheck imports pytest bench venv system-deps bluez-deps clean
 
 ## venv: create .venv and install the package with its dev extra (re-run when pyproject changes)
 venv: $(VENV)/.installed
@@ -36,18 +39,34 @@ system-deps:
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+## bluez-deps: OS packages of the BlueZ VM tests, installed when missing (dpkg's view)
+bluez-deps:
+	@missing=""; \
+	for p in $(BLUEZ_APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing OS packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
 ## demo: a short guided session on the built-in virtual treadmill
 demo: venv
 	@# exit 3 = stopped by the operator (space/Enter/s): a normal way to end the demo
 	@$(BIN)/retro-treadmill demo; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 3 ] || exit $$rc
 
-## test: everything CI checks: ruff, mypy --strict, import-linter, pytest
-test: venv system-deps
+## test: everything CI checks: ruff, mypy --strict, import-linter, pytest, the BlueZ VM tests
+test: venv system-deps bluez-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/pytest
+	$(SUDO) env VENV=$(VENV) tests/bluez/run-vm.sh
+
+## test-bluez: the BlueZ VM tests alone (the CLI through bleak's BlueZ backend, in a QEMU guest)
+test-bluez: venv bluez-deps
+	$(SUDO) env VENV=$(VENV) tests/bluez/run-vm.sh
 
 lint: venv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -38,6 +38,7 @@ from bleak.backends.scanner import (
     AdvertisementDataFilter,
     BaseBleakScanner,
 )
+from bleak.exc import BleakDBusError
 
 from retro_treadmill.ble.backend import bind_backends
 from retro_treadmill.ble.central import AdapterError, BumbleCentral
@@ -46,6 +47,10 @@ from retro_treadmill.ble.radio import VirtualRadio
 __all__ = ["SYSTEM", "Adapter", "AdapterError", "open_adapter", "parse_adapter_spec"]
 
 SYSTEM = "system"
+SCAN_BUSY_RETRIES = 3
+"""How often a scan start that BlueZ refuses as in progress is tried again."""
+SCAN_BUSY_WAIT_S = 1.0
+_BLUEZ_IN_PROGRESS = "org.bluez.Error.InProgress"
 _BUMBLE_PREFIX = "bumble:"
 
 
@@ -114,13 +119,40 @@ class Adapter:
             **kwargs,
         )
 
+    @contextlib.asynccontextmanager
+    async def scanning(
+        self,
+        detection_callback: AdvertisementDataCallback | None = None,
+        service_uuids: list[str] | None = None,
+    ) -> AsyncIterator[BleakScanner]:
+        """A started scanner for the ``async with`` body (stopped on the way out).
+
+        BlueZ answers a discovery start with ``org.bluez.Error.InProgress`` while its previous
+        discovery is still winding down (its kernel-side stop was refused, or another program
+        is starting one); that passes, so the start is retried ``SCAN_BUSY_RETRIES`` times,
+        ``SCAN_BUSY_WAIT_S`` apart, before the error is raised.
+        """
+        scanner = self.scanner(detection_callback, service_uuids)
+        for attempt in range(SCAN_BUSY_RETRIES + 1):
+            try:
+                await scanner.start()
+                break
+            except BleakDBusError as exc:
+                if exc.dbus_error != _BLUEZ_IN_PROGRESS or attempt == SCAN_BUSY_RETRIES:
+                    raise
+            await asyncio.sleep(SCAN_BUSY_WAIT_S)
+        try:
+            yield scanner
+        finally:
+            await scanner.stop()
+
     async def discover(
         self,
         timeout: float = 5.0,  # noqa: ASYNC109 - same signature as bleak
         service_uuids: list[str] | None = None,
     ) -> dict[str, tuple[BLEDevice, AdvertisementData]]:
         """Scan for ``timeout`` seconds; devices and their latest advertising data by address."""
-        async with self.scanner(service_uuids=service_uuids) as scanner:
+        async with self.scanning(service_uuids=service_uuids) as scanner:
             await asyncio.sleep(timeout)
         return scanner.discovered_devices_and_advertisement_data
 
@@ -131,7 +163,7 @@ class Adapter:
         service_uuids: list[str] | None = None,
     ) -> BLEDevice | None:
         """The first advertiser for which ``filterfunc`` is true, or ``None`` after timeout."""
-        async with self.scanner(service_uuids=service_uuids) as scanner:
+        async with self.scanning(service_uuids=service_uuids) as scanner:
             try:
                 async with asyncio.timeout(timeout):
                     async for device, advertisement in scanner.advertisement_data():

@@ -100,7 +100,7 @@ async def scan(adapter: Adapter, timeout: float = 5.0) -> list[DiscoveredDevice]
             found[device.address] = entry
 
     try:
-        async with adapter.scanner(detection_callback=on_advertisement):
+        async with adapter.scanning(detection_callback=on_advertisement):
             await asyncio.sleep(timeout)
     except (BleakError, OSError) as exc:
         raise _unusable(adapter, exc) from exc

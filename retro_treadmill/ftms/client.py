@@ -226,6 +226,7 @@ class FtmsClient:
         audit: AuditTrail | None = None,
         scan_timeout_s: float = 10.0,
         connect_timeout_s: float = 10.0,
+        connect_attempts: int = 3,
         silence_s: float = 3.0,
         link_silence_s: float = 6.0,
         unit_self_test: bool | None = None,
@@ -241,6 +242,7 @@ class FtmsClient:
         self._quirks_table = quirks_table
         self._scan_timeout_s = scan_timeout_s
         self._connect_timeout_s = connect_timeout_s
+        self._connect_attempts = max(1, connect_attempts)
         self._unit_self_test = unit_self_test
         self._rng = rng or random.Random()
         self._wall = wall_clock
@@ -417,18 +419,30 @@ class FtmsClient:
         if not isinstance(target, BLEDevice):
             target = await resolve_device(self.adapter, target, timeout=self._scan_timeout_s)
         self._ble_device = target
-        self._link_generation += 1
-        generation = self._link_generation
-        client = self.adapter.client(
-            target,
-            disconnected_callback=lambda _c: self._on_disconnected(generation),
-            timeout=self._connect_timeout_s,
-        )
-        self._bleak = client
-        try:
-            await client.connect()
-        except (BleakError, OSError, TimeoutError) as exc:
-            raise DeviceError(f"could not connect to {target.address}: {exc}") from exc
+        # A first connection is tried again (BlueZ fails one with "Input/output error" or a
+        # timeout while it is still taking down the previous link to the same device, e.g. the
+        # last session's); a reconnect has its own attempts (ReconnectPolicy).
+        attempts = 1 if reconnect else self._connect_attempts
+        for attempt in range(1, attempts + 1):
+            client = await self._open_link(target)
+            try:
+                await client.connect()
+                break
+            except (BleakError, OSError, TimeoutError) as exc:
+                # bleak's BlueZ backend gives a bare TimeoutError when nobody answers: no text.
+                reason = str(exc) or (
+                    f"no connection within {self._connect_timeout_s:g} s"
+                    if isinstance(exc, TimeoutError)
+                    else type(exc).__name__
+                )
+                if attempt == attempts:
+                    tries = f" ({attempts} attempts)" if attempts > 1 else ""
+                    raise DeviceError(
+                        f"could not connect to {target.address}: {reason}{tries}"
+                    ) from exc
+                self._audit("connect-retry", address=target.address, attempt=attempt, error=reason)
+                await self._teardown_link()
+                await asyncio.sleep(self.reconnect_policy.delay(attempt, self._rng))
         self._pairing_tried = False
         if self._needs_pairing:
             await self._pair(client)
@@ -452,6 +466,18 @@ class FtmsClient:
         self._up.set()
         self._emit(Connected(self.clock.now(), self.device, reconnect=reconnect))
         self._wake.set()
+
+    async def _open_link(self, target: BLEDevice) -> BleakClient:
+        """A new (not yet connected) bleak client for ``target``, the current link from now on."""
+        self._link_generation += 1
+        generation = self._link_generation
+        client = self.adapter.client(
+            target,
+            disconnected_callback=lambda _c: self._on_disconnected(generation),
+            timeout=self._connect_timeout_s,
+        )
+        self._bleak = client
+        return client
 
     async def _describe(self, client: BleakClient, device: BLEDevice) -> DeviceDescription:
         services = client.services

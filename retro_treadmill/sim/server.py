@@ -25,6 +25,9 @@ again). ``wait_for_write(opcode)`` waits for a control-point write.
 :meth:`VirtualTreadmill.on_radio` makes one on a :class:`~retro_treadmill.ble.radio.VirtualRadio`
 (the usual way: ``VirtualTreadmill.on_radio(radio, personality="spec", clock=clock)``).
 
+``advertising_interval_ms`` (default 50) sets how often it advertises; a host that pays for
+every advertisement (BlueZ under emulation, ``tests/bluez/``) gets a slower one.
+
 Observable state: ``belt_speed_kmh``, ``target_speed_kmh``, ``incline_pct``,
 ``target_incline_pct``, ``state`` (RunState), ``running``, ``controller`` (peer address string,
 ``"console"`` or ``None``), ``connections`` (peer addresses), ``writes``
@@ -153,8 +156,10 @@ class VirtualTreadmill:
         seed: int = 0,
         snoop: BinaryIO | None = None,
         log: Callable[[str], None] | None = None,
+        advertising_interval_ms: float = 50.0,
     ) -> None:
         self.device = device
+        self.advertising_interval_ms = advertising_interval_ms
         self.personality = (
             get_personality(personality) if isinstance(personality, str) else personality
         )
@@ -383,8 +388,8 @@ class VirtualTreadmill:
                 AdvertisingData([(AdvertisingData.COMPLETE_LOCAL_NAME, self.name.encode())])
             ),
             auto_restart=False,
-            advertising_interval_min=50.0,
-            advertising_interval_max=50.0,
+            advertising_interval_min=self.advertising_interval_ms,
+            advertising_interval_max=self.advertising_interval_ms,
         )
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:

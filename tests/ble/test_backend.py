@@ -10,10 +10,17 @@ import pytest
 from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
-from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
+from bleak.exc import (
+    BleakDBusError,
+    BleakDeviceNotFoundError,
+    BleakError,
+    BleakGATTProtocolError,
+)
 
+from retro_treadmill.ble import adapter as adapter_module
 from retro_treadmill.ble.adapter import Adapter, open_adapter
 from retro_treadmill.ble.backend import CCCD_UUID, advertisement_data_from_bytes
+from retro_treadmill.ble.discovery import scan
 from retro_treadmill.ble.radio import VirtualRadio
 from tests.ble.peripheral import (
     ADDRESS,
@@ -342,3 +349,41 @@ async def test_closed_adapter_raises_bleak_error(radio: VirtualRadio) -> None:
     with pytest.raises(BleakError, match="closed"):
         async with adapter.scanner():
             pass
+
+
+def _busy_scanner_starts(monkeypatch: pytest.MonkeyPatch, refusals: int) -> list[int]:
+    """BleakScanner.start refuses ``refusals`` times as BlueZ does while its previous discovery
+    is still winding down; returns a list that counts the refusals made."""
+    real_start = BleakScanner.start
+    made: list[int] = []
+
+    async def start(self: BleakScanner) -> None:
+        if len(made) < refusals:
+            made.append(1)
+            raise BleakDBusError("org.bluez.Error.InProgress", ["Operation already in progress"])
+        await real_start(self)
+
+    monkeypatch.setattr(BleakScanner, "start", start)
+    monkeypatch.setattr(adapter_module, "SCAN_BUSY_WAIT_S", 0.01)
+    return made
+
+
+async def test_scan_start_refused_as_in_progress_is_tried_again(
+    adapter: Adapter, peripheral: TestPeripheral, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen under BlueZ 5.66: a run's first scan failed with "Operation already in progress"
+    (bluetoothd's earlier discovery stop was refused by the kernel) and the run gave up."""
+    made = _busy_scanner_starts(monkeypatch, adapter_module.SCAN_BUSY_RETRIES)
+    device = await adapter.find_device_by_name(NAME, timeout=5)
+    assert device is not None
+    assert len(made) == adapter_module.SCAN_BUSY_RETRIES
+    listed = await scan(adapter, timeout=0.5)
+    assert [d.name for d in listed] == [NAME]
+
+
+async def test_scan_start_that_stays_in_progress_gives_up(
+    adapter: Adapter, peripheral: TestPeripheral, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _busy_scanner_starts(monkeypatch, adapter_module.SCAN_BUSY_RETRIES + 1)
+    with pytest.raises(BleakDBusError, match="InProgress"):
+        await adapter.find_device_by_name(NAME, timeout=5)

@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 from bleak.exc import BleakError
 from bumble import hci
-from bumble.device import Device
+from bumble.device import Device, Peer
+from bumble.host import Host
 from bumble.transport import open_transport
+from bumble.transport.common import AsyncPipeSink
 
 from retro_treadmill.ble.adapter import AdapterError, open_adapter, parse_adapter_spec
 from retro_treadmill.ble.radio import (
@@ -25,6 +27,7 @@ from retro_treadmill.ble.radio import (
     free_loopback_port,
 )
 from tests.ble.peripheral import (
+    ADDRESS,
     CONTROL_UUID,
     FTMS_UUID,
     NAME,
@@ -161,6 +164,72 @@ async def test_radio_drop_links_reports_timeout_to_both_sides(
         await client.connect()
         assert await client.read_gatt_char(READ_UUID) == bytearray(b"retro")
         await client.disconnect()
+
+
+@pytest.mark.parametrize(("linux_host", "subevent"), [(True, 0x0A), (False, 0x01)])
+async def test_linux_host_controller_completes_connections_with_the_enhanced_event(
+    linux_host: bool, subevent: int
+) -> None:
+    """Linux 6.1 unmasks LE Enhanced Connection Complete (subevent 0x0A) and waits for it; bumble
+    sent only the legacy one (0x01), so the kernel cancelled a connection that had completed and
+    later "disconnected" it without telling the controller: the next session could not connect.
+    """
+    async with VirtualRadio(public_address_hosts=True) as radio:
+        await TestPeripheral.start(radio)
+        controller = radio.new_controller("linux", linux_host=linux_host)
+        controller.public_address = "F2:00:00:00:00:02"
+        host = Host(controller_source=controller, controller_sink=AsyncPipeSink(controller))
+        to_host = controller.host
+        seen: list[int] = []
+
+        class Spy:
+            def on_packet(self, packet: bytes) -> None:
+                if packet[:2] == b"\x04\x3e":  # HCI event, LE Meta
+                    seen.append(packet[3])
+                to_host.on_packet(packet)
+
+        controller.host = Spy()
+        central = Device(name="linux", host=host)
+        await central.power_on()  # bumble's host unmasks the enhanced event, as Linux does
+        connection = await central.connect(
+            hci.Address(ADDRESS, hci.Address.RANDOM_DEVICE_ADDRESS),
+            own_address_type=hci.OwnAddressType.PUBLIC,
+            timeout=3,
+        )
+        assert subevent in seen
+        assert ({0x01, 0x0A} - {subevent}).isdisjoint(seen)
+        await connection.disconnect()
+
+
+async def test_central_on_its_public_address_gets_gatt_answers() -> None:
+    """BlueZ opens LE links with its controller's public address (Own Address Type public).
+
+    bumble's LocalLink sent the central's data from its random address instead, so the
+    peripheral dropped every ATT request ("no connection for ...") and BlueZ never connected.
+    """
+    async with VirtualRadio(public_address_hosts=True) as radio:
+        await TestPeripheral.start(radio)
+        await _read_over_a_public_address_link(radio)
+
+
+async def _read_over_a_public_address_link(radio: VirtualRadio) -> None:
+    controller = radio.new_controller("public-central")
+    controller.public_address = "F2:00:00:00:00:01"
+    host = Host(controller_source=controller, controller_sink=AsyncPipeSink(controller))
+    central = Device(name="public-central", host=host)
+    await central.power_on()
+    connection = await central.connect(
+        hci.Address(ADDRESS, hci.Address.RANDOM_DEVICE_ADDRESS),
+        own_address_type=hci.OwnAddressType.PUBLIC,
+        timeout=3,
+    )
+    peer = Peer(connection)
+    async with asyncio.timeout(3):
+        await peer.discover_services()
+        characteristics = await peer.discover_characteristics(uuids=[READ_UUID])
+        assert characteristics, "no answer to the GATT discovery"
+        assert await characteristics[0].read_value() == b"retro"
+    await connection.disconnect()
 
 
 @pytest.fixture

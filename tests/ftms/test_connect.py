@@ -5,8 +5,12 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+from typing import Any
 
 import pytest
+from bleak import BleakClient
+from bleak.backends.device import BLEDevice
+from bleak.exc import BleakDBusError
 
 from retro_treadmill.errors import DeviceError
 from retro_treadmill.ftms.audit import JsonLinesWriter
@@ -161,3 +165,62 @@ async def test_quirks_shape_the_wire_traffic(make_sim: MakeSim, make_client: Mak
     assert moving_seen
     assert speed_write.sim_time >= moving_seen[0] - 0.05  # held until telemetry showed motion
     await client.stop()
+
+
+async def test_connect_timeout_is_named_in_the_error(
+    make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bleak's BlueZ backend ends a connection attempt nobody answers with a bare TimeoutError,
+    whose text is empty: the message read "could not connect to ADDRESS: " and nothing more."""
+
+    async def connect_like_bluez_when_nobody_answers(self: BleakClient, **kwargs: Any) -> None:
+        raise TimeoutError
+
+    monkeypatch.setattr(BleakClient, "connect", connect_like_bluez_when_nobody_answers)
+    nobody = BLEDevice("F0:F1:F2:F3:F4:0F", "Gone", None)
+    with pytest.raises(
+        DeviceError, match=r"F0:F1:F2:F3:F4:0F: no connection within 1 s \(3 attempts\)$"
+    ):
+        await make_client(nobody, connect_timeout_s=1.0)
+
+
+def _failing_connects(monkeypatch: pytest.MonkeyPatch, failures: int) -> list[int]:
+    """BleakClient.connect fails ``failures`` times as BlueZ does while it still takes down the
+    previous link to the device; returns a list counting the failures."""
+    real_connect = BleakClient.connect
+    made: list[int] = []
+
+    async def connect(self: BleakClient, **kwargs: Any) -> None:
+        if len(made) < failures:
+            made.append(1)
+            raise BleakDBusError("org.bluez.Error.Failed", ["Input/output error"])
+        await real_connect(self, **kwargs)
+
+    monkeypatch.setattr(BleakClient, "connect", connect)
+    return made
+
+
+async def test_first_connection_is_tried_again_when_bluez_fails_it(
+    make_sim: MakeSim, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen in the BlueZ VM: a session started right after the last one ended failed at once
+    with "[org.bluez.Error.Failed] Input/output error" (bluetoothd was still taking down the old
+    link) and the run ended with exit 5."""
+    await make_sim("spec", name="RetroSim FTMS")
+    made = _failing_connects(monkeypatch, 2)
+    client = await make_client("RetroSim FTMS")
+    assert client.device is not None
+    assert client.device.name == "RetroSim FTMS"
+    assert len(made) == 2
+    retries = client.audit.of_kind("connect-retry")
+    assert [r.data["attempt"] for r in retries] == [1, 2]
+
+
+async def test_first_connection_gives_up_after_its_attempts(
+    make_sim: MakeSim, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await make_sim("spec", name="RetroSim FTMS")
+    made = _failing_connects(monkeypatch, 3)
+    with pytest.raises(DeviceError, match=r"Input/output error.*\(3 attempts\)"):
+        await make_client("RetroSim FTMS")
+    assert len(made) == 3
