@@ -1,9 +1,10 @@
 """``retro-treadmill monitor`` with a note of when each treadmill's row showed each sample
 (for ``bench/fleet.py``; run under a terminal).
 
-Every time a row is given a telemetry sample it has not shown yet (its ``distance_m``, which the
-bench's publishers count up), the probe notes ``(treadmill, distance_m, time.monotonic())``; on
-exit (``q``) it writes the notes as JSON to ``--out``. Nothing else differs from the real monitor.
+Every time a row's cells are brought up to date with a telemetry sample it has not shown yet
+(its ``distance_m``, which the bench's publishers count up), the probe notes ``(treadmill,
+distance_m, time.monotonic())``; on exit (``q``) it writes the notes as JSON to ``--out``.
+Nothing else differs from the real monitor.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ if str(ROOT) not in sys.path:
 from retro_treadmill.telemetry import monitor  # noqa: E402
 from retro_treadmill.telemetry.fleet import TreadmillRow  # noqa: E402
 from retro_treadmill.telemetry.settings import MqttSettings  # noqa: E402
-from retro_treadmill.units import SpeedUnit  # noqa: E402
 
 
 def main() -> int:
@@ -31,16 +31,16 @@ def main() -> int:
     args = parser.parse_args()
     shown: list[tuple[str, float, float]] = []
     last: dict[str, float | None] = {}
-    original = monitor.TreadmillCard.show
+    original = monitor.MonitorApp.show_row
 
-    def show(card: monitor.TreadmillCard, row: TreadmillRow, units: SpeedUnit) -> None:
-        original(card, row, units)
-        distance = row.view.distance_m
-        if distance is not None and last.get(card.treadmill_id) != distance:
-            last[card.treadmill_id] = distance
-            shown.append((card.treadmill_id, distance, time.monotonic()))
+    def show_row(self: monitor.MonitorApp, row: TreadmillRow) -> None:
+        original(self, row)
+        treadmill_id, distance = row.view.treadmill_id, row.view.distance_m
+        if distance is not None and last.get(treadmill_id) != distance:
+            last[treadmill_id] = distance
+            shown.append((treadmill_id, distance, time.monotonic()))
 
-    monitor.TreadmillCard.show = show  # type: ignore[method-assign,assignment]
+    monitor.MonitorApp.show_row = show_row  # type: ignore[method-assign]
     settings = MqttSettings.from_url(args.mqtt, treadmill_id="monitor")
     monitor.MonitorApp(settings, sender="bench").run()
     args.out.write_text(json.dumps(shown))
