@@ -51,6 +51,7 @@ class SessionScreen(RetroScreen):
         self.history = history
         self.speed_top_kmh = speed_top_kmh
         self._texts: dict[str, str] = {}
+        self._widgets: dict[str, Widget] = {}
 
     def compose_body(self) -> Iterable[Widget]:
         """The layout; sizes come from app.tcss (fr units, so it scales with the terminal)."""
@@ -82,14 +83,26 @@ class SessionScreen(RetroScreen):
             widget = self.query_one(f"#{widget_id}", Static)
             widget.update(text, layout=widget_id == "prompt")
 
+    def _widget(self, widget_id: str) -> Widget:
+        # Looked up once: draw() runs for every snapshot (10 Hz), a DOM query each time is waste.
+        widget = self._widgets.get(widget_id)
+        if widget is None:
+            widget = self._widgets[widget_id] = self.query_one(f"#{widget_id}")
+        return widget
+
     def draw(self, snapshot: SessionSnapshot) -> None:
-        """Update every widget from ``snapshot``."""
+        """Update the widgets from ``snapshot``; only what changed is repainted (snapshots come at
+        10 Hz, most of them change nothing a person can see)."""
         s = snapshot
         units = s.units
         self._set("state-line", state_line(s))
         self._set("speed-title", f"SPEED {unit_label(units)}")
-        self.query_one("#speed", BigNumber).value = fmt.speed_number(s.speed_kmh, units)
-        self.query_one("#incline", BigNumber).value = fmt.incline_number(s.incline_pct)
+        speed = self._widget("speed")
+        incline = self._widget("incline")
+        assert isinstance(speed, BigNumber)
+        assert isinstance(incline, BigNumber)
+        speed.value = fmt.speed_number(s.speed_kmh, units)  # a reactive: repaints on a change
+        incline.value = fmt.incline_number(s.incline_pct)
         self._set("speed-target", f"target {fmt.speed_text(s.target_speed_kmh, units)}")
         self._set("incline-target", f"target {fmt.incline_number(s.target_incline_pct)} %")
         times = (
@@ -100,19 +113,25 @@ class SessionScreen(RetroScreen):
             times += f"   Heart rate {fmt.heart_rate(s.heart_rate_bpm)}"
         self._set("times", times)
         self._set("prompt", f"▶ {s.prompt}" if s.prompt else "")
-        progress = self.query_one(ProgressBar)
-        if progress.progress != s.profile_progress:
-            progress.update(progress=min(1.0, max(0.0, s.profile_progress)))
+        progress = self._widget("progress")
+        assert isinstance(progress, ProgressBar)
+        shown = progress_step(s.profile_progress)
+        if progress.progress != shown:
+            progress.update(progress=shown)
         h = self.history
-        self.query_one("#trend-speed", Trend).show(
-            fmt.speed_text(s.speed_kmh, units), h.speed_kmh, h.version
-        )
-        self.query_one("#trend-incline", Trend).show(
-            f"{fmt.incline_number(s.incline_pct)} %", h.incline_pct, h.version
-        )
-        self.query_one("#trend-hr", Trend).show(
-            fmt.heart_rate(s.heart_rate_bpm), h.heart_rate_bpm, h.version
-        )
+        trends = [self._widget(f"trend-{name}") for name in ("speed", "incline", "hr")]
+        for trend, text, values in zip(
+            trends,
+            (
+                fmt.speed_text(s.speed_kmh, units),
+                f"{fmt.incline_number(s.incline_pct)} %",
+                fmt.heart_rate(s.heart_rate_bpm),
+            ),
+            (h.speed_kmh, h.incline_pct, h.heart_rate_bpm),
+            strict=True,
+        ):
+            assert isinstance(trend, Trend)
+            trend.show(text, values, h.version)  # the plot only when a sample was added (1 s)
         self._set("keys", keys_line(s))
 
     def notice(self, text: str, *, refusal: bool = False) -> None:
@@ -149,6 +168,17 @@ class SessionScreen(RetroScreen):
             self.controller.adjust_incline(direction * INCLINE_STEP_PCT)
         else:
             self.notice("Incline changes work while the session is running.")
+
+
+PROGRESS_STEPS = 200
+"""The profile's progress is shown in steps of 0.5 %: about a half cell of the bar on a wide
+terminal, finer than its percentage text. The bar repaints when it visibly moves, not at every
+snapshot (10 Hz), and the same snapshot draws the same bar whatever the screen did before."""
+
+
+def progress_step(progress: float) -> float:
+    """``progress`` (clipped to 0..1) rounded to a :data:`PROGRESS_STEPS` step."""
+    return round(min(1.0, max(0.0, progress)) * PROGRESS_STEPS) / PROGRESS_STEPS
 
 
 def state_line(s: SessionSnapshot) -> str:
