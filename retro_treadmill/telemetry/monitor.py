@@ -8,9 +8,11 @@ finished and offline rows last, greyed, and removable with ``x``. The highlighte
 ``j``/``k``, or a click) takes ``s`` or Enter: STOP, published on ``command/stop`` (QoS 1) with this
 monitor as the sender.
 
-The MQTT connection runs in a worker and reconnects by itself. Messages only mark their treadmill
-changed; the table is brought up to date at most 10 times a second, changing only the cells whose
-text changed, and twice a second so that staleness shows even when nothing arrives.
+The MQTT connection runs in a worker and reconnects by itself. Messages only mark that something
+changed; the table is brought up to date at most 10 times a second (and twice a second so that
+staleness shows even when nothing arrives). Each row is a one-line widget of its own (a slot: the
+i-th row of the sort order) repainted only when its text or look changed, so 50 treadmills at
+2 Hz repaint a handful of lines, not the whole table.
 """
 
 from __future__ import annotations
@@ -25,10 +27,14 @@ from typing import ClassVar
 
 import aiomqtt
 from rich.text import Text
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widget import Widget
+from textual.widgets import Footer, Header, Static
 
 from retro_treadmill.telemetry.fleet import (
     Fleet,
@@ -94,6 +100,57 @@ def _look(row: TreadmillRow) -> tuple[object, ...]:
     return (row.liveness, is_done(row), needs_attention(row), row.view.alarm is None)
 
 
+def _line(cells: list[Text]) -> Text:
+    """The cells laid out in the columns' widths, one space apart."""
+    line = Text(no_wrap=True, overflow="ellipsis")
+    for (_, _, width), cell in zip(COLUMNS, cells, strict=True):
+        cell = cell.copy()
+        cell.truncate(width, overflow="ellipsis", pad=True)
+        line.append_text(cell)
+        line.append(" ")
+    return line
+
+
+def header_line() -> Text:
+    """The column headers, aligned with the rows."""
+    return _line([Text(header, style="bold") for _, header, _ in COLUMNS])
+
+
+class FleetRow(Widget):
+    """One line of the table: the treadmill in this slot of the sort order."""
+
+    DEFAULT_CSS = """
+    FleetRow {
+        height: 1;
+        width: 1fr;
+    }
+    """
+
+    class Clicked(Message):
+        """The row was clicked (it becomes the highlighted one)."""
+
+        def __init__(self, slot: int) -> None:
+            super().__init__()
+            self.slot = slot
+
+    def __init__(self, slot: int) -> None:
+        super().__init__(classes="fleet-row")
+        self.slot = slot
+        self.line = Text()
+
+    def show(self, line: Text) -> None:
+        """Show ``line`` (the caller only calls this when it changed)."""
+        self.line = line
+        self.refresh()
+
+    def render(self) -> Text:
+        return self.line
+
+    def on_click(self, event: events.Click) -> None:
+        event.stop()
+        self.post_message(self.Clicked(self.slot))
+
+
 def _styled(row: TreadmillRow, cells: tuple[str, ...]) -> list[Text]:
     """The cells as rich text: alarms red, stale yellow, finished/offline greyed."""
     base = "dim" if is_done(row) else ""
@@ -124,8 +181,10 @@ class MonitorApp(App[None]):
         Binding("s", "stop_selected", "STOP highlighted", priority=True),
         Binding("enter", "stop_selected", "STOP", show=False, priority=True),
         Binding("x", "remove_selected", "Remove finished/offline"),
-        Binding("j", "cursor(1)", "Down", show=False),
-        Binding("k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("home", "cursor(-1000000)", "First", show=False),
+        Binding("end", "cursor(1000000)", "Last", show=False),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -148,7 +207,13 @@ class MonitorApp(App[None]):
         self._shown: dict[str, tuple[tuple[str, ...], tuple[object, ...] | None]] = {}
         """What each row shows now (cell texts, styling), by treadmill id."""
         self._order: list[str] = []
-        """Treadmill ids in the table's order."""
+        """Treadmill ids in the table's order (slot i shows ``_order[i]``)."""
+        self._slot_of: dict[str, int] = {}
+        self._slots: list[FleetRow] = []
+        self._drawn: dict[int, tuple[object, ...]] = {}
+        """What each slot shows: (treadmill id, cell texts, look)."""
+        self._cursor = 0
+        """The highlighted slot."""
         self._flush_timer: Timer | None = None
         self.stops_sent: list[str] = []
         """Treadmill ids a STOP was published to, in order."""
@@ -156,16 +221,13 @@ class MonitorApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(f"connecting to {self.settings.redacted_url} ...", id="mqtt-status")
+        yield Static(header_line(), id="columns")
         yield Static("no treadmill seen yet", id="empty")
-        table: DataTable[Text] = DataTable(id="fleet", cursor_type="row", zebra_stripes=False)
-        for key, header, width in COLUMNS:
-            table.add_column(header, key=key, width=width)
-        yield table
+        yield VerticalScroll(id="fleet", can_focus=False)
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = self.settings.redacted_url
-        self.query_one("#fleet", DataTable).focus()
         self.run_worker(self._mqtt(), name="mqtt", exclusive=True)
         self.set_interval(0.5, self.refresh_fleet)
 
@@ -219,58 +281,62 @@ class MonitorApp(App[None]):
         self._flush_timer = None
         self.refresh_fleet()
 
-    @property
-    def table(self) -> DataTable[Text]:
-        """The fleet table."""
-        table: DataTable[Text] = self.query_one("#fleet", DataTable)
-        return table
-
     def refresh_fleet(self) -> None:
-        """Bring the table up to date: rows in state order (rebuilt only when the order
-        changes), and within rows only the cells whose text changed."""
+        """Bring the table up to date: rows in state order; a slot repaints only when the
+        treadmill it shows, its text or its look changed."""
         rows = by_state(self.fleet.rows(self._clock()))
-        order = [row.view.treadmill_id for row in rows]
-        table = self.table
+        selected = self.selected_treadmill()
         for empty in self.query("#empty"):
             empty.display = not rows
+        box = self.query_one("#fleet", VerticalScroll)
+        while len(self._slots) < len(rows):
+            slot = FleetRow(len(self._slots))
+            self._slots.append(slot)
+            box.mount(slot)
+        while len(self._slots) > len(rows):
+            self._slots.pop().remove()
+            self._drawn.pop(len(self._slots), None)
+        order = [row.view.treadmill_id for row in rows]
         if order != self._order:
-            selected = self.selected_treadmill()
-            table.clear()
-            self._shown.clear()
-            for row in rows:
-                cells = row_cells(row, self.units)
-                table.add_row(*_styled(row, cells), key=row.view.treadmill_id)
-                self._shown[row.view.treadmill_id] = (cells, _look(row))
             self._order = order
+            self._shown = {k: v for k, v in self._shown.items() if k in order}
+            self._slot_of = {treadmill_id: i for i, treadmill_id in enumerate(order)}
             if selected in order:
-                table.move_cursor(row=order.index(selected), animate=False)
-            for row in rows:
-                self.show_row(row)
-            return
+                self._cursor = order.index(selected)
+            self._cursor = min(self._cursor, max(0, len(order) - 1))
         for row in rows:
             self.show_row(row)
+        self._mark_cursor()
 
     def show_row(self, row: TreadmillRow) -> None:
-        """Update the cells of ``row`` whose text (or whose row's styling) changed."""
+        """Repaint ``row``'s slot if its text, its look or the treadmill in the slot changed."""
         treadmill_id = row.view.treadmill_id
+        slot = self._slot_of.get(treadmill_id)
+        if slot is None or slot >= len(self._slots):
+            return
         cells = row_cells(row, self.units)
         look = _look(row)
-        before, before_look = self._shown.get(treadmill_id, ((), None))
-        if cells == before and look == before_look:
-            return
-        styled = _styled(row, cells)
-        table = self.table
-        for index, (key, _, _) in enumerate(COLUMNS):
-            if look != before_look or before[index] != cells[index]:
-                table.update_cell(treadmill_id, key, styled[index])
+        key = (treadmill_id, cells, look)
         self._shown[treadmill_id] = (cells, look)
+        if self._drawn.get(slot) == key:
+            return
+        self._drawn[slot] = key
+        self._slots[slot].show(_line(_styled(row, cells)))
+
+    def _mark_cursor(self) -> None:
+        for index, slot in enumerate(self._slots):
+            slot.set_class(index == self._cursor, "-cursor")
 
     def selected_treadmill(self) -> str | None:
         """The id of the highlighted row, if any."""
-        table = self.table
-        if not self._order or not 0 <= table.cursor_row < len(self._order):
+        if not 0 <= self._cursor < len(self._order):
             return None
-        return self._order[table.cursor_row]
+        return self._order[self._cursor]
+
+    def row_line(self, treadmill_id: str) -> Text | None:
+        """The rendered line of ``treadmill_id``'s row (``None``: no such row)."""
+        slot = self._slot_of.get(treadmill_id)
+        return None if slot is None else self._slots[slot].line
 
     def row_text(self, treadmill_id: str) -> dict[str, str]:
         """What the row of ``treadmill_id`` shows, by column key (empty when there is none)."""
@@ -280,8 +346,12 @@ class MonitorApp(App[None]):
         return {key: cells[i] for i, (key, _, _) in enumerate(COLUMNS)}
 
     def action_cursor(self, step: int) -> None:
-        table = self.table
-        table.move_cursor(row=max(0, table.cursor_row + step), animate=False)
+        """Move the highlight ``step`` rows (up/down, k/j; Home/End jump to the ends)."""
+        if not self._order:
+            return
+        self._cursor = max(0, min(len(self._order) - 1, self._cursor + step))
+        self._mark_cursor()
+        self._slots[self._cursor].scroll_visible(animate=False)
 
     async def action_stop_selected(self) -> None:
         """STOP the highlighted treadmill (``s``, Enter)."""
@@ -306,9 +376,10 @@ class MonitorApp(App[None]):
         self.fleet.remove(treadmill_id)
         self.refresh_fleet()
 
-    async def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        """A click on the highlighted row does nothing more than highlight it (STOP is a key)."""
-        event.stop()
+    def on_fleet_row_clicked(self, event: FleetRow.Clicked) -> None:
+        """A click highlights the row (STOP is a key: s or Enter)."""
+        self._cursor = event.slot
+        self._mark_cursor()
 
     async def send_stop(self, treadmill_id: str) -> bool:
         """Publish a STOP to ``treadmill_id``; ``False`` (and a visible error) if not connected."""
@@ -353,4 +424,4 @@ class MonitorApp(App[None]):
             self.workers.cancel_all()
 
 
-__all__ = ["COLUMNS", "MonitorApp", "row_cells"]
+__all__ = ["COLUMNS", "FleetRow", "MonitorApp", "header_line", "row_cells"]

@@ -136,9 +136,8 @@ def card_text(app: MonitorApp, treadmill_id: str, part: str) -> str:
 
 async def press_stop(pilot: Pilot[None], app: MonitorApp, treadmill_id: str) -> None:
     """Highlight ``treadmill_id``'s row with the arrow keys and press ``s`` (STOP)."""
-    for _ in range(len(app.table.rows)):
-        await pilot.press("up")
-    for _ in range(len(app.table.rows)):
+    await pilot.press("home")
+    for _ in range(len(app._order)):
         if app.selected_treadmill() == treadmill_id:
             break
         await pilot.press("down")

@@ -11,7 +11,7 @@ import pytest
 from textual.app import App
 from textual.pilot import Pilot
 
-from retro_treadmill.telemetry.monitor import MonitorApp
+from retro_treadmill.telemetry.monitor import MonitorApp, header_line
 from retro_treadmill.telemetry.schema import (
     Event,
     EventCategory,
@@ -74,6 +74,13 @@ def clinic_app() -> MonitorApp:
     return app
 
 
+def greyed(app: MonitorApp, treadmill_id: str) -> bool:
+    """Whether the row of ``treadmill_id`` is drawn dim (its first cell, as every other)."""
+    line = app.row_line(treadmill_id)
+    assert line is not None
+    return bool(line.spans) and "dim" in str(line.spans[0].style)
+
+
 async def shown(pilot: Pilot[None]) -> None:
     app = pilot.app
     assert isinstance(app, MonitorApp)
@@ -93,7 +100,7 @@ async def test_rows_sorted_by_state_alarms_first_finished_and_offline_last() -> 
         assert order[8] == "bay10"  # idle
         assert order[-3:] == ["bay04", "bay05", "bay12"]  # finished, then offline
         # At 100 columns, incline, heart rate and distance are on screen with their units.
-        header = " ".join(str(c.label) for c in app.table.columns.values())
+        header = str(header_line())
         for name in ("Incline", "Heart rate", "Distance"):
             assert name in header
         row = app.row_text("bay02")
@@ -104,8 +111,10 @@ async def test_rows_sorted_by_state_alarms_first_finished_and_offline_last() -> 
             "1210 m",
         )
         assert app.row_text("bay06")["liveness"] == "STALE 9s"
-        assert "dim" in str(app.table.get_cell("bay12", "state").style)
-        assert "dim" not in str(app.table.get_cell("bay01", "state").style)
+        assert greyed(app, "bay12")
+        assert greyed(app, "bay04")
+        assert not greyed(app, "bay01")
+        assert not greyed(app, "bay03")
 
 
 async def test_stop_by_key_on_the_highlighted_row_and_remove_only_finished_or_offline() -> None:
@@ -123,6 +132,9 @@ async def test_stop_by_key_on_the_highlighted_row_and_remove_only_finished_or_of
         await pilot.press("s")
         await pilot.press("down", "down")
         assert app.selected_treadmill() == "bay06"
+        # The highlight is visible: that row, and only it, carries the cursor style.
+        assert [slot.has_class("-cursor") for slot in app._slots].index(True) == 2
+        assert sum(slot.has_class("-cursor") for slot in app._slots) == 1
         await pilot.press("enter")
         await pilot.press("j")
         await pilot.press("s")
@@ -137,7 +149,7 @@ async def test_stop_by_key_on_the_highlighted_row_and_remove_only_finished_or_of
         await pilot.press("x")
         await pilot.pause()
         assert "bay12" not in app._order
-        assert len(app.table.rows) == 11
+        assert len(app._order) == 11
         # A treadmill removed comes back with its next message.
         app.fleet.ingest(f"{PREFIX}/bay12/availability", b"online", NOW)
         await shown(pilot)
