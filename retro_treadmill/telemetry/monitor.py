@@ -9,7 +9,7 @@ finished and offline rows last, greyed, and removable with ``x``. The highlighte
 monitor as the sender.
 
 The MQTT connection runs in a worker and reconnects by itself. Messages only mark that something
-changed; the table is brought up to date at most 10 times a second (and twice a second so that
+changed; the table is brought up to date at most 20 times a second (and twice a second so that
 staleness shows even when nothing arrives). Each row is a one-line widget of its own (a slot: the
 i-th row of the sort order) repainted only when its text or look changed, so 50 treadmills at
 2 Hz repaint a handful of lines, not the whole table.
@@ -68,7 +68,7 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
 )
 """(key, header, width) of the table's columns; each figure carries its unit."""
 
-FLUSH_S = 0.1
+FLUSH_S = 0.05
 """A message is shown at most this long after it arrived (changes are applied together)."""
 
 
