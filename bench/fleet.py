@@ -81,6 +81,9 @@ class StopRun:
 
     sessions: int
     latencies: list[float] = field(default_factory=list)
+    first: list[float] = field(default_factory=list)
+    """The first stop of each session (its belt at speed); the others find the belt running
+    down (each is written again all the same)."""
     unanswered: int = 0
     rounds: int = 0
 
@@ -167,6 +170,7 @@ async def _round(
                 await asyncio.sleep(0.05)
         await asyncio.sleep(1.0)  # the belts are moving
         live = list(range(1, sessions + 1))
+        stopped: set[int] = set()
         payload = command_payload("bench/fleet.py", "bench")
         while live and len(run.latencies) < stops:
             for k in list(live):
@@ -190,6 +194,9 @@ async def _round(
                         while arrived < t0:
                             arrived = await arrivals.get()
                     run.latencies.append(arrived - t0)
+                    if k not in stopped:
+                        run.first.append(arrived - t0)
+                    stopped.add(k)
                 except TimeoutError:
                     run.unanswered += 1
                 if len(run.latencies) >= stops:
@@ -355,6 +362,8 @@ async def amain(args: argparse.Namespace) -> int:
         print(f"{'remote STOP (publish -> 08 01 at the treadmill)':<44} {HEADER}")
         _, p99_one, _ = _row(f"  1 session ({one.rounds} rounds)", one.latencies)
         _, p99_many, _ = _row(f"  {args.sessions} sessions ({many.rounds} rounds)", many.latencies)
+        _row("  (1 session: first stop, belt at speed)", one.first)
+        _row(f"  ({args.sessions} sessions: first stop, belt at speed)", many.first)
         if one.unanswered or many.unanswered:
             print(
                 f"  stops with no 08 01 within {ARRIVAL_TIMEOUT_S:g} s (session ending): "
