@@ -75,13 +75,17 @@ class SessionScreen(RetroScreen):
         yield Static("", id="notice", markup=False)
         yield Static("", id="keys", classes="keys", markup=False)
 
-    def _set(self, widget_id: str, text: str) -> None:
+    def _set(self, widget_id: str, text: str) -> bool:
         # Redraw a line only when its text changed: at 10 Hz most lines do not. Every line but the
         # prompt has a fixed height, so a change repaints it without a new layout of the screen.
-        if self._texts.get(widget_id) != text:
-            self._texts[widget_id] = text
-            widget = self.query_one(f"#{widget_id}", Static)
-            widget.update(text, layout=widget_id == "prompt")
+        # Returns whether it changed.
+        if self._texts.get(widget_id) == text:
+            return False
+        self._texts[widget_id] = text
+        widget = self._widget(widget_id)
+        assert isinstance(widget, Static)
+        widget.update(text, layout=widget_id == "prompt")
+        return True
 
     def _widget(self, widget_id: str) -> Widget:
         # Looked up once: draw() runs for every snapshot (10 Hz), a DOM query each time is waste.
@@ -111,12 +115,14 @@ class SessionScreen(RetroScreen):
         )
         if s.heart_rate_bpm is not None:
             times += f"   Heart rate {fmt.heart_rate(s.heart_rate_bpm)}"
-        self._set("times", times)
+        new_second = self._set("times", times)
         self._set("prompt", f"▶ {s.prompt}" if s.prompt else "")
         progress = self._widget("progress")
         assert isinstance(progress, ProgressBar)
         shown = progress_step(s.profile_progress)
-        if progress.progress != shown:
+        # The bar moves with the time line (once a second, in the same frame as the clock and
+        # the plots), not on a frame of its own.
+        if progress.progress != shown and (new_second or shown in (0.0, 1.0)):
             progress.update(progress=shown)
         h = self.history
         trends = [self._widget(f"trend-{name}") for name in ("speed", "incline", "hr")]
