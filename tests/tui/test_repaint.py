@@ -14,7 +14,8 @@ import pytest
 from textual.widget import Widget
 
 from retro_treadmill.tui.app import RetroTreadmillApp
-from retro_treadmill.tui.model import VIRTUAL_TREADMILL
+from retro_treadmill.tui.model import VIRTUAL_TREADMILL, Alarm, AlarmKind, SessionState
+from retro_treadmill.tui.screens.alarm import AlarmScreen
 from retro_treadmill.tui.screens.session import PROGRESS_STEPS, SessionScreen, progress_step
 from tests.tui.fakes import PROFILES, RUNNING, FakeController
 
@@ -72,3 +73,29 @@ async def test_snapshots_that_change_nothing_visible_repaint_nothing(
         await pilot.pause()
         assert repaints["Static#times"] == 1
         assert set(repaints) <= {"Static#times", "Plot#None"}, repaints
+
+
+async def test_the_alarm_screen_repaints_only_when_its_text_changes(
+    repaints: Counter[str],
+) -> None:
+    controller = FakeController()
+    app = RetroTreadmillApp(
+        controller, devices=[VIRTUAL_TREADMILL], profiles=PROFILES, redraw_interval_s=0.0
+    )
+    alarm = Alarm(AlarmKind.OVERSPEED, "Belt too fast: stopping", seq=1, acknowledgeable=False)
+    alarmed = replace(RUNNING, state=SessionState.ALARM, alarm=alarm, speed_kmh=0.5)
+    async with app.run_test(size=(120, 36)) as pilot:
+        controller.push(alarmed)
+        await pilot.pause()
+        await pilot.pause()
+        assert isinstance(app.screen, AlarmScreen)
+        repaints.clear()
+        for tick in range(1, 6):  # the belt runs down; the alarm stays the same
+            controller.push(replace(alarmed, time_s=alarmed.time_s + tick / 10))
+            await pilot.pause()
+        assert not [name for name in repaints if name.startswith("Static#alarm-")], repaints
+        # The belt has stopped: the alarm may now be acknowledged, and the screen says so.
+        controller.push(replace(alarmed, alarm=replace(alarm, acknowledgeable=True)))
+        await pilot.pause()
+        assert repaints["Static#alarm-keys"] == 1
+        assert repaints["Static#alarm-headline"] == 0
