@@ -77,10 +77,12 @@ imports: venv
 pytest: venv
 	$(BIN)/pytest
 
-## bench: codec and emergency-stop benchmarks (ratios against a baseline from the same run)
-bench: venv
+## bench: codec, emergency-stop, footprint and fleet benchmarks (ratios against a baseline from the same run)
+bench: venv system-deps
 	$(BIN)/python bench/codec.py
 	$(BIN)/python bench/estop.py
+	$(BIN)/python bench/footprint.py
+	$(BIN)/python bench/fleet.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist

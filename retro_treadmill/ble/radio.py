@@ -205,12 +205,14 @@ class _HciSession(asyncio.Protocol):
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
-        if self._server.active_session is not None:
-            logger.warning("HCI over TCP: refusing a second client while one is connected")
+        if len(self._server.sessions) >= self._server.max_clients:
+            logger.warning(
+                "HCI over TCP: refusing a client: %d already connected", len(self._server.sessions)
+            )
             transport.close()
             return
         self._transport = transport
-        self._server.active_session = self
+        self._server.attach(self)
         self._controller = self._server.radio.new_controller(
             f"{self._server.name}#{self._server.session_count}", host_sink=self
         )
@@ -244,8 +246,7 @@ class _HciSession(asyncio.Protocol):
             controller.host = None
             self._server.radio.retire_controller(controller, HCI_CONNECTION_TIMEOUT)
             logger.info("HCI over TCP: client gone; its links ended with a connection timeout")
-        if self._server.active_session is self:
-            self._server.active_session = None
+        self._server.detach(self)
         if self._transport is not None:
             self._transport.close()
             self._transport = None
@@ -255,13 +256,16 @@ class HciTcpServer:
     """A controller on a :class:`VirtualRadio` served as HCI over TCP (H4 packet framing).
 
     Reach it with the bumble transport ``tcp-client:HOST:PORT``. Created by
-    :meth:`VirtualRadio.serve_hci_over_tcp`.
+    :meth:`VirtualRadio.serve_hci_over_tcp`. Up to ``max_clients`` remote hosts may be attached
+    at once, each driving its own fresh controller; more are refused (their connection closed).
     """
 
-    def __init__(self, radio: VirtualRadio, name: str) -> None:
+    def __init__(self, radio: VirtualRadio, name: str, max_clients: int = 1) -> None:
         self.radio = radio
         self.name = name
-        self._active_session: _HciSession | None = None
+        self.max_clients = max_clients
+        self.sessions: list[_HciSession] = []
+        """The attached remote hosts' sessions, oldest first."""
         self._idle = asyncio.Event()
         self._idle.set()
         self.session_count = 0
@@ -299,23 +303,22 @@ class HciTcpServer:
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"tcp-client:{host}:{self._port}"
 
-    @property
-    def active_session(self) -> _HciSession | None:
-        """The attached remote host's session, if any."""
-        return self._active_session
+    def attach(self, session: _HciSession) -> None:
+        """Count ``session`` as attached (called by the session)."""
+        self.sessions.append(session)
+        self._idle.clear()
 
-    @active_session.setter
-    def active_session(self, session: _HciSession | None) -> None:
-        self._active_session = session
-        if session is None:
+    def detach(self, session: _HciSession) -> None:
+        """Forget ``session`` (called by the session as it ends); idempotent."""
+        if session in self.sessions:
+            self.sessions.remove(session)
+        if not self.sessions:
             self._idle.set()
-        else:
-            self._idle.clear()
 
     @property
     def client_connected(self) -> bool:
         """Whether a remote host is attached right now."""
-        return self._active_session is not None
+        return bool(self.sessions)
 
     async def wait_idle(self) -> None:
         """Return once no remote host is attached (a new one may then attach)."""
@@ -326,8 +329,8 @@ class HciTcpServer:
         if self._server is not None:
             self._server.close()
             self._server = None
-        if self.active_session is not None:
-            self.active_session.end()
+        for session in list(self.sessions):
+            session.end()
 
 
 class _RadioLink(LocalLink):
@@ -459,9 +462,16 @@ class VirtualRadio:
         return controller
 
     async def serve_hci_over_tcp(
-        self, host: str = DEFAULT_LISTEN_HOST, port: int = DEFAULT_LISTEN_PORT
+        self,
+        host: str = DEFAULT_LISTEN_HOST,
+        port: int = DEFAULT_LISTEN_PORT,
+        *,
+        max_clients: int = 1,
     ) -> HciTcpServer:
         """Serve one more controller on this link as HCI over TCP on ``host:port``.
+
+        Each remote host that connects gets a fresh controller of its own; up to
+        ``max_clients`` at once (``simulate --count N`` serves N, one per treadmill).
 
         ``host`` must be a loopback address (see :func:`check_loopback_host`); ``port`` 0 picks a
         free port (read it from :attr:`HciTcpServer.port`). Raises :class:`RadioError` when the
@@ -471,7 +481,9 @@ class VirtualRadio:
         host = check_loopback_host(host)
         if not 0 <= port <= 65535:
             raise RadioError(f"TCP port {port} is out of range 0-65535")
-        server = HciTcpServer(self, f"hci-tcp-{next(self._names)}")
+        if max_clients < 1:
+            raise RadioError(f"max_clients must be at least 1, got {max_clients}")
+        server = HciTcpServer(self, f"hci-tcp-{next(self._names)}", max_clients)
         await server._start(host, port)
         self._servers.append(server)
         logger.info("virtual radio: HCI over TCP on %s", server.transport_spec)

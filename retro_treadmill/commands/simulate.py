@@ -4,6 +4,12 @@ The process puts the virtual treadmill's controller and one more controller on o
 serves that second controller as HCI over TCP on ``--listen`` (loopback only). Any bumble host
 opens it with the transport ``tcp-client:HOST:PORT`` (ours: ``--adapter
 bumble:tcp-client:127.0.0.1:9700``) and then scans and connects as over the air.
+
+``--count N`` puts N treadmills on the link, "RetroSim FTMS 1".."N" (each its own controller and
+address), and lets up to N hosts attach at once, each with a controller of its own: a client
+picks its treadmill by name (``run --device "RetroSim FTMS 3"``). Log lines then start with the
+treadmill's name; ``--timestamps`` starts each line with ``time.monotonic()`` (the same clock in
+every process on the host, for latency measurements such as ``bench/fleet.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ import argparse
 import asyncio
 import signal
 import sys
+import time
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from retro_treadmill.errors import ConfigError
@@ -76,8 +84,41 @@ def register(subparsers: Any) -> None:
         help="run N simulated seconds per wall-clock second",
     )
     parser.add_argument("--snoop", metavar="FILE", help="write a btsnoop capture (tshark -r FILE)")
-    parser.add_argument("--name", default=None, help="advertised local name")
+    parser.add_argument(
+        "--name",
+        default=None,
+        help="advertised local name (with --count: the stem, numbered 1..N)",
+    )
+    parser.add_argument(
+        "--count",
+        type=int,
+        default=1,
+        metavar="N",
+        help=f"serve N treadmills (1..{MAX_COUNT}) named STEM 1..N; up to N clients may attach",
+    )
+    parser.add_argument(
+        "--timestamps",
+        action="store_true",
+        help="start every log line with time.monotonic() (seconds; same clock host-wide)",
+    )
     parser.set_defaults(handler=run)
+
+
+MAX_COUNT = 50
+"""Most treadmills one ``simulate`` serves (names stay short enough to advertise whole)."""
+
+
+def treadmill_address(index: int, count: int) -> str:
+    """The static random address of treadmill ``index`` (1-based) of ``count``: the usual
+    F0:F1:F2:F3:F4:F5 when there is one, F0:F1:F2:F3:F5:<index> otherwise."""
+    from retro_treadmill.sim.server import DEFAULT_ADDRESS
+
+    return DEFAULT_ADDRESS if count == 1 else f"F0:F1:F2:F3:F5:{index:02X}"
+
+
+def treadmill_name(stem: str, index: int, count: int) -> str:
+    """The advertised name of treadmill ``index`` (1-based) of ``count``."""
+    return stem if count == 1 else f"{stem} {index}"
 
 
 def _split_listen(text: str) -> tuple[str, int]:
@@ -110,6 +151,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.time_scale > 0:
         raise ConfigError(f"--time-scale must be > 0, got {args.time_scale}", field="time-scale")
     treadmill_faults, strap_faults = split_faults(args.fault)
+    if not 1 <= args.count <= MAX_COUNT:
+        raise ConfigError(f"--count must be 1..{MAX_COUNT}, got {args.count}", field="count")
+    if args.snoop and args.count > 1:
+        raise ConfigError("--snoop captures one treadmill: use it without --count", field="snoop")
     for spec in treadmill_faults:
         parse_fault(spec)  # report syntax errors before anything starts
     if strap_faults and args.hr is None:
@@ -135,7 +180,12 @@ async def _serve(
     from retro_treadmill.sim.strap import VirtualStrap, split_faults
 
     def say(message: str) -> None:
-        print(message, flush=True)
+        print(f"{time.monotonic():.6f} {message}" if args.timestamps else message, flush=True)
+
+    def teller(name: str) -> Callable[[str], None]:
+        if args.count == 1:
+            return say
+        return lambda message: say(f"[{name}] {message}")
 
     clock: Clock = ScaledClock(args.time_scale) if args.time_scale != 1.0 else MonotonicClock()
     stop = asyncio.Event()
@@ -145,48 +195,56 @@ async def _serve(
     try:
         async with VirtualRadio() as radio:
             # Bind first: a taken port fails before anything advertises.
-            server = await radio.serve_hci_over_tcp(host, port)
-            sim = VirtualTreadmill.on_radio(
-                radio,
-                personality=personality,
-                clock=clock,
-                name=args.name or DEFAULT_NAME,
-                faults=split_faults(args.fault)[0],
-                seed=args.seed,
-                snoop=snoop,
-                log=say,
-            )
-            strap = None
-            if args.hr is not None:
-                strap = VirtualStrap.on_radio(
-                    radio,
-                    kind=args.hr,
-                    clock=clock,
-                    belt=lambda: (sim.belt_speed_kmh, sim.incline_pct),
-                    faults=split_faults(args.fault)[1],
-                    log=say,
-                )
-            await sim.start()
+            server = await radio.serve_hci_over_tcp(host, port, max_clients=args.count)
+            treadmill_faults, strap_faults = split_faults(args.fault)
+            sims: list[VirtualTreadmill] = []
+            strap: VirtualStrap | None = None
             try:
-                if strap is not None:
+                for index in range(1, args.count + 1):
+                    name = treadmill_name(args.name or DEFAULT_NAME, index, args.count)
+                    sim = VirtualTreadmill.on_radio(
+                        radio,
+                        treadmill_address(index, args.count),
+                        personality=personality,
+                        clock=clock,
+                        name=name,
+                        faults=treadmill_faults,
+                        seed=args.seed,
+                        snoop=snoop,
+                        log=teller(name),
+                    )
+                    sims.append(sim)
+                    await sim.start()
+                    for fault in sim.scheduled_faults:
+                        teller(name)(f"fault scheduled at {fault.at:.1f} s: {fault}")
+                if args.hr is not None:
+                    first = sims[0]  # the strap's heart rate follows the first treadmill's belt
+                    strap = VirtualStrap.on_radio(
+                        radio,
+                        kind=args.hr,
+                        clock=clock,
+                        belt=lambda: (first.belt_speed_kmh, first.incline_pct),
+                        faults=strap_faults,
+                        log=say,
+                    )
                     await strap.start()
                 say(f"listening: {server.transport_spec} (personality {personality})")
-                for fault in sim.scheduled_faults:
-                    say(f"fault scheduled at {fault.at:.1f} s: {fault}")
                 stopping = asyncio.ensure_future(stop.wait())
-                failing = asyncio.ensure_future(sim.failed.wait())
+                failing = [asyncio.ensure_future(sim.failed.wait()) for sim in sims]
                 try:
-                    await asyncio.wait({stopping, failing}, return_when=asyncio.FIRST_COMPLETED)
+                    await asyncio.wait({stopping, *failing}, return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     stopping.cancel()
-                    failing.cancel()
+                    for task in failing:
+                        task.cancel()
                 say("stopping")
             finally:
                 if strap is not None:
                     await strap.close()
-                await sim.close()
+                for sim in sims:
+                    await sim.close()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     sys.stdout.flush()
-    return 1 if sim.failure is not None else 0
+    return 1 if any(sim.failure is not None for sim in sims) else 0

@@ -170,5 +170,62 @@ class Fleet:
         """The view of one treadmill, if seen."""
         return self._views.get(treadmill_id)
 
+    def remove(self, treadmill_id: str) -> bool:
+        """Forget a treadmill (the operator cleared a finished or offline row); it comes back with
+        its next message. Returns whether it was known."""
+        return self._views.pop(treadmill_id, None) is not None
 
-__all__ = ["STALE_AFTER_S", "Fleet", "Liveness", "TreadmillRow", "TreadmillView"]
+
+def needs_attention(row: TreadmillRow) -> bool:
+    """An alarm is showing, or the picture is stale while the treadmill should be moving."""
+    return (
+        row.view.alarm is not None
+        or row.view.state == "alarm"
+        or (row.liveness is Liveness.STALE and row.view.availability is not None)
+    )
+
+
+def is_done(row: TreadmillRow) -> bool:
+    """Finished or offline (shown greyed; the operator may remove the row)."""
+    return row.liveness is Liveness.OFFLINE or (
+        row.view.state == "finished" and row.view.alarm is None
+    )
+
+
+_STATE_RANK = {
+    "alarm": 0,
+    "stopping": 2,
+    "running": 3,
+    "countdown": 3,
+    "paused": 3,
+    "preflight": 4,
+    "idle": 4,
+}
+
+
+def state_rank(row: TreadmillRow) -> int:
+    """Sort rank by state: alarms and stale moving treadmills first, then stopping, moving,
+    waiting, unknown, and finished or offline last."""
+    if needs_attention(row):
+        return 0 if row.view.alarm is not None or row.view.state == "alarm" else 1
+    if is_done(row):
+        return 7 if row.liveness is Liveness.OFFLINE else 6
+    return _STATE_RANK.get(row.view.state or "", 5)
+
+
+def by_state(rows: list[TreadmillRow]) -> list[TreadmillRow]:
+    """``rows`` sorted by :func:`state_rank`, then by treadmill id."""
+    return sorted(rows, key=lambda r: (state_rank(r), r.view.treadmill_id))
+
+
+__all__ = [
+    "STALE_AFTER_S",
+    "Fleet",
+    "Liveness",
+    "TreadmillRow",
+    "TreadmillView",
+    "by_state",
+    "is_done",
+    "needs_attention",
+    "state_rank",
+]

@@ -86,8 +86,10 @@ class RetroTreadmillApp(App[None]):
     (afterwards ``SessionSnapshot.units`` rules). When no snapshot arrives for ``stale_after_s``
     (``clock`` seconds) during a session, every screen says the display is stale. Snapshots are
     drawn at most once per ``redraw_interval_s`` (the controller's stream conflates, so the newest
-    is drawn): under ``--time-scale`` the service publishes faster than anyone can read, and
-    painting less leaves the event loop to the treadmill.
+    is drawn): 4 a second by default, as the headless console, because the service publishes at
+    10 Hz (faster still under ``--time-scale``), faster than anyone reads, and painting less
+    leaves the event loop (and a Raspberry Pi's CPU) to the treadmill. Keys are not paced by it:
+    STOP acts at once.
     """
 
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it
@@ -114,7 +116,7 @@ class RetroTreadmillApp(App[None]):
         alarm_bell_interval_s: float = 5.0,
         stale_after_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
-        redraw_interval_s: float = 0.05,
+        redraw_interval_s: float = 0.25,
         records_path: Path | None = None,
         walker: WalkerInfo | None = None,
         rate_session: str | None = None,

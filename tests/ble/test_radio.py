@@ -122,6 +122,28 @@ async def test_second_tcp_client_is_refused_while_one_is_attached(radio: Virtual
         assert server.client_connected
 
 
+async def test_up_to_max_clients_hosts_attach_at_once_each_with_its_own_controller(
+    radio: VirtualRadio, peripheral: TestPeripheral
+) -> None:
+    server = await radio.serve_hci_over_tcp("127.0.0.1", 0, max_clients=2)
+    spec = f"bumble:{server.transport_spec}"
+    async with open_adapter(spec) as one, open_adapter(spec) as two:
+        assert len(server.sessions) == 2
+        with pytest.raises(AdapterError, match="transport closed"):
+            async with open_adapter(spec):
+                pass
+        # Both hosts reach the peripheral, each over its own controller.
+        for adapter in (one, two):
+            device = await adapter.find_device_by_name(NAME, timeout=5)
+            assert device is not None
+            async with adapter.client(device) as client:
+                await client.start_notify(CONTROL_UUID, lambda _c, _v: None)
+                await client.write_gatt_char(CONTROL_UUID, b"\x07", response=True)
+    assert peripheral.writes == [(CONTROL_UUID, b"\x07"), (CONTROL_UUID, b"\x07")]
+    async with asyncio.timeout(2):
+        await server.wait_idle()
+
+
 async def test_vanished_tcp_host_ends_links_with_connection_timeout(
     radio: VirtualRadio, peripheral: TestPeripheral
 ) -> None:

@@ -189,3 +189,56 @@ def test_simulate_listens_on_loopback_port_9700_by_default() -> None:
     assert args.personality == "spec"
     assert args.time_scale == 1.0
     assert args.snoop is None
+
+
+async def test_count_serves_numbered_treadmills_and_each_client_picks_its_own_by_name() -> None:
+    """``simulate --count 3``: three treadmills named "RetroSim FTMS 1".."3" on one link; two
+    client processes' worth of hosts attach at once (one HCI connection each), each finds its
+    treadmill by name as ``run --device NAME`` does, and the Stop each writes arrives at that
+    treadmill only (the log names it, with ``--timestamps`` on every line)."""
+    from retro_treadmill.ble.discovery import resolve_device
+
+    sim = await start_simulate("--count", "3", "--timestamps")
+    try:
+        async with (
+            open_adapter(f"bumble:{sim.transport}") as first,
+            open_adapter(f"bumble:{sim.transport}") as second,
+        ):
+            for adapter, name in ((first, "RetroSim FTMS 2"), (second, "RetroSim FTMS 3")):
+                device = await resolve_device(adapter, name, timeout=10)
+                assert device.address.upper().startswith("F0:F1:F2:F3:F5:0")
+                async with adapter.client(device) as client:
+                    wire = Wire(client, None)
+                    await wire.subscribe()
+                    assert await wire.command(b"\x00") == bytes.fromhex("800001")
+                    # Answered (at a standstill the spec treadmill says 0x04, not possible).
+                    assert (await wire.command(b"\x08\x01"))[:2] == bytes.fromhex("8008")
+    finally:
+        code, output = await sim.stop()
+    assert code == 0
+    lines = output.splitlines()
+    advertising = [line for line in lines if "advertising as" in line]
+    assert [line.split("] ", 1)[0].split(" ", 1)[1] for line in advertising] == [
+        "[RetroSim FTMS 1",
+        "[RetroSim FTMS 2",
+        "[RetroSim FTMS 3",
+    ]
+    stops = [line for line in lines if "08 01 -> result" in line]
+    assert [line.split("] ", 1)[0].split(" ", 1)[1] for line in stops] == [
+        "[RetroSim FTMS 2",
+        "[RetroSim FTMS 3",
+    ]
+    for line in lines:
+        if line.strip():  # every line starts with the host-wide monotonic time
+            float(line.split(" ", 1)[0])
+
+
+async def test_count_is_bounded_and_snoop_needs_a_single_treadmill() -> None:
+    code, _, err = await run(sys.executable, "-m", "retro_treadmill", "simulate", "--count", "0")
+    assert code == 2
+    assert "--count must be 1..50" in err
+    code, _, err = await run(
+        sys.executable, "-m", "retro_treadmill", "simulate", "--count", "2", "--snoop", "x.log"
+    )
+    assert code == 2
+    assert "--snoop captures one treadmill" in err

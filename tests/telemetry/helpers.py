@@ -10,11 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
-from textual.css.query import NoMatches
 from textual.pilot import Pilot
-from textual.widgets import Static
 
-from retro_treadmill.telemetry.monitor import MonitorApp, TreadmillCard
+from retro_treadmill.telemetry.monitor import MonitorApp
 from retro_treadmill.telemetry.settings import MqttSettings
 from tests.mosquitto import MosquittoBroker
 
@@ -125,9 +123,23 @@ async def until(pilot: Pilot[None], condition: Callable[[], bool], within: float
 
 
 def card_text(app: MonitorApp, treadmill_id: str, part: str) -> str:
-    """The text of one part of a card ("" while the card or its children are not mounted)."""
-    try:
-        card = app.query_one(f"#tm-{treadmill_id}", TreadmillCard)
-        return str(card.query_one(f".{part}", Static).render())
-    except NoMatches:
+    """What one treadmill's row shows in ``part``: a column key of the monitor's table
+    (``liveness``, ``state``, ``alarm`` ...) or ``numbers`` (speed, incline, heart rate and
+    distance); "" while there is no such row."""
+    row = app.row_text(treadmill_id)
+    if not row:
         return ""
+    if part == "numbers":
+        return "  ".join(row[key] for key in ("speed", "incline", "heart_rate", "distance"))
+    return row[part]
+
+
+async def press_stop(pilot: Pilot[None], app: MonitorApp, treadmill_id: str) -> None:
+    """Highlight ``treadmill_id``'s row with the arrow keys and press ``s`` (STOP)."""
+    await pilot.press("home")
+    for _ in range(len(app._order)):
+        if app.selected_treadmill() == treadmill_id:
+            break
+        await pilot.press("down")
+    assert app.selected_treadmill() == treadmill_id
+    await pilot.press("s")

@@ -31,7 +31,15 @@ from retro_treadmill.units import mph_to_kmh
 from tests.e2e.conftest import read_log
 from tests.mosquitto import MosquittoBroker
 from tests.stall import latency_within
-from tests.telemetry.helpers import Received, Recorder, card_text, client_for, recording, until
+from tests.telemetry.helpers import (
+    Received,
+    Recorder,
+    card_text,
+    client_for,
+    press_stop,
+    recording,
+    until,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 T = Topics("retro-treadmill/bay1")
@@ -281,7 +289,7 @@ async def test_monitor_shows_two_virtual_treadmills_and_stops_one(
         for name in ("bay1", "bay2"):
             await until(pilot, shows(name, "state", "RUNNING"), within=60)
             await until(pilot, shows(name, "liveness", "ONLINE"), within=60)
-        await pilot.click("#stop-bay1")
+        await press_stop(pilot, app, "bay1")
         await until(pilot, lambda: app.stops_sent == ["bay1"], within=5)
         async with asyncio.timeout(30):
             code = await bay1.wait()

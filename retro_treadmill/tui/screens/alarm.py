@@ -58,6 +58,7 @@ class AlarmScreen(ModalScreen[None]):
         self.controller = controller
         self.bell_interval_s = bell_interval_s
         self._ready = False
+        self._texts: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         """Headline, message, action, acknowledge hint, STOP bar."""
@@ -80,18 +81,24 @@ class AlarmScreen(ModalScreen[None]):
         self.alarm = alarm
         if not self._ready:
             return
-        self.query_one("#alarm-headline", Static).update(
-            f"!! ALARM !!\n{HEADLINE.get(alarm.kind, alarm.kind.value.upper())}"
-        )
-        self.query_one("#alarm-message", Static).update(alarm.message)
-        self.query_one("#alarm-action", Static).update(
-            ACTION.get(alarm.kind, "The belt has been stopped. Nothing resumes by itself.")
-        )
-        self.query_one("#alarm-keys", Static).update(
-            "A or Enter: acknowledge · STOP: space, S, Esc · Q quit"
-            if alarm.acknowledgeable
-            else "STOP: space, S, Esc · acknowledge is possible once the belt has stopped"
-        )
+        texts = {
+            "alarm-headline": f"!! ALARM !!\n{HEADLINE.get(alarm.kind, alarm.kind.value.upper())}",
+            "alarm-message": alarm.message,
+            "alarm-action": ACTION.get(
+                alarm.kind, "The belt has been stopped. Nothing resumes by itself."
+            ),
+            "alarm-keys": (
+                "A or Enter: acknowledge · STOP: space, S, Esc · Q quit"
+                if alarm.acknowledgeable
+                else "STOP: space, S, Esc · acknowledge is possible once the belt has stopped"
+            ),
+        }
+        for widget_id, text in texts.items():
+            # Only a changed text is laid out again: show() runs for every snapshot while the
+            # alarm is up, and a new layout repaints the whole screen.
+            if self._texts.get(widget_id) != text:
+                self._texts[widget_id] = text
+                self.query_one(f"#{widget_id}", Static).update(text)
 
     def action_acknowledge(self) -> None:
         """The operator has seen it; the alarm closes when the service clears it."""

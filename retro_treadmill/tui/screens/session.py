@@ -57,6 +57,7 @@ class SessionScreen(RetroScreen):
         self.history = history
         self.speed_top_kmh = speed_top_kmh
         self._texts: dict[str, str] = {}
+        self._widgets: dict[str, Widget] = {}
 
     def compose_body(self) -> Iterable[Widget]:
         """The layout; sizes come from app.tcss (fr units, so it scales with the terminal)."""
@@ -89,48 +90,72 @@ class SessionScreen(RetroScreen):
         yield Static("", id="notice", markup=False)
         yield Static("", id="keys", classes="keys", markup=False)
 
-    def _set(self, widget_id: str, text: str) -> None:
+    def _set(self, widget_id: str, text: str) -> bool:
         # Redraw a line only when its text changed: at 10 Hz most lines do not. Every line but the
         # prompt has a fixed height, so a change repaints it without a new layout of the screen.
-        if self._texts.get(widget_id) != text:
-            self._texts[widget_id] = text
-            widget = self.query_one(f"#{widget_id}", Static)
-            widget.update(text, layout=widget_id == "prompt")
+        # Returns whether it changed.
+        if self._texts.get(widget_id) == text:
+            return False
+        self._texts[widget_id] = text
+        widget = self._widget(widget_id)
+        assert isinstance(widget, Static)
+        widget.update(text, layout=widget_id == "prompt")
+        return True
+
+    def _widget(self, widget_id: str) -> Widget:
+        # Looked up once: draw() runs for every snapshot (10 Hz), a DOM query each time is waste.
+        widget = self._widgets.get(widget_id)
+        if widget is None:
+            widget = self._widgets[widget_id] = self.query_one(f"#{widget_id}")
+        return widget
 
     def draw(self, snapshot: SessionSnapshot) -> None:
-        """Update every widget from ``snapshot``."""
+        """Update the widgets from ``snapshot``; only what changed is repainted (snapshots come at
+        10 Hz, most of them change nothing a person can see)."""
         s = snapshot
         units = s.units
         self._set("state-line", state_line(s))
         self._set("speed-title", f"SPEED {unit_label(units)}")
-        self.query_one("#speed", BigNumber).value = fmt.speed_number(s.speed_kmh, units)
-        self.query_one("#incline", BigNumber).value = fmt.incline_number(s.incline_pct)
+        speed = self._widget("speed")
+        incline = self._widget("incline")
+        assert isinstance(speed, BigNumber)
+        assert isinstance(incline, BigNumber)
+        speed.value = fmt.speed_number(s.speed_kmh, units)  # a reactive: repaints on a change
+        incline.value = fmt.incline_number(s.incline_pct)
         self._set("speed-target", f"target {fmt.speed_text(s.target_speed_kmh, units)}")
         self._set("incline-target", f"target {fmt.incline_number(s.target_incline_pct)} %")
         times = (
             f"Elapsed {fmt.duration(s.elapsed_s)}   Remaining {fmt.duration(s.remaining_s)}   "
             f"Distance {fmt.distance(s.distance_m, units)}"
         )
-        self._set("times", times)
+        new_second = self._set("times", times)
         hr = s.heart_rate
         if hr is None and s.heart_rate_bpm is not None:  # a value without the governor's view
             hr = HeartRateView(bpm=s.heart_rate_bpm, live=True)
         self._draw_heart_rate(hr)
         self._set("prompt", f"▶ {s.prompt}" if s.prompt else "")
         self._coach(s)
-        progress = self.query_one(ProgressBar)
-        if progress.progress != s.profile_progress:
-            progress.update(progress=min(1.0, max(0.0, s.profile_progress)))
+        progress = self._widget("progress")
+        assert isinstance(progress, ProgressBar)
+        shown = progress_step(s.profile_progress)
+        # The bar moves with the time line (once a second, in the same frame as the clock and
+        # the plots), not on a frame of its own.
+        if progress.progress != shown and (new_second or shown in (0.0, 1.0)):
+            progress.update(progress=shown)
         h = self.history
-        self.query_one("#trend-speed", Trend).show(
-            fmt.speed_text(s.speed_kmh, units), h.speed_kmh, h.version
-        )
-        self.query_one("#trend-incline", Trend).show(
-            f"{fmt.incline_number(s.incline_pct)} %", h.incline_pct, h.version
-        )
-        self.query_one("#trend-hr", Trend).show(
-            fmt.heart_rate(s.heart_rate_bpm), h.heart_rate_bpm, h.version
-        )
+        trends = [self._widget(f"trend-{name}") for name in ("speed", "incline", "hr")]
+        for trend, text, values in zip(
+            trends,
+            (
+                fmt.speed_text(s.speed_kmh, units),
+                f"{fmt.incline_number(s.incline_pct)} %",
+                fmt.heart_rate(s.heart_rate_bpm),
+            ),
+            (h.speed_kmh, h.incline_pct, h.heart_rate_bpm),
+            strict=True,
+        ):
+            assert isinstance(trend, Trend)
+            trend.show(text, values, h.version)  # the plot only when a sample was added (1 s)
         self._set("keys", keys_line(s))
         # The session is over: its summary replaces the live panels (app.tcss, ``-ended``).
         self._set("summary", s.summary)
@@ -204,6 +229,17 @@ class SessionScreen(RetroScreen):
             self.controller.adjust_incline(direction * INCLINE_STEP_PCT)
         else:
             self.notice("Incline changes work while the session is running.")
+
+
+PROGRESS_STEPS = 200
+"""The profile's progress is shown in steps of 0.5 %: about a half cell of the bar on a wide
+terminal, finer than its percentage text. The bar repaints when it visibly moves, not at every
+snapshot (10 Hz), and the same snapshot draws the same bar whatever the screen did before."""
+
+
+def progress_step(progress: float) -> float:
+    """``progress`` (clipped to 0..1) rounded to a :data:`PROGRESS_STEPS` step."""
+    return round(min(1.0, max(0.0, progress)) * PROGRESS_STEPS) / PROGRESS_STEPS
 
 
 def state_line(s: SessionSnapshot) -> str:

@@ -29,6 +29,10 @@ class Trend(Horizontal):
     }
     """
 
+    PLOT_EVERY = 5
+    """The plot is redrawn every this many new samples (history samples come once a second):
+    a trend read from across the room, not a clock; the value beside it stays live."""
+
     def __init__(self, label: str, low: float, high: float, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._label = label
@@ -48,6 +52,8 @@ class Trend(Horizontal):
         if text != self._text:
             self._text = text
             self.query_one(".trend-label", Static).update(text, layout=False)
-        if version != self._version:
+        if version != self._version and (
+            self._version < 0 or version - self._version >= self.PLOT_EVERY
+        ):
             self._version = version
             self.query_one(Plot).set_data(list(history))
