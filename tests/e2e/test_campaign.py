@@ -1,6 +1,9 @@
 """A bounded random fault campaign (issue 13 acceptance): the real CLI against the virtual
 treadmill, a random personality, faults at random session times and operator keys at random wall
-times, ``SESSIONS`` short sessions, ``LANES`` at a time. The safety invariants are judged on what
+times, ``SESSIONS`` short sessions, ``LANES`` at a time. A personality whose speed steps are
+coarser than the speed increase limit (``lenient``: 0.5 km/h) cannot run a ramp (the product
+refuses one before the preflight, issue 13 point 5), so it walks ``STEADY`` instead: one speed,
+the incline change kept, the same faults and keys. The safety invariants are judged on what
 the virtual treadmill RECEIVED (its own log of every control-point write and its result), with
 the session's event log only for the times of alarms, operator actions and telemetry (and no
 alarm may claim a unit mix-up: no personality here has one).
@@ -22,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from retro_treadmill.sim.personalities import PERSONALITIES as PERSONALITIES_BY_NAME
 from retro_treadmill.units import mph_to_kmh
 from tests.e2e.conftest import REPO, _env, cli_argv, read_log
 from tests.stall import StallMonitor
@@ -65,6 +69,28 @@ prompt = "ramp"
 kind = "hold"
 direction = "backward"
 speed = 1.2
+incline = 0.5
+duration_s = 15
+prompt = "hold"
+"""
+
+STEADY = """\
+name = "campaign-steady"
+description = "the fault campaign's session at one speed, for treadmills with coarse speed steps"
+audience = "tests"
+units = "mph"
+
+[[segments]]
+kind = "warm-up"
+direction = "backward"
+speed = 1.0
+duration_s = 25
+prompt = "walk"
+
+[[segments]]
+kind = "hold"
+direction = "backward"
+speed = 1.0
 incline = 0.5
 duration_s = 15
 prompt = "hold"
@@ -131,6 +157,12 @@ class Plan:
         )
         return cls(seed, rng.choice(PERSONALITIES), faults, keys, rng.uniform(*END_AFTER_S))
 
+    @property
+    def profile_name(self) -> str:
+        """``STEADY`` when this personality's speed steps are too coarse for the ramp."""
+        coarse = PERSONALITIES_BY_NAME[self.personality].motor.speed_increment_kmh > STEP_KMH
+        return "campaign-steady.toml" if coarse else "campaign.toml"
+
     def args(self, profile: Path) -> list[str]:
         args = ["run", "--profile", str(profile), f"--simulate={self.personality}"]
         args += ["--time-scale", f"{SCALE:g}", "--headless", "--yes-preflight"]
@@ -191,7 +223,7 @@ class Session:
 
 
 def run_session(plan: Plan, folder: Path) -> Session:
-    profile = folder / "campaign.toml"
+    profile = folder / plan.profile_name
     log_path = folder / f"campaign-{plan.seed}.jsonl"
     argv = cli_argv(*plan.args(profile), "--event-log", str(log_path))
     started = time.monotonic()
@@ -382,6 +414,7 @@ def _plans() -> list[Plan]:
 
 def test_random_fault_campaign_keeps_every_safety_invariant(tmp_path: Path) -> None:
     (tmp_path / "campaign.toml").write_text(PROFILE)
+    (tmp_path / "campaign-steady.toml").write_text(STEADY)
     plans = _plans()
     for plan in plans:
         print(f"  {plan}")
