@@ -73,16 +73,23 @@ def test_urevo_with_its_real_step_runs_a_ramp_and_shows_speeds_to_a_tenth(tmp_pa
 
 
 def test_a_difference_above_005_mph_is_asked_and_declining_starts_nothing(tmp_path: Path) -> None:
+    # A data folder of its own, never screened: a script cannot answer the screening, so the
+    # spotter item is required too (issue 16, fail closed). The four items and the spotter are
+    # ticked; the speeds are asked last and declined.
+    data = ["--data-dir", str(tmp_path / "data")]
     run = run_cli(
-        ["run", "--profile", "steady", "--simulate=lenient", *HEADLESS],
+        ["run", "--profile", "steady", "--simulate=lenient", *HEADLESS, *data],
         tmp_path / "events.jsonl",
-        stdin_text="y\ny\ny\ny\nn\n",
+        stdin_text="y\ny\ny\ny\ny\nn\n",
         timeout=60,
     )
     assert run.code == 3, run.explain()
     out = run.stdout
     assert out.index("runs       0.9 mph  (differs)") < out.index("Preflight checklist")
-    assert "The speeds this treadmill runs are accepted (its steps of 0.5 km/h are up to " in out
+    spotter = out.index("A spotter stands beside the treadmill, within reach of the walker")
+    accept = "The speeds this treadmill runs are accepted (its steps of 0.5 km/h are up to "
+    asked = out.index(accept)
+    assert spotter < asked
     assert "0.07 mph away from the prescription)? [y/N]" in out
     assert "Preflight not confirmed: nothing started." in out
     assert not started_anything(run)

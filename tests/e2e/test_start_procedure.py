@@ -100,7 +100,9 @@ def test_a_screening_yes_makes_the_spotter_item_required(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     assert "A spotter is required" in done.stdout
     demo = ["run", "--profile", "demo", "--simulate", "--time-scale", f"{FAULT_SCALE:g}"]
-    demo.append("--headless")
+    # --data-dir: the run reads the screening just answered, whatever RETRO_TREADMILL_DATA the
+    # test session exports for every other test.
+    demo += ["--headless", "--data-dir", str(tmp_path / "data")]
     # Four items ticked, the spotter's declined: refused with the reason, nothing moves.
     run = run_cli(demo, tmp_path / "events.jsonl", stdin_text="y\ny\ny\ny\nn\n", timeout=60)
     assert run.code == 3, run.explain()
