@@ -544,7 +544,10 @@ class SafetyGovernor:
             return Decision(Verdict.REPLACED, request, stop, "a speed of 0 is sent as Stop")
         if self._state is not GovernorState.RUNNING:
             return self._reject(request, self._not_allowed(SetSpeed))
-        if kmh > self._target_speed + _EPS:
+        if kmh > self._target_speed + _EPS and not self._start_step_pending:
+            # The start step is not an increase the heart rate can hold: the Start passed the
+            # heart-rate check and the belt already moves; this only gives it the start speed
+            # (as speed_allowance_kmh offers), else it runs at the treadmill's own choice.
             held = self._hr_increase_refusal("speed")
             if held:
                 return self._reject(request, held)
