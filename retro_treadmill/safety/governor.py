@@ -293,7 +293,6 @@ class SafetyGovernor:
         """A console (status 0x05) set a target other than ours since our last setpoint: a belt
         off the target is explained, so the unit self-test claims no mismatch."""
         self._incline_off_since: float | None = None
-        self._incline_off_target: float | None = None
         self._incline_over_count = 0
         self._rx_since_link_up = False
         """Treadmill Data with a speed arrived since the link (last) came up."""
@@ -1121,9 +1120,11 @@ class SafetyGovernor:
             return NO_ACTIONS
         if abs(incline - target) <= self._incline_tolerance() + _EPS:
             self._incline_off_since = None
-        elif self._incline_off_since is None or self._incline_off_target != target:
+        elif self._incline_off_since is None:
+            # Like a speed setpoint: the window runs from the first target not reached; a new
+            # target does not restart it (a profile changing incline every few seconds would
+            # otherwise never be checked), only reaching a target ends it.
             self._incline_off_since = now
-            self._incline_off_target = target
         return NO_ACTIONS
 
     def _tick_incline(self, now: float) -> Actions:

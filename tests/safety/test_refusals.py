@@ -157,6 +157,29 @@ def test_an_incline_not_held_halts() -> None:
     assert kinds == [AlarmKind.SETPOINT_NOT_REACHED.value]
 
 
+def test_a_new_incline_target_does_not_restart_the_window() -> None:
+    """Like a speed setpoint: the window runs from the first target the treadmill did not reach,
+    and only reaching one ends it. A profile that changes its incline every 10 s (1.5 <-> 2.0 %,
+    after a ramp) on a treadmill whose incline never moves (0 % throughout) halts within the
+    window; restarting it at every new target, the belt ran on for as long as the targets kept
+    changing."""
+    gov = started(10.0)
+    kinds: list[str] = []
+    t = 10.0
+    targets = iter([0.5, 1.0, 1.5, 2.0, 1.5, 2.0, 1.5, 2.0, 1.5, 2.0, 1.5])
+    while t <= 10.0 + 3 * INCLINE_CONFIRM_S and not kinds:
+        if t % 10.0 == 0.0:
+            sent = ask(gov, SetIncline(next(targets)), t, Source.PROFILE).command
+            assert isinstance(sent, SetIncline)
+        out = gov.handle(Telemetry(gov.target_speed_kmh or START, 0.0), t) + gov.tick(t)
+        kinds += [a.kind.value for a in out.alarms]
+        t += 1.0
+    assert kinds == [AlarmKind.SETPOINT_NOT_REACHED.value]
+    # off target from the second one (1.0 %, more than 0.5 % from 0) at t = 20
+    assert t - 1.0 <= 20.0 + INCLINE_CONFIRM_S + 1.0
+    assert gov.state is GovernorState.HALTED
+
+
 def test_a_slow_incline_motor_has_its_window() -> None:
     gov = started(10.0)
     ask(gov, SetIncline(0.5), 10.0, Source.PROFILE)
