@@ -1086,7 +1086,11 @@ class SafetyGovernor:
         if not self._link_up or self._stop_resend_at is None or now < self._stop_resend_at - _EPS:
             return NO_ACTIONS
         self._stop_resend_at = now + STOP_RESEND_S
-        stop = Stop("the belt still moves: Stop again", emergency=True, request_control=True)
+        # The Stop op code itself, not Request Control first: each re-send pre-empts the one
+        # before, and a Request Control unanswered within the second (a silent control point,
+        # answers taking 2-5 s) would keep the Stop from ever being written again. A Stop
+        # answered 0x05 still gets its Request Control from the control-point machine.
+        stop = Stop("the belt still moves: Stop again", emergency=True)
         return Actions(commands=(stop,))
 
     def _incline_tolerance(self) -> float:

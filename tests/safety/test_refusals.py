@@ -293,3 +293,39 @@ def test_a_console_speed_down_near_the_unit_ratio_is_no_unit_mismatch() -> None:
         kinds += [a.kind for a in gov.tick(float(t)).alarms]
     assert AlarmKind.UNIT_MISMATCH not in kinds
     assert gov.classify_unit_mismatch(target, 1.1) is None
+
+
+def test_stop_resends_reach_a_treadmill_whose_control_point_went_silent() -> None:
+    """The governor's re-sends through the client's control-point machine: a treadmill that
+    answers nothing any more (the refused Stop timed out) while its belt moves. Each re-send
+    pre-empts the one before; when every re-send asked for control first, each one only wrote
+    Request Control and waited up to the 3 s control-point timeout for its answer, the next
+    re-send came after 1 s, and the Stop op code was never written again."""
+    from retro_treadmill.ftms.control import ControlPointMachine, WriteRequest
+    from retro_treadmill.ftms.model import CommandKind
+
+    machine = ControlPointMachine()
+    machine.connection_made(0.0, stop_first=False)
+    machine.has_control = True
+    machine.actions()
+    gov = stopped_while_moving()
+    commands = list(gov.handle(StopRefused("no response"), 10.3).commands)
+    stop_writes: list[float] = []
+    t = 10.3
+    while t < 20.0:
+        for command in commands:
+            assert isinstance(command, Stop)
+            machine.stop(t, request_control=command.request_control)
+        machine.tick(t)
+        stop_writes += [
+            t
+            for a in machine.actions()
+            if isinstance(a, WriteRequest) and a.command.kind is CommandKind.STOP
+        ]
+        t = round(t + 0.1, 6)
+        out = gov.handle(Telemetry(START, 0.0), t) if t % 1.0 < 0.05 else gov.tick(t)
+        commands = list(out.commands)
+    # the Stop itself goes out at least every other second while the belt moves
+    assert stop_writes, "the Stop op code was never written again"
+    gaps = [b - a for a, b in zip([10.3, *stop_writes], [*stop_writes, t], strict=True)]
+    assert max(gaps) <= 2.0 + 1e-6, stop_writes
