@@ -293,7 +293,6 @@ class SafetyGovernor:
         """A console (status 0x05) set a target other than ours since our last setpoint: a belt
         off the target is explained, so the unit self-test claims no mismatch."""
         self._incline_off_since: float | None = None
-        self._incline_off_target: float | None = None
         self._incline_over_count = 0
         self._rx_since_link_up = False
         """Treadmill Data with a speed arrived since the link (last) came up."""
@@ -544,7 +543,10 @@ class SafetyGovernor:
             return Decision(Verdict.REPLACED, request, stop, "a speed of 0 is sent as Stop")
         if self._state is not GovernorState.RUNNING:
             return self._reject(request, self._not_allowed(SetSpeed))
-        if kmh > self._target_speed + _EPS:
+        if kmh > self._target_speed + _EPS and not self._start_step_pending:
+            # The start step is not an increase the heart rate can hold: the Start passed the
+            # heart-rate check and the belt already moves; this only gives it the start speed
+            # (as speed_allowance_kmh offers), else it runs at the treadmill's own choice.
             held = self._hr_increase_refusal("speed")
             if held:
                 return self._reject(request, held)
@@ -1084,7 +1086,11 @@ class SafetyGovernor:
         if not self._link_up or self._stop_resend_at is None or now < self._stop_resend_at - _EPS:
             return NO_ACTIONS
         self._stop_resend_at = now + STOP_RESEND_S
-        stop = Stop("the belt still moves: Stop again", emergency=True, request_control=True)
+        # The Stop op code itself, not Request Control first: each re-send pre-empts the one
+        # before, and a Request Control unanswered within the second (a silent control point,
+        # answers taking 2-5 s) would keep the Stop from ever being written again. A Stop
+        # answered 0x05 still gets its Request Control from the control-point machine.
+        stop = Stop("the belt still moves: Stop again", emergency=True)
         return Actions(commands=(stop,))
 
     def _incline_tolerance(self) -> float:
@@ -1118,9 +1124,11 @@ class SafetyGovernor:
             return NO_ACTIONS
         if abs(incline - target) <= self._incline_tolerance() + _EPS:
             self._incline_off_since = None
-        elif self._incline_off_since is None or self._incline_off_target != target:
+        elif self._incline_off_since is None:
+            # Like a speed setpoint: the window runs from the first target not reached; a new
+            # target does not restart it (a profile changing incline every few seconds would
+            # otherwise never be checked), only reaching a target ends it.
             self._incline_off_since = now
-            self._incline_off_target = target
         return NO_ACTIONS
 
     def _tick_incline(self, now: float) -> Actions:

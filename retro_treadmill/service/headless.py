@@ -362,9 +362,10 @@ class HeadlessConsole:
             return
         status = engine.status(service.clock.now())
         if status.state.value == "paused" and status.turn_around and status.standstill:
-            service.log.write("operator", action="resume", by="--auto-turn-around")
             self.say("(--auto-turn-around) turned around: continuing.")
-            service.resume()
+            # Through the session's event stream, with who did it: the event log, the records
+            # store and MQTT all see "--auto-turn-around", not an operator's resume.
+            service.resume(by="--auto-turn-around")
 
     async def _wait_input(self, service: SessionService, step: float) -> None:
         assert self._input is not None

@@ -185,3 +185,30 @@ def test_while_held_the_allowances_offer_no_increase_so_a_profile_does_not_ask()
     gov.handle(HeartRate(131, True), 6.0)  # at the hold
     assert gov.speed_allowance_kmh(6.0) == gov.target_speed_kmh
     assert gov.incline_allowance_pct(6.0)[1] == 0.0
+
+
+@pytest.mark.parametrize("how", ["hold", "lost"])
+def test_the_start_step_after_an_approved_start_is_not_held_by_the_heart_rate(how: str) -> None:
+    """The Start passed the heart-rate check; the first setpoint only tells the moving belt its
+    (slow) start speed. Refusing it as an "increase" left the belt at whatever speed the treadmill
+    picks after Start, which the profile could no longer set and the 30 s slow-down (from a target
+    of 0) never corrected; ``speed_allowance_kmh`` already offered that step."""
+    gov = SafetyGovernor(LIMITS)
+    gov.handle(LinkUp(), -6.0)
+    gov.handle(Telemetry(0.0, 0.0), -6.0)
+    gov.handle(HeartRate(90, True, "strap"), -6.0)
+    assert gov.arm(-6.0).armed
+    gov.handle(Telemetry(0.0, 0.0), 0.0)
+    gov.handle(HeartRate(90, True, "strap"), 0.0)
+    assert ask(gov, Start(), 0.0).command == Start()
+    if how == "hold":
+        gov.handle(HeartRate(135, True, "strap"), 0.2)
+    else:
+        gov.handle(HeartRateDisconnected("strap"), 0.2)
+    allowance = gov.speed_allowance_kmh(0.3)
+    assert allowance > 0
+    first = ask(gov, SetSpeed(START), 0.3, Source.PROFILE)
+    assert kmh(first) == pytest.approx(min(START, allowance), abs=0.01), first.reason
+    # ... and after it, increases are held again.
+    gov.handle(Telemetry(gov.target_speed_kmh, 0.0), 1.0)
+    assert ask(gov, SetSpeed(START + 0.2), 6.0, Source.PROFILE).command is None

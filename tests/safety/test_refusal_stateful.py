@@ -102,7 +102,7 @@ class RefusalMachine(RuleBasedStateMachine):
             elif isinstance(command, SetIncline):
                 self.incline_target = command.pct
                 self.commanded_incline = command.pct
-                self.off_since = None
+                # A new target does not restart the window (only reaching one ends it).
 
     def physics(self, dt: float) -> None:
         step = 0.8 * dt

@@ -157,6 +157,29 @@ def test_an_incline_not_held_halts() -> None:
     assert kinds == [AlarmKind.SETPOINT_NOT_REACHED.value]
 
 
+def test_a_new_incline_target_does_not_restart_the_window() -> None:
+    """Like a speed setpoint: the window runs from the first target the treadmill did not reach,
+    and only reaching one ends it. A profile that changes its incline every 10 s (1.5 <-> 2.0 %,
+    after a ramp) on a treadmill whose incline never moves (0 % throughout) halts within the
+    window; restarting it at every new target, the belt ran on for as long as the targets kept
+    changing."""
+    gov = started(10.0)
+    kinds: list[str] = []
+    t = 10.0
+    targets = iter([0.5, 1.0, 1.5, 2.0, 1.5, 2.0, 1.5, 2.0, 1.5, 2.0, 1.5])
+    while t <= 10.0 + 3 * INCLINE_CONFIRM_S and not kinds:
+        if t % 10.0 == 0.0:
+            sent = ask(gov, SetIncline(next(targets)), t, Source.PROFILE).command
+            assert isinstance(sent, SetIncline)
+        out = gov.handle(Telemetry(gov.target_speed_kmh or START, 0.0), t) + gov.tick(t)
+        kinds += [a.kind.value for a in out.alarms]
+        t += 1.0
+    assert kinds == [AlarmKind.SETPOINT_NOT_REACHED.value]
+    # off target from the second one (1.0 %, more than 0.5 % from 0) at t = 20
+    assert t - 1.0 <= 20.0 + INCLINE_CONFIRM_S + 1.0
+    assert gov.state is GovernorState.HALTED
+
+
 def test_a_slow_incline_motor_has_its_window() -> None:
     gov = started(10.0)
     ask(gov, SetIncline(0.5), 10.0, Source.PROFILE)
@@ -270,3 +293,39 @@ def test_a_console_speed_down_near_the_unit_ratio_is_no_unit_mismatch() -> None:
         kinds += [a.kind for a in gov.tick(float(t)).alarms]
     assert AlarmKind.UNIT_MISMATCH not in kinds
     assert gov.classify_unit_mismatch(target, 1.1) is None
+
+
+def test_stop_resends_reach_a_treadmill_whose_control_point_went_silent() -> None:
+    """The governor's re-sends through the client's control-point machine: a treadmill that
+    answers nothing any more (the refused Stop timed out) while its belt moves. Each re-send
+    pre-empts the one before; when every re-send asked for control first, each one only wrote
+    Request Control and waited up to the 3 s control-point timeout for its answer, the next
+    re-send came after 1 s, and the Stop op code was never written again."""
+    from retro_treadmill.ftms.control import ControlPointMachine, WriteRequest
+    from retro_treadmill.ftms.model import CommandKind
+
+    machine = ControlPointMachine()
+    machine.connection_made(0.0, stop_first=False)
+    machine.has_control = True
+    machine.actions()
+    gov = stopped_while_moving()
+    commands = list(gov.handle(StopRefused("no response"), 10.3).commands)
+    stop_writes: list[float] = []
+    t = 10.3
+    while t < 20.0:
+        for command in commands:
+            assert isinstance(command, Stop)
+            machine.stop(t, request_control=command.request_control)
+        machine.tick(t)
+        stop_writes += [
+            t
+            for a in machine.actions()
+            if isinstance(a, WriteRequest) and a.command.kind is CommandKind.STOP
+        ]
+        t = round(t + 0.1, 6)
+        out = gov.handle(Telemetry(START, 0.0), t) if t % 1.0 < 0.05 else gov.tick(t)
+        commands = list(out.commands)
+    # the Stop itself goes out at least every other second while the belt moves
+    assert stop_writes, "the Stop op code was never written again"
+    gaps = [b - a for a, b in zip([10.3, *stop_writes], [*stop_writes, t], strict=True)]
+    assert max(gaps) <= 2.0 + 1e-6, stop_writes

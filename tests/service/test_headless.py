@@ -49,9 +49,11 @@ class _Service:
     clock: _Clock = field(default_factory=_Clock)
     log: EventLog = field(default_factory=EventLog)
     resumed: int = 0
+    resumed_by: list[str | None] = field(default_factory=list)
 
-    def resume(self) -> None:
+    def resume(self, by: str | None = None) -> None:
         self.resumed += 1
+        self.resumed_by.append(by)
 
 
 def console(auto: bool) -> HeadlessConsole:
@@ -95,6 +97,16 @@ def test_auto_turn_around_confirms_only_a_clean_turn_around(
     )
     console(auto)._auto_confirm(service)  # type: ignore[arg-type]
     assert service.resumed == resumes
+
+
+def test_an_automatic_turn_around_is_recorded_as_such_not_as_the_operator() -> None:
+    """The resume goes through the session's one event stream with who did it, so the records
+    store (and MQTT) see "--auto-turn-around", not an operator's resume; no second, direct
+    event-log record beside it."""
+    service = _Service(_Engine(_Status(_State("paused"))))
+    console(True)._auto_confirm(service)  # type: ignore[arg-type]
+    assert service.resumed_by == ["--auto-turn-around"]
+    assert [r for r in service.log.records if r.get("action") == "resume"] == []
 
 
 def test_a_failing_observer_is_said_once_as_a_warning_and_the_session_goes_on() -> None:
