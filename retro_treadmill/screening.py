@@ -29,6 +29,16 @@ KEYS = tuple(key for key, _ in QUESTIONS)
 MACHINE_SCOPE = "machine"
 """The scope of the answers when no walker is named (the person using this machine)."""
 
+WALKER_SCOPE_PREFIX = "walker:"
+"""The scope of a walker's answers is this prefix and their id (``--walker ID``)."""
+
+
+def screening_scope(walker: str | None) -> str:
+    """The scope of the answers for ``walker`` (``--walker ID``), else the machine's: each walker
+    is screened on their own first session, not by someone else's answers."""
+    return MACHINE_SCOPE if not walker else WALKER_SCOPE_PREFIX + walker
+
+
 SPOTTER_ITEM = "A spotter stands beside the treadmill, within reach of the walker and the stop"
 """The preflight item added when a spotter is required."""
 

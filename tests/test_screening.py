@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from pathlib import Path
@@ -23,6 +24,7 @@ from retro_treadmill.screening import (
     parse_answers,
     reset_screening,
     save_screening,
+    screening_scope,
     spotter_reason,
 )
 from retro_treadmill.session.profile import parse_profile
@@ -196,3 +198,41 @@ def test_the_forms_answers_set_or_clear_the_services_spotter_requirement(tmp_pat
     kept = load_screening(database_path(str(tmp_path)))
     assert kept is not None
     assert not kept.any_yes
+
+
+def test_each_walker_is_screened_on_their_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Walker A's "no" answers do not clear walker B (or the machine): B's first run, headless
+    without a terminal, requires the spotter item (unknown counts as yes); the TUI asks B."""
+    data = ["--data-dir", str(tmp_path)]
+    no = [f"{key}=no" for key in KEYS]
+    assert main(["screening", "set", *data, "--walker", "A", *no]) == 0
+    assert main(["screening", "show", "--json", *data, "--walker", "A"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["spotter_required"] is False
+    assert main(["screening", "show", *data, "--walker", "B"]) == 1
+    assert main(["screening", "show", *data]) == 1  # the machine's answers are not A's
+
+    walker_a = dataclasses.replace(plan(tmp_path, headless=True), walker="A")
+    screen(walker_a, say=lambda _line: None)
+    assert walker_a.spotter_reason == ""
+    walker_b = dataclasses.replace(plan(tmp_path, headless=True), walker="B")
+    screen(walker_b, say=lambda _line: None)
+    assert walker_b.spotter_reason  # not screened: the spotter item is required
+    tui_b = dataclasses.replace(plan(tmp_path, headless=False), walker="B")
+    screen(tui_b)
+    assert tui_b.screening_needed  # the TUI asks B's own screening
+
+    replies = iter(["n", "n", "n", "y"])
+    asked_b = dataclasses.replace(plan(tmp_path, headless=True), walker="B")
+    screen(asked_b, ask=lambda _q: next(replies), say=lambda _line: None)
+    assert "surgery" in asked_b.spotter_reason
+    kept = load_screening(database_path(str(tmp_path)), screening_scope("B"))
+    assert kept is not None
+    assert kept.answers["surgery"]
+    a_kept = load_screening(database_path(str(tmp_path)), screening_scope("A"))
+    assert a_kept is not None
+    assert not a_kept.any_yes
+    assert main(["screening", "reset", *data, "--walker", "A"]) == 0
+    assert load_screening(database_path(str(tmp_path)), screening_scope("A")) is None
+    assert load_screening(database_path(str(tmp_path)), screening_scope("B")) is not None

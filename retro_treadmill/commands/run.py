@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -388,14 +389,17 @@ def screen(plan: RunPlan, *, ask: Any = None, say: Any = print) -> None:
         CLEARANCE,
         load_screening,
         save_screening,
+        screening_scope,
         spotter_reason,
     )
 
     db = database_path(plan.data_dir)
-    screening = load_screening(db)
+    scope = screening_scope(plan.walker)  # each walker is screened on their own
+    screening = load_screening(db, scope)
     if screening is None and plan.headless and (ask is not None or sys.stdin.isatty()):
         screening = ask_on_terminal(read=ask or input, write=say)
         if screening is not None:
+            screening = dataclasses.replace(screening, scope=scope)
             save_screening(db, screening)
             say(describe(screening))
     if screening is None and not plan.headless:
@@ -718,8 +722,14 @@ def _tui(plan: RunPlan, adapter: Adapter, device_name: str) -> Any:
 def _keep_screening(plan: RunPlan, service: SessionService, answers: Any) -> str:
     """The TUI's screening form was answered (in a thread): keep it; the spotter reason now."""
     from retro_treadmill.records.paths import database_path
-    from retro_treadmill.screening import SPOTTER_ITEM, save_screening, spotter_reason
+    from retro_treadmill.screening import (
+        SPOTTER_ITEM,
+        save_screening,
+        screening_scope,
+        spotter_reason,
+    )
 
+    answers = dataclasses.replace(answers, scope=screening_scope(plan.walker))
     save_screening(database_path(plan.data_dir), answers)
     reason = spotter_reason(answers, require_spotter=plan.config.require_spotter)
     plan.spotter_reason = reason
