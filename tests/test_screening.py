@@ -185,19 +185,83 @@ def test_run_in_the_tui_defers_to_the_form_and_the_clinic_key_applies_meanwhile(
 def test_the_forms_answers_set_or_clear_the_services_spotter_requirement(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from retro_treadmill.commands.run import _keep_screening
+    from retro_treadmill.commands.run import screening_callbacks
 
     service = SimpleNamespace(required_items={})
     tui = plan(tmp_path, headless=False)
     screen(tui)
-    yes = Screening({**NO, "balance": True}, 1.0)
-    assert "balance" in _keep_screening(tui, service, yes)  # type: ignore[arg-type]
+    hooks = screening_callbacks(tui, service)  # type: ignore[arg-type]
+    reason = hooks["on_screening"](Screening({**NO, "balance": True}, 1.0))
+    assert "balance" in reason
+    assert service.required_items == {}  # the thread only keeps the answers
+    hooks["on_screening_kept"](reason)
     assert SPOTTER_ITEM in service.required_items
-    assert _keep_screening(tui, service, Screening(NO, 2.0)) == ""  # type: ignore[arg-type]
+    assert not tui.screening_needed
+    reason = hooks["on_screening"](Screening(NO, 2.0))
+    assert reason == ""
+    hooks["on_screening_kept"](reason)
     assert service.required_items == {}
     kept = load_screening(database_path(str(tmp_path)))
     assert kept is not None
     assert not kept.any_yes
+
+
+async def test_the_tui_form_changes_the_required_items_on_the_event_loop(tmp_path: Path) -> None:
+    """The form's answers are kept in a thread; the service's required items (read by start()
+    on the loop) change only on the loop."""
+    import threading
+    from types import SimpleNamespace
+    from typing import Any
+
+    from retro_treadmill.commands.run import screening_callbacks
+    from retro_treadmill.tui.app import RetroTreadmillApp
+    from retro_treadmill.tui.model import VIRTUAL_TREADMILL
+    from retro_treadmill.tui.screens import PreflightScreen
+    from tests.tui.fakes import PROFILES, FakeController, preflight
+
+    threads: list[str] = []
+
+    class Watched(dict[str, str]):
+        def __setitem__(self, key: str, value: str) -> None:
+            threads.append(threading.current_thread().name)
+            super().__setitem__(key, value)
+
+        def pop(self, key: str, default: Any = None) -> Any:
+            threads.append(threading.current_thread().name)
+            return super().pop(key, default)
+
+    service = SimpleNamespace(required_items=Watched())
+    tui = plan(tmp_path, headless=False)
+    screen(tui)
+    controller = FakeController()
+    app = RetroTreadmillApp(
+        controller,
+        devices=[VIRTUAL_TREADMILL],
+        profiles=PROFILES,
+        device=VIRTUAL_TREADMILL,
+        profile=PROFILES[0],
+        alarm_bell_interval_s=0.0,
+        redraw_interval_s=0.0,
+        screening_needed=True,
+        **screening_callbacks(tui, service),  # type: ignore[arg-type]
+    )
+    loop_thread = threading.current_thread().name
+    async with app.run_test(size=(80, 24)) as pilot:
+        controller.push(preflight())
+        await pilot.pause()
+        await pilot.press("n", "n", "y", "n", "enter")
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if isinstance(app.screen, PreflightScreen):
+                break
+        assert isinstance(app.screen, PreflightScreen)
+        await pilot.pause()
+        await pilot.pause()  # the preflight mounted before the app closes
+    assert SPOTTER_ITEM in service.required_items
+    assert threads == [loop_thread]
+    kept = load_screening(database_path(str(tmp_path)))
+    assert kept is not None
+    assert kept.answers["neurological"]
 
 
 def test_each_walker_is_screened_on_their_own(
