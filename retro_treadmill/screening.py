@@ -73,10 +73,18 @@ class Screening:
         return bool(self.positives)
 
 
-def spotter_reason(screening: Screening | None, *, require_spotter: bool) -> str:
-    """Why the spotter item is required (``""`` when it is not)."""
+def spotter_reason(
+    screening: Screening | None, *, require_spotter: bool, walker: str | None = None
+) -> str:
+    """Why the spotter item is required (``""`` when it is not); ``walker``: whose screening
+    is missing (``None``: this machine's)."""
     if require_spotter:
         return "the clinic config requires a spotter for every session ([safety] require_spotter)"
+    if screening is None and walker:
+        return (
+            f"no screening is on record for walker {walker} (answer it with `retro-treadmill "
+            f"screening --walker {walker}`)"
+        )
     if screening is None:
         return (
             "no screening is on record for this machine (answer it with `retro-treadmill "

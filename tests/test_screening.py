@@ -282,7 +282,8 @@ def test_each_walker_is_screened_on_their_own(
     assert walker_a.spotter_reason == ""
     walker_b = dataclasses.replace(plan(tmp_path, headless=True), walker="B")
     screen(walker_b, say=lambda _line: None)
-    assert walker_b.spotter_reason  # not screened: the spotter item is required
+    # not screened: the spotter item is required, and says whose screening is missing
+    assert "no screening is on record for walker B" in walker_b.spotter_reason
     tui_b = dataclasses.replace(plan(tmp_path, headless=False), walker="B")
     screen(tui_b)
     assert tui_b.screening_needed  # the TUI asks B's own screening

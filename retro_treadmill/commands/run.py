@@ -409,7 +409,9 @@ def screen(plan: RunPlan, *, ask: Any = None, say: Any = print) -> None:
         plan.spotter_reason = spotter_reason(None, require_spotter=True) if clinic else ""
         return
     plan.screening_yes = screening is not None and screening.any_yes
-    plan.spotter_reason = spotter_reason(screening, require_spotter=plan.config.require_spotter)
+    plan.spotter_reason = spotter_reason(
+        screening, require_spotter=plan.config.require_spotter, walker=plan.walker
+    )
     if plan.screening_yes and plan.headless:
         say(CLEARANCE)
 
