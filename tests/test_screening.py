@@ -204,6 +204,17 @@ def test_the_forms_answers_set_or_clear_the_services_spotter_requirement(tmp_pat
     kept = load_screening(database_path(str(tmp_path)))
     assert kept is not None
     assert not kept.any_yes
+    # a walker's form answers are kept as theirs, not the machine's
+    walker = dataclasses.replace(plan(tmp_path, headless=False), walker="W-3")
+    screen(walker)
+    assert walker.screening_needed
+    screening_callbacks(walker, service)["on_screening"](Screening({**NO, "surgery": True}, 3.0))  # type: ignore[arg-type]
+    theirs = load_screening(database_path(str(tmp_path)), screening_scope("W-3"))
+    assert theirs is not None
+    assert theirs.answers["surgery"]
+    machine = load_screening(database_path(str(tmp_path)))
+    assert machine is not None
+    assert not machine.any_yes
 
 
 async def test_the_tui_form_changes_the_required_items_on_the_event_loop(tmp_path: Path) -> None:
