@@ -29,6 +29,16 @@ KEYS = tuple(key for key, _ in QUESTIONS)
 MACHINE_SCOPE = "machine"
 """The scope of the answers when no walker is named (the person using this machine)."""
 
+WALKER_SCOPE_PREFIX = "walker:"
+"""The scope of a walker's answers is this prefix and their id (``--walker ID``)."""
+
+
+def screening_scope(walker: str | None) -> str:
+    """The scope of the answers for ``walker`` (``--walker ID``), else the machine's: each walker
+    is screened on their own first session, not by someone else's answers."""
+    return MACHINE_SCOPE if not walker else WALKER_SCOPE_PREFIX + walker
+
+
 SPOTTER_ITEM = "A spotter stands beside the treadmill, within reach of the walker and the stop"
 """The preflight item added when a spotter is required."""
 
@@ -63,10 +73,18 @@ class Screening:
         return bool(self.positives)
 
 
-def spotter_reason(screening: Screening | None, *, require_spotter: bool) -> str:
-    """Why the spotter item is required (``""`` when it is not)."""
+def spotter_reason(
+    screening: Screening | None, *, require_spotter: bool, walker: str | None = None
+) -> str:
+    """Why the spotter item is required (``""`` when it is not); ``walker``: whose screening
+    is missing (``None``: this machine's)."""
     if require_spotter:
         return "the clinic config requires a spotter for every session ([safety] require_spotter)"
+    if screening is None and walker:
+        return (
+            f"no screening is on record for walker {walker} (answer it with `retro-treadmill "
+            f"screening --walker {walker}`)"
+        )
     if screening is None:
         return (
             "no screening is on record for this machine (answer it with `retro-treadmill "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from pathlib import Path
@@ -23,6 +24,7 @@ from retro_treadmill.screening import (
     parse_answers,
     reset_screening,
     save_screening,
+    screening_scope,
     spotter_reason,
 )
 from retro_treadmill.session.profile import parse_profile
@@ -183,16 +185,130 @@ def test_run_in_the_tui_defers_to_the_form_and_the_clinic_key_applies_meanwhile(
 def test_the_forms_answers_set_or_clear_the_services_spotter_requirement(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from retro_treadmill.commands.run import _keep_screening
+    from retro_treadmill.commands.run import screening_callbacks
 
     service = SimpleNamespace(required_items={})
     tui = plan(tmp_path, headless=False)
     screen(tui)
-    yes = Screening({**NO, "balance": True}, 1.0)
-    assert "balance" in _keep_screening(tui, service, yes)  # type: ignore[arg-type]
+    hooks = screening_callbacks(tui, service)  # type: ignore[arg-type]
+    reason = hooks["on_screening"](Screening({**NO, "balance": True}, 1.0))
+    assert "balance" in reason
+    assert service.required_items == {}  # the thread only keeps the answers
+    hooks["on_screening_kept"](reason)
     assert SPOTTER_ITEM in service.required_items
-    assert _keep_screening(tui, service, Screening(NO, 2.0)) == ""  # type: ignore[arg-type]
+    assert not tui.screening_needed
+    reason = hooks["on_screening"](Screening(NO, 2.0))
+    assert reason == ""
+    hooks["on_screening_kept"](reason)
     assert service.required_items == {}
     kept = load_screening(database_path(str(tmp_path)))
     assert kept is not None
     assert not kept.any_yes
+    # a walker's form answers are kept as theirs, not the machine's
+    walker = dataclasses.replace(plan(tmp_path, headless=False), walker="W-3")
+    screen(walker)
+    assert walker.screening_needed
+    screening_callbacks(walker, service)["on_screening"](Screening({**NO, "surgery": True}, 3.0))  # type: ignore[arg-type]
+    theirs = load_screening(database_path(str(tmp_path)), screening_scope("W-3"))
+    assert theirs is not None
+    assert theirs.answers["surgery"]
+    machine = load_screening(database_path(str(tmp_path)))
+    assert machine is not None
+    assert not machine.any_yes
+
+
+async def test_the_tui_form_changes_the_required_items_on_the_event_loop(tmp_path: Path) -> None:
+    """The form's answers are kept in a thread; the service's required items (read by start()
+    on the loop) change only on the loop."""
+    import threading
+    from types import SimpleNamespace
+    from typing import Any
+
+    from retro_treadmill.commands.run import screening_callbacks
+    from retro_treadmill.tui.app import RetroTreadmillApp
+    from retro_treadmill.tui.model import VIRTUAL_TREADMILL
+    from retro_treadmill.tui.screens import PreflightScreen
+    from tests.tui.fakes import PROFILES, FakeController, preflight
+
+    threads: list[str] = []
+
+    class Watched(dict[str, str]):
+        def __setitem__(self, key: str, value: str) -> None:
+            threads.append(threading.current_thread().name)
+            super().__setitem__(key, value)
+
+        def pop(self, key: str, default: Any = None) -> Any:
+            threads.append(threading.current_thread().name)
+            return super().pop(key, default)
+
+    service = SimpleNamespace(required_items=Watched())
+    tui = plan(tmp_path, headless=False)
+    screen(tui)
+    controller = FakeController()
+    app = RetroTreadmillApp(
+        controller,
+        devices=[VIRTUAL_TREADMILL],
+        profiles=PROFILES,
+        device=VIRTUAL_TREADMILL,
+        profile=PROFILES[0],
+        alarm_bell_interval_s=0.0,
+        redraw_interval_s=0.0,
+        screening_needed=True,
+        **screening_callbacks(tui, service),  # type: ignore[arg-type]
+    )
+    loop_thread = threading.current_thread().name
+    async with app.run_test(size=(80, 24)) as pilot:
+        controller.push(preflight())
+        await pilot.pause()
+        await pilot.press("n", "n", "y", "n", "enter")
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if isinstance(app.screen, PreflightScreen):
+                break
+        assert isinstance(app.screen, PreflightScreen)
+        await pilot.pause()
+        await pilot.pause()  # the preflight mounted before the app closes
+    assert SPOTTER_ITEM in service.required_items
+    assert threads == [loop_thread]
+    kept = load_screening(database_path(str(tmp_path)))
+    assert kept is not None
+    assert kept.answers["neurological"]
+
+
+def test_each_walker_is_screened_on_their_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Walker A's "no" answers do not clear walker B (or the machine): B's first run, headless
+    without a terminal, requires the spotter item (unknown counts as yes); the TUI asks B."""
+    data = ["--data-dir", str(tmp_path)]
+    no = [f"{key}=no" for key in KEYS]
+    assert main(["screening", "set", *data, "--walker", "A", *no]) == 0
+    assert main(["screening", "show", "--json", *data, "--walker", "A"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["spotter_required"] is False
+    assert main(["screening", "show", *data, "--walker", "B"]) == 1
+    assert main(["screening", "show", *data]) == 1  # the machine's answers are not A's
+
+    walker_a = dataclasses.replace(plan(tmp_path, headless=True), walker="A")
+    screen(walker_a, say=lambda _line: None)
+    assert walker_a.spotter_reason == ""
+    walker_b = dataclasses.replace(plan(tmp_path, headless=True), walker="B")
+    screen(walker_b, say=lambda _line: None)
+    # not screened: the spotter item is required, and says whose screening is missing
+    assert "no screening is on record for walker B" in walker_b.spotter_reason
+    tui_b = dataclasses.replace(plan(tmp_path, headless=False), walker="B")
+    screen(tui_b)
+    assert tui_b.screening_needed  # the TUI asks B's own screening
+
+    replies = iter(["n", "n", "n", "y"])
+    asked_b = dataclasses.replace(plan(tmp_path, headless=True), walker="B")
+    screen(asked_b, ask=lambda _q: next(replies), say=lambda _line: None)
+    assert "surgery" in asked_b.spotter_reason
+    kept = load_screening(database_path(str(tmp_path)), screening_scope("B"))
+    assert kept is not None
+    assert kept.answers["surgery"]
+    a_kept = load_screening(database_path(str(tmp_path)), screening_scope("A"))
+    assert a_kept is not None
+    assert not a_kept.any_yes
+    assert main(["screening", "reset", *data, "--walker", "A"]) == 0
+    assert load_screening(database_path(str(tmp_path)), screening_scope("A")) is None
+    assert load_screening(database_path(str(tmp_path)), screening_scope("B")) is not None

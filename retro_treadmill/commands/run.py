@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -388,14 +389,17 @@ def screen(plan: RunPlan, *, ask: Any = None, say: Any = print) -> None:
         CLEARANCE,
         load_screening,
         save_screening,
+        screening_scope,
         spotter_reason,
     )
 
     db = database_path(plan.data_dir)
-    screening = load_screening(db)
+    scope = screening_scope(plan.walker)  # each walker is screened on their own
+    screening = load_screening(db, scope)
     if screening is None and plan.headless and (ask is not None or sys.stdin.isatty()):
         screening = ask_on_terminal(read=ask or input, write=say)
         if screening is not None:
+            screening = dataclasses.replace(screening, scope=scope)
             save_screening(db, screening)
             say(describe(screening))
     if screening is None and not plan.headless:
@@ -405,7 +409,9 @@ def screen(plan: RunPlan, *, ask: Any = None, say: Any = print) -> None:
         plan.spotter_reason = spotter_reason(None, require_spotter=True) if clinic else ""
         return
     plan.screening_yes = screening is not None and screening.any_yes
-    plan.spotter_reason = spotter_reason(screening, require_spotter=plan.config.require_spotter)
+    plan.spotter_reason = spotter_reason(
+        screening, require_spotter=plan.config.require_spotter, walker=plan.walker
+    )
     if plan.screening_yes and plan.headless:
         say(CLEARANCE)
 
@@ -679,7 +685,7 @@ def _tui(plan: RunPlan, adapter: Adapter, device_name: str) -> Any:
             records_path=_records_path(plan),
             screening_needed=plan.screening_needed,
             spotter_reason=plan.spotter_reason,
-            on_screening=lambda answers: _keep_screening(plan, service, answers),
+            **screening_callbacks(plan, service),
         )
 
         def on_signal(name: str) -> None:
@@ -715,20 +721,38 @@ def _tui(plan: RunPlan, adapter: Adapter, device_name: str) -> Any:
     return frontend
 
 
-def _keep_screening(plan: RunPlan, service: SessionService, answers: Any) -> str:
-    """The TUI's screening form was answered (in a thread): keep it; the spotter reason now."""
-    from retro_treadmill.records.paths import database_path
-    from retro_treadmill.screening import SPOTTER_ITEM, save_screening, spotter_reason
+def screening_callbacks(plan: RunPlan, service: SessionService) -> dict[str, Any]:
+    """The TUI's screening hooks: ``on_screening`` keeps the form's answers (in a thread: it
+    only writes the store and returns the spotter reason), ``on_screening_kept`` applies that
+    reason to the plan and the service's required items on the event loop, where ``start()``
+    reads them."""
+    return {
+        "on_screening": lambda answers: _save_screening(plan, answers),
+        "on_screening_kept": lambda reason: _apply_spotter(plan, service, reason),
+    }
 
+
+def _save_screening(plan: RunPlan, answers: Any) -> str:
+    """Keep the form's answers (blocking IO, in a thread) as the walker's (or the machine's);
+    the spotter reason they give. Touches nothing the event loop reads."""
+    from retro_treadmill.records.paths import database_path
+    from retro_treadmill.screening import save_screening, screening_scope, spotter_reason
+
+    answers = dataclasses.replace(answers, scope=screening_scope(plan.walker))
     save_screening(database_path(plan.data_dir), answers)
-    reason = spotter_reason(answers, require_spotter=plan.config.require_spotter)
+    return spotter_reason(answers, require_spotter=plan.config.require_spotter)
+
+
+def _apply_spotter(plan: RunPlan, service: SessionService, reason: str) -> None:
+    """The kept screening's spotter reason, on the event loop: the preflight's spotter item."""
+    from retro_treadmill.screening import SPOTTER_ITEM
+
     plan.spotter_reason = reason
     plan.screening_needed = False
     if reason:
         service.required_items[SPOTTER_ITEM] = reason
     else:
         service.required_items.pop(SPOTTER_ITEM, None)
-    return reason
 
 
 UI_EXIT_GRACE_S = 5.0

@@ -3,12 +3,14 @@
 ``screening`` (or ``screening ask``) asks the four questions on the terminal and keeps the
 answers; ``screening show [--json]`` reviews them; ``screening set KEY=yes|no ...`` answers for a
 script (every question once); ``screening reset`` forgets them (asked again before the next
-session). The answers are kept in the session store (``--data-dir``).
+session). The answers are kept in the session store (``--data-dir``); with ``--walker ID`` they
+are that walker's (each walker is screened on their own), else this machine's.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -25,6 +27,7 @@ from retro_treadmill.screening import (
     parse_answers,
     reset_screening,
     save_screening,
+    screening_scope,
     spotter_reason,
 )
 
@@ -44,13 +47,16 @@ def register(subparsers: Any) -> None:
         ),
     )
     add_data_dir_argument(parser)
+    _add_walker_argument(parser)
     parser.set_defaults(handler=run_ask)
     actions = parser.add_subparsers(dest="screening_command", metavar="ACTION")
     ask = actions.add_parser("ask", help="answer the questions on the terminal")
     add_data_dir_argument(ask, default=argparse.SUPPRESS)
+    _add_walker_argument(ask, default=argparse.SUPPRESS)
     ask.set_defaults(handler=run_ask)
     show = actions.add_parser("show", help="the answers kept on this machine")
     add_data_dir_argument(show, default=argparse.SUPPRESS)
+    _add_walker_argument(show, default=argparse.SUPPRESS)
     show.add_argument("--json", action="store_true", help="machine-readable")
     show.set_defaults(handler=run_show)
     answer = actions.add_parser(
@@ -58,11 +64,27 @@ def register(subparsers: Any) -> None:
         help="answer for a script: " + " ".join(f"{k}=yes|no" for k in KEYS),
     )
     add_data_dir_argument(answer, default=argparse.SUPPRESS)
+    _add_walker_argument(answer, default=argparse.SUPPRESS)
     answer.add_argument("answers", nargs="+", metavar="KEY=yes|no")
     answer.set_defaults(handler=run_set)
     reset = actions.add_parser("reset", help="forget the answers (asked again next time)")
     add_data_dir_argument(reset, default=argparse.SUPPRESS)
+    _add_walker_argument(reset, default=argparse.SUPPRESS)
     reset.set_defaults(handler=run_reset)
+
+
+def _add_walker_argument(parser: argparse.ArgumentParser, **kwargs: Any) -> None:
+    parser.add_argument(
+        "--walker",
+        metavar="ID",
+        help="the answers of this walker (`walkers add`), else this machine's",
+        **kwargs,
+    )
+
+
+def _scope(args: argparse.Namespace) -> str:
+    walker = getattr(args, "walker", None)
+    return screening_scope(walker.strip() if walker else None)
 
 
 def describe(screening: Screening) -> str:
@@ -103,6 +125,7 @@ def run_ask(args: argparse.Namespace) -> int:
     if screening is None:
         print("No answers kept (the input ended).", file=sys.stderr)
         return EXIT_NONE
+    screening = dataclasses.replace(screening, scope=_scope(args))
     save_screening(database_path(args.data_dir), screening)
     print(describe(screening))
     return EXIT_OK
@@ -110,7 +133,7 @@ def run_ask(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     """Show the kept answers (exit 1 when there are none)."""
-    screening = load_screening(database_path(args.data_dir))
+    screening = load_screening(database_path(args.data_dir), _scope(args))
     if args.json:
         data = None
         if screening is not None:
@@ -135,7 +158,7 @@ def run_set(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"retro-treadmill: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    screening = Screening(answers, time.time())
+    screening = Screening(answers, time.time(), _scope(args))
     save_screening(database_path(args.data_dir), screening)
     print(describe(screening))
     return EXIT_OK
@@ -143,7 +166,7 @@ def run_set(args: argparse.Namespace) -> int:
 
 def run_reset(args: argparse.Namespace) -> int:
     """Forget the answers."""
-    if reset_screening(database_path(args.data_dir)):
+    if reset_screening(database_path(args.data_dir), _scope(args)):
         print("Screening answers forgotten; they are asked again before the next session.")
     else:
         print("No screening on record here.")

@@ -1,8 +1,11 @@
-"""``retro-treadmill walkers add|list|show|edit|archive``: the people who walk, and their caps.
+"""``retro-treadmill walkers add|list|show|edit|archive|delete``: the people who walk, and their
+caps.
 
 A walker is a pseudonymous id with optional caps (speed, incline, heart rate, heart-rate hold), a
-rehab program and a local name and note. Caps can only tighten the clinic's limits: a value above
-the clinic's cap is refused naming that cap. Walkers live in the session database
+rehab program and a local name and note. ``delete ID --yes`` removes everything kept about a
+walker (sessions, samples, events, ratings, screening answers, the walker). Caps can only
+tighten the clinic's limits: a value above the clinic's cap is refused naming that cap. Walkers
+live in the session database
 (``--data-dir``/``RETRO_TREADMILL_DATA``); names and notes never leave this computer.
 
 Exit codes: 0 done; 1 the store cannot be read or written; 2 a bad argument (unknown walker, a cap
@@ -97,6 +100,19 @@ def register(subparsers: Any) -> None:
     archive.add_argument("--undo", action="store_true", help="bring an archived walker back")
     add_data_dir_argument(archive)
     archive.set_defaults(handler=run_archive)
+
+    delete = actions.add_parser(
+        "delete",
+        help="delete everything kept about a walker (sessions, samples, events, ratings, "
+        "screening answers, name and note)",
+        description="Removes the walker and all their data in one transaction. Without --yes "
+        "it only says what would be deleted.",
+        epilog=EXIT_CODES_HELP,
+    )
+    delete.add_argument("walker", metavar="ID")
+    delete.add_argument("--yes", action="store_true", help="really delete (cannot be undone)")
+    add_data_dir_argument(delete)
+    delete.set_defaults(handler=run_delete)
 
 
 def _number_or_clear(clearable: bool) -> Any:
@@ -252,6 +268,35 @@ def run_archive(args: argparse.Namespace) -> int:
         return _fail(error, EXIT_STORE)
     state = "restored" if args.undo else "archived (sessions kept; `walkers list --all` shows it)"
     print(f"Walker {walker.walker_id} {state}")
+    return EXIT_OK
+
+
+def _counts_text(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {kind}" for kind, n in counts.items() if kind != "walker")
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    """Delete a walker and everything kept about them (only with ``--yes``)."""
+    from retro_treadmill.screening import screening_scope
+
+    scope = screening_scope(args.walker)
+    try:
+        with _open_for_writing(args.data_dir) as store:
+            if not args.yes:
+                counts = store.walker_data(args.walker, scope)
+                if not any(counts.values()):
+                    return _fail(WalkerNotFound(f"nothing is kept about a walker {args.walker!r}"))
+                print(
+                    f"Would delete walker {args.walker} ({_counts_text(counts)}); "
+                    "add --yes to delete (cannot be undone)."
+                )
+                return EXIT_USAGE
+            counts = store.delete_walker(args.walker, scope)
+    except WalkerNotFound as error:
+        return _fail(error)
+    except StoreError as error:
+        return _fail(error, EXIT_STORE)
+    print(f"Walker {args.walker} deleted with {_counts_text(counts)}.")
     return EXIT_OK
 
 

@@ -584,6 +584,48 @@ class Store:
             )
         return _walker(row)
 
+    def walker_data(self, walker_id: str, screening_scope: str) -> dict[str, int]:
+        """How many rows :meth:`delete_walker` would remove, by kind."""
+        one = self._db.execute
+        sessions = "SELECT id FROM sessions WHERE walker_id = ?"
+        return {
+            "walker": one("SELECT COUNT(*) FROM walkers WHERE id = ?", (walker_id,)).fetchone()[0],
+            "sessions": one(
+                "SELECT COUNT(*) FROM sessions WHERE walker_id = ?", (walker_id,)
+            ).fetchone()[0],
+            "samples": one(
+                f"SELECT COUNT(*) FROM samples WHERE session_id IN ({sessions})", (walker_id,)
+            ).fetchone()[0],
+            "events": one(
+                f"SELECT COUNT(*) FROM events WHERE session_id IN ({sessions})", (walker_id,)
+            ).fetchone()[0],
+            "screening": one(
+                "SELECT COUNT(*) FROM screening WHERE scope = ?", (screening_scope,)
+            ).fetchone()[0],
+        }
+
+    def delete_walker(self, walker_id: str, screening_scope: str) -> dict[str, int]:
+        """Remove everything kept about a walker in one transaction: their sessions (with their
+        ratings), those sessions' samples and events, their screening answers (kept under
+        ``screening_scope``) and the walker (name, note, caps). Deleted pages are overwritten
+        (``secure_delete``) and the WAL is checkpointed, so the data does not linger in the
+        files. Returns the counts removed; :class:`WalkerNotFound` when nothing was kept."""
+        self._db.execute("PRAGMA secure_delete = ON")
+        with self.transaction():
+            counts = self.walker_data(walker_id, screening_scope)
+            if not any(counts.values()):
+                raise WalkerNotFound(f"nothing is kept about a walker {walker_id!r} in {self.path}")
+            sessions = "SELECT id FROM sessions WHERE walker_id = ?"
+            # Explicit, not only ON DELETE CASCADE: a store opened without foreign keys keeps
+            # no orphans either.
+            self._db.execute(f"DELETE FROM samples WHERE session_id IN ({sessions})", (walker_id,))
+            self._db.execute(f"DELETE FROM events WHERE session_id IN ({sessions})", (walker_id,))
+            self._db.execute("DELETE FROM sessions WHERE walker_id = ?", (walker_id,))
+            self._db.execute("DELETE FROM screening WHERE scope = ?", (screening_scope,))
+            self._db.execute("DELETE FROM walkers WHERE id = ?", (walker_id,))
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        return counts
+
     def list_walkers(self, *, include_archived: bool = False) -> list[Walker]:
         """Walkers by id; archived ones only with ``include_archived``."""
         sql = f"SELECT {', '.join(_WALKER_COLUMNS)} FROM walkers"

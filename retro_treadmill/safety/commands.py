@@ -36,8 +36,8 @@ class Stop:
 
     ``reason`` is for the event log and the operator ("operator pressed stop", "link restored").
     ``emergency`` marks stops triggered by a fault or an emergency-stop input.
-    ``request_control``: request control first (a Stop sent again after the treadmill refused one;
-    the Stop is written whatever that request's answer).
+    ``request_control``: request control first (a Stop sent again after the treadmill refused one
+    with 0x05 "control not permitted"; the Stop is written whatever that request's answer).
     """
 
     reason: str = ""
@@ -269,10 +269,14 @@ class StopRefused:
     0x05 after the control retries), or the write failed / got no answer. ``detail`` says which
     (for the message). Harmless once telemetry shows the belt at a standstill.
     ``already_stopped``: the answer was 0x04 "operation failed", which a treadmill also gives
-    when its belt is already at rest: a claim for telemetry to confirm."""
+    when its belt is already at rest: a claim for telemetry to confirm.
+    ``control_not_permitted``: the answer was 0x05 "control not permitted": only then does the
+    re-sent Stop ask for control first (a second Request Control drops the link on some
+    treadmills, FITSHOW / Sunny)."""
 
     detail: str = ""
     already_stopped: bool = False
+    control_not_permitted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -1029,10 +1029,12 @@ class SafetyGovernor:
                 f"{STOP_RESEND_S:g} s while it moves.",
                 now,
             )
+            # Control is requested again only after 0x05 "control not permitted": a second
+            # Request Control drops the link on some treadmills (FITSHOW / Sunny).
             stop = Stop(
                 "the treadmill refused the stop: sending it again",
                 emergency=True,
-                request_control=True,
+                request_control=event.control_not_permitted,
             )
             return Actions(commands=(stop,), alarms=(alarm,) if alarm else ())
         if self._state is GovernorState.HALTED:

@@ -76,6 +76,7 @@ from retro_treadmill.config import ClinicConfig
 from retro_treadmill.errors import DeviceError, RetroTreadmillError, StartRefused
 from retro_treadmill.ftms.audit import AuditRecord
 from retro_treadmill.ftms.client import FtmsClient, ReconnectPolicy
+from retro_treadmill.ftms.control import RESULT_CONTROL_NOT_PERMITTED
 from retro_treadmill.ftms.events import (
     CommandResult,
     Connected,
@@ -1176,7 +1177,9 @@ class SessionService:
             return
         self._note("stop-refused", outcome=outcome.value, result_code=result.result_code)
         event = sc.StopRefused(
-            _refusal_detail(result), already_stopped=outcome is CommandOutcome.ALREADY_STOPPED
+            _refusal_detail(result),
+            already_stopped=outcome is CommandOutcome.ALREADY_STOPPED,
+            control_not_permitted=result.result_code == RESULT_CONTROL_NOT_PERMITTED,
         )
         self._apply(engine.handle(event, self.clock.now()))
 

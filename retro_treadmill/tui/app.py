@@ -123,6 +123,7 @@ class RetroTreadmillApp(App[None]):
         screening_needed: bool = False,
         spotter_reason: str = "",
         on_screening: Callable[[Screening], str] | None = None,
+        on_screening_kept: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__()
         self.walker = walker
@@ -135,7 +136,10 @@ class RetroTreadmillApp(App[None]):
         self.spotter_reason = spotter_reason
         """Why the preflight's spotter item is required (``""``: not required)."""
         self.on_screening = on_screening
-        """Keeps the answers and returns the new spotter reason (blocking IO: run in a thread)."""
+        """Keeps the answers and returns the new spotter reason (blocking IO: run in a thread,
+        so it must not touch what the event loop reads)."""
+        self.on_screening_kept = on_screening_kept
+        """Applies the new spotter reason (the service's required items), on the event loop."""
         self.records_path = records_path
         """The session store the history screen reads (``None``: the default location)."""
         self.controller = controller
@@ -455,6 +459,8 @@ class RetroTreadmillApp(App[None]):
             reason = await asyncio.to_thread(self.on_screening, screening)
         else:
             reason = spotter_reason(screening, require_spotter=False)
+        if self.on_screening_kept is not None:
+            self.on_screening_kept(reason)  # on the loop, like the service's start()
         self.screening_needed = False
         self.spotter_reason = reason
         if isinstance(self._base, ScreeningScreen):

@@ -221,3 +221,62 @@ def test_walkers_command_line(env: Path, capsys: pytest.CaptureFixture[str]) -> 
     code, _, err = _cli(capsys, "walkers", "add", "Jo Bloggs")
     assert code == 2
     assert "pseudonym" in err
+
+
+def _walked(db: Path, session_id: str, walker: str) -> None:
+    from retro_treadmill.records.totals import compute_totals
+
+    with Store.open(db) as store, store.transaction():
+        store.begin_session(
+            factory.info(session_id, walker=walker), writer_pid=os.getpid(), heartbeat_at=1e12
+        )
+        samples = factory.samples()
+        store.add_samples(session_id, samples)
+        store.add_events(session_id, factory.events())
+        store.finish_session(
+            session_id,
+            ended_at=samples[-1].t,
+            outcome="completed",
+            exit_code=0,
+            totals=compute_totals(samples, []),
+        )
+
+
+def test_walkers_delete_removes_everything_kept_about_the_walker(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README's privacy promise: deleting a walker leaves nothing of theirs in the store (the
+    name and note, the sessions with their ratings, samples and events, the screening answers),
+    and nothing of anyone else is touched."""
+    import sqlite3
+
+    db = env / "data" / "sessions.db"
+    for walker in ("W-17", "W-18"):
+        assert _cli(capsys, "walkers", "add", walker, "--name", f"Name {walker}")[0] == 0
+        answers = [f"{key}=no" for key in ("balance", "dizziness", "neurological", "surgery")]
+        assert _cli(capsys, "screening", "set", "--walker", walker, *answers)[0] == 0
+    _walked(db, "a" * 32, "W-17")
+    _walked(db, "b" * 32, "W-17")
+    _walked(db, "c" * 32, "W-18")
+    assert _cli(capsys, "history", "rate", "aaaa", "--pain", "2", "--note", "left knee")[0] == 0
+
+    code, out, _ = _cli(capsys, "walkers", "delete", "W-17")  # without --yes: nothing happens
+    assert code == 2
+    assert "2 sessions" in out
+    code, out, err = _cli(capsys, "walkers", "delete", "W-17", "--yes")
+    assert code == 0, err
+    assert "2 sessions" in out
+
+    with sqlite3.connect(db) as raw:
+        dump = "\n".join(raw.iterdump())
+    for gone in ("W-17", "Name W-17", "left knee", "a" * 32, "b" * 32):
+        assert gone not in dump
+        tables = ("sessions", "samples", "events", "walkers", "screening")
+        kept = {t: raw.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}
+    raw.close()
+    assert kept["sessions"] == kept["walkers"] == kept["screening"] == 1  # W-18's
+    assert kept["samples"] == len(factory.samples())
+    assert kept["events"] == len(factory.events())
+    code, _, err = _cli(capsys, "walkers", "delete", "W-17", "--yes")
+    assert code == 2
+    assert "nothing is kept" in err

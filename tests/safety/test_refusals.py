@@ -49,7 +49,18 @@ def test_a_refused_stop_alarms_and_resends_at_once() -> None:
     assert "1.00 mph" in message  # the last known speed, not "the belt was stopped"
     stop = out.commands[0]
     assert isinstance(stop, Stop)
-    assert stop.request_control  # request control again, and send the Stop at once
+    # 0x04: the Stop goes again at once without a Request Control first (a second Request
+    # Control drops the link on FITSHOW / Sunny treadmills)
+    assert not stop.request_control
+
+
+def test_a_stop_refused_with_control_not_permitted_asks_for_control_again() -> None:
+    gov = stopped_while_moving()
+    out = gov.handle(StopRefused("result 0x05", control_not_permitted=True), 10.3)
+    assert is_stop(out.commands)
+    stop = out.commands[0]
+    assert isinstance(stop, Stop)
+    assert stop.request_control
 
 
 def test_a_refused_stop_is_resent_every_second_while_the_belt_moves() -> None:

@@ -50,8 +50,9 @@ async def test_a_refused_stop_alarms_at_once_and_is_sent_again_each_second(rig: 
     assert stops[1] - stops[0] < 0.95, stops
     gaps = [b - a for a, b in itertools.pairwise(stops[1:4])]
     assert all(0.5 <= g <= 1.6 for g in gaps), stops
-    # each Stop sent again goes after a Request Control (op 0x00)
-    assert wire[:3] == [STOP, b"\x00", STOP], wire
+    # answered 0x04 (not 0x05 "control not permitted"): the Stop is sent again without a
+    # Request Control first (a second one drops the link on FITSHOW / Sunny treadmills)
+    assert wire[:2] == [STOP, STOP], wire
     assert code is ExitCode.ALARM
 
 
@@ -221,3 +222,27 @@ def test_the_summary_says_stopped_only_when_telemetry_showed_it() -> None:
     assert "last seen at 1.0 mph" in _summary(1.61, ExitCode.ALARM)
     assert "the belt is stopped" in _summary(0.05, ExitCode.COMPLETED)
     assert "is stopped" not in _summary(1.61, ExitCode.COMPLETED)
+
+
+async def test_a_stop_refused_on_a_fitshow_treadmill_is_sent_again_without_dropping_the_link() -> (
+    None
+):
+    # FITSHOW / Sunny drop the link on a second Request Control. A Stop answered 0x04 (not 0x05
+    # "control not permitted") used to be re-sent behind a Request Control: the link dropped
+    # instead of the belt stopping. Now the Stop itself goes again at once.
+    async with make_rig(personality="fitshow") as rig:
+        wire: list[bytes] = []
+        connected: list[int] = []
+
+        async def refuse(service: SessionService) -> None:
+            await rig.sim.inject("result:code=4,op=8,count=1")
+            first = len(rig.sim.writes)
+            service.stop("operator", "test")
+            await until(service, lambda: rig.sim.belt_speed_kmh == 0.0, timeout=30)
+            wire.extend(w.data for w in rig.sim.writes[first:])
+            connected.append(len(rig.sim.connections))
+
+        await rig.service().serve(walking(refuse))
+    assert wire[:2] == [STOP, STOP], wire
+    assert b"\x00" not in wire, wire  # no second Request Control on this connection
+    assert connected == [1]
