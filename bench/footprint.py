@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,7 +32,26 @@ TARGET_CPU_RATIO = 2.0
 TARGET_TUI_RSS_MB = 100.0
 
 
-def _session(sim: Simulate, index: int, *extra: str) -> PtyProcess:
+SCREENED_NO = ("balance=no", "dizziness=no", "neurological=no", "surgery=no")
+"""The first-use safety screening, answered for the bench's own data directory: all no, so
+neither session stops at the screening (the TUI's form, headless's questions on its terminal)
+and no spotter item is added."""
+
+
+def _screened_data_dir(path: str) -> dict[str, str]:
+    """The environment of a session whose data (screening, records) live in ``path``, screened."""
+    env = {"RETRO_TREADMILL_DATA": path}
+    subprocess.run(
+        [sys.executable, "-m", "retro_treadmill", "screening", "set", *SCREENED_NO],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return env
+
+
+def _session(sim: Simulate, index: int, env: dict[str, str], *extra: str) -> PtyProcess:
     return spawn_in_pty(
         [
             sys.executable,
@@ -46,6 +68,7 @@ def _session(sim: Simulate, index: int, *extra: str) -> PtyProcess:
         ],
         cols=COLS,
         rows=ROWS,
+        env=env,
     )
 
 
@@ -56,12 +79,14 @@ def _started(sim: Simulate, index: int) -> bool:
 
 async def measure(seconds: float) -> tuple[Usage, Usage]:
     """Headless and TUI sessions against one ``simulate --count 2``; their usage over the window."""
+    data = tempfile.TemporaryDirectory(prefix="footprint-")
+    env = _screened_data_dir(data.name)
     sim = Simulate(2)
     await sim.start()
     headless = tui = None
     try:
-        headless = _session(sim, 1, "--headless", "--yes-preflight")
-        tui = _session(sim, 2)
+        headless = _session(sim, 1, env, "--headless", "--yes-preflight")
+        tui = _session(sim, 2, env)
         async with asyncio.timeout(120):
             while not _started(sim, 2):
                 if tui.process.poll() is not None:
@@ -94,6 +119,7 @@ async def measure(seconds: float) -> tuple[Usage, Usage]:
             if proc is not None:
                 proc.close()
         await sim.close()
+        data.cleanup()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import pytest
 from textual.widget import Widget
+from textual.widgets import Static
 
 from retro_treadmill.tui.app import RetroTreadmillApp
 from retro_treadmill.tui.model import VIRTUAL_TREADMILL, Alarm, AlarmKind, SessionState
@@ -50,10 +51,15 @@ async def test_snapshots_that_change_nothing_visible_repaint_nothing(
         controller, devices=[VIRTUAL_TREADMILL], profiles=PROFILES, redraw_interval_s=0.0
     )
     async with app.run_test(size=(120, 36)) as pilot:
+        # Two seconds of a steady heart rate: the panel already shows its trend (→), which a
+        # third second of the same rate does not change.
+        controller.push(replace(RUNNING, time_s=RUNNING.time_s - 1, elapsed_s=191.0))
+        await pilot.pause()
         controller.push(RUNNING)
         await pilot.pause()
         await pilot.pause()
         assert isinstance(app.screen, SessionScreen)
+        assert "→" in str(app.screen.query_one("#hr-detail", Static).render())
         repaints.clear()
         # One second of 10 Hz snapshots inside the same displayed second and progress step.
         for tick in range(1, 10):

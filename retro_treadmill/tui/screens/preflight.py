@@ -93,26 +93,30 @@ class PreflightScreen(RetroScreen):
         self.items = items
         self._refused = plan.refusal if plan is not None else ""
         self._started = False
+        self._drawn: dict[str, str] = {}
 
     def compose_body(self) -> Iterable[Widget]:
         """The title, one checkbox per item, Start and the keys."""
         name = self.profile.name if self.profile is not None else "the session"
-        yield Static(f"Preflight checklist for {name}", classes="title", markup=False)
-        if self.walker:
-            caps = Static(self.walker, id="walker-caps", markup=False)
-            caps.styles.padding = (0, 1)
-            yield caps
-        if self.plan is not None:
-            yield Static(plan_text(self.plan, self.units), id="speed-plan", markup=False)
-        with Vertical(id="checklist", classes="-compact" if self.spotter_reason else ""):
-            for index, item in enumerate(self.items):
-                yield CheckItem(f"{index + 1}. {item}", id=f"item-{index}")
-        if self.spotter_reason:
-            yield Static(
-                f"Spotter required: {self.spotter_reason}.", id="spotter-reason", markup=False
-            )
-        yield Static("", id="preflight-prompt", classes="prompt", markup=False)
-        yield Static("", id="preflight-hr", markup=False)
+        # What to check scrolls when it does not fit (80x24 with the speed plan, the straddle
+        # prompt and a spotter item); Start and its answer below it always show.
+        with Vertical(id="preflight-body"):
+            yield Static(f"Preflight checklist for {name}", classes="title", markup=False)
+            if self.walker:
+                caps = Static(self.walker, id="walker-caps", markup=False)
+                caps.styles.padding = (0, 1)
+                yield caps
+            if self.plan is not None:
+                yield Static(plan_text(self.plan, self.units), id="speed-plan", markup=False)
+            with Vertical(id="checklist", classes="-compact" if self.spotter_reason else ""):
+                for index, item in enumerate(self.items):
+                    yield CheckItem(f"{index + 1}. {item}", id=f"item-{index}")
+            if self.spotter_reason:
+                yield Static(
+                    f"Spotter required: {self.spotter_reason}.", id="spotter-reason", markup=False
+                )
+            yield Static("", id="preflight-prompt", classes="prompt", markup=False)
+            yield Static("", id="preflight-hr", markup=False)
         yield Button(START_BLOCKED, id="start", disabled=True, variant="success")
         yield Static(self._refused, id="preflight-status", markup=False)
         keys = f"1-{len(self.items)} or Enter: tick · Tab: next · G: start"
@@ -147,36 +151,45 @@ class PreflightScreen(RetroScreen):
     def draw(self, snapshot: SessionSnapshot) -> None:
         """The straddle start (where the walker stands while the belt starts) and the live heart
         rate, when there is one or a limit needs one to start."""
-        self.query_one("#preflight-prompt", Static).update(snapshot.prompt)
-        self.query_one("#preflight-hr", Static).update(preflight_heart_rate(snapshot.heart_rate))
+        # Snapshots come at several per second and rarely change these: a line is updated (a new
+        # layout of the screen) only when its text changed.
+        for widget_id, text in (
+            ("preflight-prompt", snapshot.prompt),
+            ("preflight-hr", preflight_heart_rate(snapshot.heart_rate)),
+        ):
+            if self._drawn.get(widget_id) != text:
+                self._drawn[widget_id] = text
+                self.query_one(f"#{widget_id}", Static).update(text)
+
+    def _status(self, text: str) -> None:
+        self.query_one("#preflight-status", Static).update(text)
 
     def notice(self, text: str, *, refusal: bool = False) -> None:
         """Messages show under Start; after a refusal (of Start) Start may be pressed again."""
-        self.query_one("#preflight-status", Static).update(text)
+        self._status(text)
         if refusal:
             self._started = False
             self._changed()
 
     def action_start(self) -> None:
         """Ask for the countdown, once, and only when every item is ticked."""
-        status = self.query_one("#preflight-status", Static)
         if self._refused:  # this profile cannot run on this treadmill: the reason stays up
-            status.update(self._refused)
+            self._status(self._refused)
             return
         if not self.all_ticked:
             boxes = list(self.query(CheckItem))
             missing = sum(1 for box in boxes if not box.value)
             spotter = self.items.index(SPOTTER_ITEM) if self.spotter_reason else -1
             if spotter >= 0 and not boxes[spotter].value:
-                status.update(
+                self._status(
                     f"Start refused: tick item {spotter + 1}, the spotter: {self.spotter_reason}."
                 )
                 return
-            status.update(f"Start is disabled: {missing} item(s) not ticked.")
+            self._status(f"Start is disabled: {missing} item(s) not ticked.")
             return
         if self._started:
             return
         self._started = True
         self.query_one("#start", Button).disabled = True
-        status.update("Starting…")
+        self._status("Starting…")
         self.post_message(self.StartRequested(self.items))

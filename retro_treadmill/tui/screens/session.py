@@ -58,6 +58,7 @@ class SessionScreen(RetroScreen):
         self.speed_top_kmh = speed_top_kmh
         self._texts: dict[str, str] = {}
         self._widgets: dict[str, Widget] = {}
+        self._states: dict[str, object] = {}
 
     def compose_body(self) -> Iterable[Widget]:
         """The layout; sizes come from app.tcss (fr units, so it scales with the terminal)."""
@@ -100,6 +101,13 @@ class SessionScreen(RetroScreen):
         widget = self._widget(widget_id)
         assert isinstance(widget, Static)
         widget.update(text, layout=widget_id == "prompt")
+        return True
+
+    def _changed(self, key: str, state: object) -> bool:
+        # Classes and visibility, like the texts, are set only when what decides them changed.
+        if key in self._states and self._states[key] == state:
+            return False
+        self._states[key] = state
         return True
 
     def _widget(self, widget_id: str) -> Widget:
@@ -158,37 +166,46 @@ class SessionScreen(RetroScreen):
             trend.show(text, values, h.version)  # the plot only when a sample was added (1 s)
         self._set("keys", keys_line(s))
         # The session is over: its summary replaces the live panels (app.tcss, ``-ended``).
-        self._set("summary", s.summary)
-        self.set_class(bool(s.summary), "-ended")
-        self._set("warnings", "".join(f"⚠ {w}\n" for w in s.warnings).rstrip())
-        self.set_class(bool(s.warnings), "-warned")
+        if self._set("summary", s.summary):
+            self.set_class(bool(s.summary), "-ended")
+        if self._set("warnings", "".join(f"⚠ {w}\n" for w in s.warnings).rstrip()):
+            self.set_class(bool(s.warnings), "-warned")
 
     def _coach(self, s: SessionSnapshot) -> None:
         """The straddle start in block letters (WAIT on the side rails, then STEP ON once the
         belt is confirmed at the start speed) in place of the plots; the posture cue line."""
         banner = "STEP ON" if s.step_on else "WAIT" if s.straddle else ""
-        big = self.query_one("#banner", BigNumber)
-        big.value = banner
-        big.set_class(s.step_on, "-step-on")
-        big.display = bool(banner) and not s.summary
-        # Inline display wins over app.tcss: the summary (``-ended``) hides the plots here too.
-        self.query_one("#trends").display = not banner and not s.summary
-        cue = self.query_one("#cue", Static)
-        cue.display = bool(s.cue) and not banner and not s.summary
+        ended = bool(s.summary)
+        if self._changed("banner", (banner, s.step_on, ended)):
+            big = self._widget("banner")
+            assert isinstance(big, BigNumber)
+            big.value = banner
+            big.set_class(s.step_on, "-step-on")
+            big.display = bool(banner) and not ended
+            # Inline display wins over app.tcss: the summary (``-ended``) hides the plots too.
+            self._widget("trends").display = not banner and not ended
+        if self._changed("cue-shown", bool(s.cue) and not banner and not ended):
+            self._widget("cue").display = bool(self._states["cue-shown"])
         self._set("cue", s.cue.upper())
 
     def _draw_heart_rate(self, hr: HeartRateView | None) -> None:
         """The heart-rate panel (value, zone colour, trend, source) and the lost-signal banner."""
-        panel = self.query_one("#hr-panel")
+        # The trend reads the plot's samples: it can change only with them (once a second).
+        if not self._changed("hr", (hr, self.history.version)):
+            return
         live = hr is not None and hr.live and hr.bpm is not None
-        self.query_one("#hr", BigNumber).value = str(hr.bpm) if live and hr else "--"
+        figure = self._widget("hr")
+        assert isinstance(figure, BigNumber)
+        figure.value = str(hr.bpm) if live and hr else "--"  # a reactive: repaints on a change
         zone = heart_rate_zone(hr)
-        for name in ("ok", "hold", "high", "lost", "none"):
-            panel.set_class(zone == name, f"-zone-{name}")
+        if self._changed("hr-zone", zone):
+            panel = self._widget("hr-panel")
+            for name in ("ok", "hold", "high", "lost", "none"):
+                panel.set_class(zone == name, f"-zone-{name}")
         self._set("hr-detail", heart_rate_detail(hr, self.history.heart_rate_bpm))
         banner = heart_rate_banner(hr)
-        self.query_one("#hr-banner").set_class(bool(banner), "-shown")
-        self._set("hr-banner", banner)
+        if self._set("hr-banner", banner):
+            self._widget("hr-banner").set_class(bool(banner), "-shown")
 
     def notice(self, text: str, *, refusal: bool = False) -> None:
         """Show a one-line notice (a refusal, a service message, a hint)."""
