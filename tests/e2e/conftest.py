@@ -4,7 +4,9 @@ the in-process virtual treadmill, time-scaled, headless, with a JSON-lines event
 The shipped profiles are long (up to 30 min of session time), so their runs start together in a
 small process pool once the other e2e tests are done (``PROFILE_LANES`` at a time), walk in the
 background while the rest of the suite runs, and each parametrized test, moved to the end of the
-session, collects its own result.
+session, collects its own result. Other long chains of runs (:data:`BACKGROUND`: the walker
+program's three sessions) start with the first e2e test, one run at a time, and their tests, also
+moved to the end, collect them the same way.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -282,6 +284,55 @@ class ProfilePool:
 PROFILES = ProfilePool()
 
 
+class BackgroundChains:
+    """Long serial chains of CLI runs that walk in the background from the first e2e test on.
+
+    A test module registers ``job(folder, monitor)`` under its test's name at import; if that test
+    is selected, the job starts in its own thread (one CLI run at a time, a few % of a core) when
+    the first e2e test sets up, and the test, moved to the end of the session, asserts on
+    :meth:`result`. ``monitor`` sees machine stalls for :func:`machine_stall_explains`."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, Callable[[Path, StallMonitor], Any]] = {}
+        self.selected: set[str] = set()
+        self.futures: dict[str, Future[Any]] = {}
+        self._monitor: StallMonitor | None = None
+        self._pool: ThreadPoolExecutor | None = None
+
+    def register(self, test_name: str, job: Callable[[Path, StallMonitor], Any]) -> None:
+        self.jobs[test_name] = job
+
+    def start(self, config: pytest.Config) -> None:
+        wanted = [name for name in self.jobs if name in self.selected and name not in self.futures]
+        if not wanted:
+            return
+        if self._pool is None:
+            self._monitor = StallMonitor(threshold_s=0.1).start()
+            self._pool = ThreadPoolExecutor(
+                max_workers=max(1, len(self.jobs)), thread_name_prefix="e2e-chain"
+            )
+        factory: pytest.TempPathFactory = config._tmp_path_factory  # type: ignore[attr-defined]
+        for name in wanted:
+            assert self._monitor is not None
+            self.futures[name] = self._pool.submit(
+                self.jobs[name], factory.mktemp(f"chain-{name}"), self._monitor
+            )
+
+    def result(self, test_name: str, config: pytest.Config) -> Any:
+        self.selected.add(test_name)
+        self.start(config)
+        return self.futures[test_name].result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._monitor is not None:
+            self._monitor.stop()
+
+
+BACKGROUND = BackgroundChains()
+
+
 def _profile_folder(config: pytest.Config) -> Path:
     factory: pytest.TempPathFactory = config._tmp_path_factory  # type: ignore[attr-defined]
     return factory.mktemp("profiles-e2e")
@@ -289,18 +340,25 @@ def _profile_folder(config: pytest.Config) -> Path:
 
 @pytest.hookimpl(trylast=True)  # after -k/-m deselection: only the tests that will run
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Move the shipped-profile tests to the end; their runs start after the last other e2e
-    test (or, when there is none, when the first profile test asks for them)."""
+    """Move the background-chain tests, then the shipped-profile tests, to the end; the chains
+    start with the first e2e test, the profile runs after the last other e2e test (or, when there
+    is none, when the first of their tests asks for them)."""
+    chains = [item for item in items if getattr(item, "originalname", "") in BACKGROUND.jobs]
+    BACKGROUND.selected = {getattr(item, "originalname", "") for item in chains}
     profile = [item for item in items if getattr(item, "originalname", "") == PROFILE_TEST]
+    chosen = set(profile) | set(chains)
+    rest = [item for item in items if item not in chosen]
+    items[:] = rest + chains + profile
     if not profile:
         return
-    chosen = set(profile)
-    rest = [item for item in items if item not in chosen]
-    items[:] = rest + profile
     e2e = Path(__file__).parent
     others = [item for item in rest if e2e in item.path.parents]
     if others:
         PROFILES.start_after = others[-1].nodeid
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    BACKGROUND.start(item.config)
 
 
 def pytest_runtest_teardown(item: pytest.Item) -> None:
@@ -309,6 +367,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
 
 
 def pytest_sessionfinish() -> None:
+    BACKGROUND.close()
     PROFILES.close()
 
 
