@@ -422,7 +422,18 @@ def speeds_kmh(writes: list[dict[str, Any]]) -> list[float]:
     return out
 
 
-RUN = ["run", "--profile", str(PROFILE), "--headless", "--yes-preflight"]
+RECORDS = Path("/run/retro-treadmill-records")
+"""The session records: the guest's root file system is the host's, read-only, and SQLite's WAL
+cannot live on the 9p work dir (no shared memory there), so the store goes to the guest's tmpfs."""
+RUN = [
+    "run",
+    "--profile",
+    str(PROFILE),
+    "--headless",
+    "--yes-preflight",
+    "--data-dir",
+    str(RECORDS),
+]
 
 
 def test_scan(h: Harness) -> None:
