@@ -35,7 +35,11 @@ sessions = 1
 
 def test_shipped_programs_load_and_use_real_profiles() -> None:
     entries = list_programs()
-    assert {e.path.stem for e in entries} >= {"knee-oa-6-weeks", "patellofemoral-4-weeks"}
+    assert {e.path.stem for e in entries} >= {
+        "knee-oa-6-weeks",
+        "patellofemoral-4-weeks",
+        "first-week",
+    }
     assert all(e.error is None for e in entries), [str(e.error) for e in entries]
     knee = load_program("knee-oa-6-weeks")
     assert [(s.profile, s.sessions) for s in knee.stages] == [
@@ -47,6 +51,11 @@ def test_shipped_programs_load_and_use_real_profiles() -> None:
     pfp = load_program("patellofemoral-4-weeks")
     assert pfp.stages[-1].profile == "patellofemoral"
     assert "Roos" in pfp.description
+    first = load_program("first-week")  # issue 16: the home user's path as a program
+    assert [(s.profile, s.sessions) for s in first.stages] == [
+        (f"start-week{n}", 3) for n in range(1, 4)
+    ]
+    assert "Dufek" in first.description
 
 
 def test_a_good_program_parses() -> None:
