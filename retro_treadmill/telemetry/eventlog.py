@@ -223,9 +223,13 @@ class EventLog:
 
 
 def read_event_log(path: str | Path) -> list[dict[str, Any]]:
-    """Every record of an event log file (for tests and tools)."""
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+    """Every record of an event log file (for tests and tools). A log can be read while its
+    session still writes it: a last line without its newline is a record not yet complete (a
+    batch may reach the file in more than one write) and is left out. A broken line anywhere
+    else is damage, and raises :class:`json.JSONDecodeError`."""
+    text = Path(path).read_text(encoding="utf-8")
+    complete, _, _unfinished = text.rpartition("\n")
+    return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
 
 __all__ = ["EventLog", "read_event_log"]

@@ -12,9 +12,11 @@ import pytest
 
 from retro_treadmill.cli import main
 from retro_treadmill.config import parse_config
+from retro_treadmill.programs import program_paths
 from retro_treadmill.records.paths import DATA_ENV
 from retro_treadmill.records.store import MIGRATIONS, SCHEMA_VERSION, Store, StoreError
 from retro_treadmill.records.walkers import (
+    CAP_SPECS,
     Walker,
     WalkerCaps,
     WalkerError,
@@ -81,27 +83,19 @@ def test_nonsense_caps_are_refused(caps: WalkerCaps, match: str) -> None:
         check_caps(caps, DEFAULT_LIMITS, "d")
 
 
-@pytest.mark.skipif(
-    not governor_supports("hr_hold_above_bpm"), reason="the governor has no heart-rate hold yet"
-)
-def test_the_heart_rate_hold_tightens_when_the_governor_has_it() -> None:
+def test_every_walker_cap_is_a_limit_the_governor_enforces() -> None:
+    """A walker cap the governor had no field for would be refused at every session start (fail
+    closed); each one the CLI offers must be a governor limit."""
+    assert all(governor_supports(spec.field) for spec in CAP_SPECS)
+
+
+def test_the_heart_rate_hold_tightens_the_governor_and_stays_below_the_cap() -> None:
     caps = WalkerCaps(max_heart_rate_bpm=130, hr_hold_above_bpm=115)
     check_caps(caps, DEFAULT_LIMITS, "d")
     limits = effective_limits(DEFAULT_LIMITS, caps)
-    assert limits.hr_hold_above_bpm == 115  # type: ignore[attr-defined,unused-ignore]
+    assert limits.hr_hold_above_bpm == 115
     with pytest.raises(WalkerError, match="above --max-heart-rate"):
         check_caps(WalkerCaps(max_heart_rate_bpm=110, hr_hold_above_bpm=115), DEFAULT_LIMITS, "d")
-
-
-@pytest.mark.skipif(
-    governor_supports("hr_hold_above_bpm"), reason="the governor has a heart-rate hold"
-)
-def test_a_heart_rate_hold_the_governor_cannot_enforce_is_refused() -> None:
-    caps = WalkerCaps(hr_hold_above_bpm=115)
-    with pytest.raises(WalkerError, match="could not be enforced"):
-        check_caps(caps, DEFAULT_LIMITS, "d")
-    with pytest.raises(WalkerError, match="cannot be enforced"):
-        effective_limits(DEFAULT_LIMITS, caps)
 
 
 @pytest.mark.parametrize("good", ["W-17", "knee03", "a.b_c-1", "x" * 32])
@@ -188,7 +182,9 @@ def test_walkers_command_line(env: Path, capsys: pytest.CaptureFixture[str]) -> 
 
     code, _, err = _cli(capsys, "walkers", "add", "W-19", "--program", "no-such-program")
     assert code == 2
-    assert "no program named 'no-such-program'; known programs: knee-oa-6-weeks" in err
+    shipped = ", ".join(path.stem for path in program_paths())
+    assert f"no program named 'no-such-program'; known programs: {shipped}" in err
+    assert "knee-oa-6-weeks" in shipped
 
     code, out, _ = _cli(capsys, "walkers", "show", "W-17")
     assert code == 0

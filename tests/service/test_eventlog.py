@@ -89,3 +89,21 @@ async def test_the_writer_waits_while_a_stop_is_in_flight_but_not_for_ever(
     log.write("alarm", alarm="link_loss")
     await asyncio.sleep(0.2)
     assert [r["kind"] for r in lines(stream)] == ["operator", "alarm"]
+
+
+def test_a_log_read_while_it_is_being_written_gives_its_complete_lines(tmp_path: Any) -> None:
+    """A reader polls the log of a running session (the e2e tests do, a tool may): a batch can
+    reach the file in more than one write, so the last line may be cut. That line is not yet a
+    record; every complete line before it is."""
+    path = tmp_path / "live.jsonl"
+    path.write_text('{"t":1.0,"kind":"state","state":"running"}\n{"t":8.246253,"wall":')
+    assert eventlog.read_event_log(path) == [{"t": 1.0, "kind": "state", "state": "running"}]
+
+
+def test_a_damaged_line_inside_the_log_is_still_an_error(tmp_path: Any) -> None:
+    """Only the unfinished last line is skipped: a broken line with records after it is damage,
+    and the reader says so instead of dropping it quietly."""
+    path = tmp_path / "damaged.jsonl"
+    path.write_text('{"t":1.0,"kind":"state"}\n{"t":8.2,"wall":\n{"t":9.0,"kind":"outcome"}\n')
+    with pytest.raises(json.JSONDecodeError):
+        eventlog.read_event_log(path)
