@@ -84,16 +84,76 @@ class StopRun:
     first: list[float] = field(default_factory=list)
     """The first stop of each session (its belt at speed); the others find the belt running
     down (each is written again all the same)."""
+    samples: list[tuple[Path, float, float, bool]] = field(default_factory=list)
+    """With ``--legs``: (session event log, publish time, arrival time, first stop) per stop."""
     unanswered: int = 0
     rounds: int = 0
     failed_starts: int = 0
     """Sessions that ended before their belt ran (left out of their round)."""
+    legs: dict[str, list[float]] = field(default_factory=dict)
+    """With ``--legs``: each stop's latency split where the session's event log saw it."""
+
+
+LEGS = (
+    "publish -> session takes the command",
+    "command -> Stop write issued",
+    "write issued -> arrives at the treadmill",
+)
+
+
+def split_legs(samples: list[tuple[Path, float, float, bool]]) -> dict[str, list[float]]:
+    """Each stop's latency in three legs, from its session's event log (``t`` is the session's
+    ``time.monotonic()``, the clock the bench and ``simulate --timestamps`` read): the broker
+    and the session's loop up to the ``operator`` stop by ``mqtt``; the governor and the FTMS
+    client up to the ``08 01`` write's audit record; the HCI link and the virtual treadmill's
+    loop up to its arrival. Stops whose records are missing (a session that ended) are left
+    out. The keys are :data:`LEGS` and ``first``/``repeated`` for the whole latency."""
+    from retro_treadmill.telemetry.eventlog import read_event_log
+
+    logs: dict[Path, list[dict[str, object]]] = {}
+    out: dict[str, list[float]] = {name: [] for name in (*LEGS, "first", "repeated")}
+    for path, t0, arrived, first in samples:
+        if path not in logs:
+            logs[path] = read_event_log(path) if path.exists() else []
+        records = logs[path]
+        taken = next(
+            (
+                float(str(r["t"]))
+                for r in records
+                if r.get("kind") == "operator"
+                and r.get("action") == "stop"
+                and r.get("by") == "mqtt"
+                and t0 <= float(str(r["t"])) <= arrived
+            ),
+            None,
+        )
+        if taken is None:
+            continue
+        issued = next(
+            (
+                float(str(r["t"]))
+                for r in records
+                if r.get("source") == "ftms"
+                and r.get("kind") == "write"
+                and str(r.get("bytes", "")).replace(" ", "") == "0801"
+                and taken <= float(str(r["t"])) <= arrived
+            ),
+            None,
+        )
+        if issued is None:
+            continue
+        out[LEGS[0]].append(taken - t0)
+        out[LEGS[1]].append(issued - taken)
+        out[LEGS[2]].append(arrived - issued)
+        out["first" if first else "repeated"].append(arrived - t0)
+    return out
 
 
 async def _session(
-    sim: Simulate, index: int, mqtt_port: int, logdir: Path
+    sim: Simulate, index: int, mqtt_port: int, logdir: Path, event_log: Path | None
 ) -> asyncio.subprocess.Process:
     name = Simulate.name(index, sim.count)
+    extra = ["--event-log", str(event_log)] if event_log is not None else []
     log = open(logdir / f"session-{index}.log", "ab")  # noqa: SIM115, ASYNC230 - closed by the child's exit
     try:
         return await asyncio.create_subprocess_exec(
@@ -113,6 +173,7 @@ async def _session(
             f"mqtt://127.0.0.1:{mqtt_port}/{PREFIX}",
             "--mqtt-id",
             f"tm{index}",
+            *extra,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -121,7 +182,9 @@ async def _session(
         log.close()
 
 
-async def stop_latency(sim: Simulate, mqtt: MosquittoBroker, sessions: int, stops: int) -> StopRun:
+async def stop_latency(
+    sim: Simulate, mqtt: MosquittoBroker, sessions: int, stops: int, legs: bool = False
+) -> StopRun:
     """Rounds of ``sessions`` concurrent sessions, stopped remotely until ``stops`` have arrived."""
     run = StopRun(sessions)
     states: dict[str, str] = {}
@@ -142,7 +205,9 @@ async def stop_latency(sim: Simulate, mqtt: MosquittoBroker, sessions: int, stop
             try:
                 while len(run.latencies) < stops:
                     run.rounds += 1
-                    await _round(sim, mqtt, client, states, sessions, stops, run, logdir)
+                    await _round(sim, mqtt, client, states, sessions, stops, run, logdir, legs)
+                if legs:
+                    run.legs = split_legs(run.samples)
             finally:
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -159,11 +224,18 @@ async def _round(
     stops: int,
     run: StopRun,
     logdir: Path,
+    legs: bool,
 ) -> None:
     ids = [f"tm{k}" for k in range(1, sessions + 1)]
     for treadmill in ids:
         states.pop(treadmill, None)
-    processes = [await _session(sim, k, mqtt.port, logdir) for k in range(1, sessions + 1)]
+    event_logs = {
+        k: (logdir / f"events-{run.rounds}-{k}.jsonl" if legs else None)
+        for k in range(1, sessions + 1)
+    }
+    processes = [
+        await _session(sim, k, mqtt.port, logdir, event_logs[k]) for k in range(1, sessions + 1)
+    ]
     try:
         # Wait until every session runs; one that ends first (on a loaded machine, e.g. a
         # Start refused for stale data) is reported and left out of this round.
@@ -209,6 +281,9 @@ async def _round(
                         while arrived < t0:
                             arrived = await arrivals.get()
                     run.latencies.append(arrived - t0)
+                    event_log = event_logs[k]
+                    if event_log is not None:
+                        run.samples.append((event_log, t0, arrived, k not in stopped))
                     if k not in stopped:
                         run.first.append(arrived - t0)
                     stopped.add(k)
@@ -370,8 +445,8 @@ async def amain(args: argparse.Namespace) -> int:
         sim = Simulate(args.sessions)
         await sim.start()
         try:
-            one = await stop_latency(sim, mqtt, 1, args.stops)
-            many = await stop_latency(sim, mqtt, args.sessions, args.stops)
+            one = await stop_latency(sim, mqtt, 1, args.stops, args.legs)
+            many = await stop_latency(sim, mqtt, args.sessions, args.stops, args.legs)
         finally:
             await sim.close()
         print(f"{'remote STOP (publish -> 08 01 at the treadmill)':<44} {HEADER}")
@@ -379,6 +454,10 @@ async def amain(args: argparse.Namespace) -> int:
         _, p99_many, _ = _row(f"  {args.sessions} sessions ({many.rounds} rounds)", many.latencies)
         _row("  (1 session: first stop, belt at speed)", one.first)
         _row(f"  ({args.sessions} sessions: first stop, belt at speed)", many.first)
+        for case in (one, many) if args.legs else ():
+            print(f"  legs with {case.sessions} session(s), from the event logs:")
+            for name, values in case.legs.items():
+                _row(f"    {name}", values)
         if one.failed_starts or many.failed_starts:
             print(
                 f"  sessions that ended before running (left out): 1 session {one.failed_starts}, "
@@ -398,6 +477,9 @@ async def amain(args: argparse.Namespace) -> int:
             f"(target: p99 <= {TARGET_STOP_RATIO:g}x and <= {TARGET_STOP_P99_MS:g} ms): "
             f"{'met' if met else 'NOT met'}"
         )
+        if args.no_monitor:
+            print(f"load average at end: {loadavg()} ({time.monotonic() - started:.0f} s)")
+            return 0
         mon = await monitor_lag(mqtt, args.treadmills, args.seconds, args.rate)
     print(f"{'monitor lag (publish -> row shows it)':<44} {HEADER}")
     _, lag_p99, _ = _row(f"  {mon.treadmills} treadmills at {args.rate:g} Hz", mon.lags)
@@ -422,6 +504,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--treadmills", type=int, default=50, help="synthetic treadmills (monitor)")
     parser.add_argument("--rate", type=float, default=2.0, help="telemetry per treadmill, Hz")
     parser.add_argument("--seconds", type=float, default=30.0, help="monitor window, s")
+    parser.add_argument(
+        "--legs",
+        action="store_true",
+        help="every session writes an event log; split each stop's latency where it was seen",
+    )
+    parser.add_argument("--no-monitor", action="store_true", help="only the remote STOP part")
     args = parser.parse_args(argv)
     if args.stops < 2 or not 1 <= args.sessions <= 50 or args.treadmills < 1 or args.seconds <= 0:
         parser.error("--stops >= 2, --sessions 1..50, --treadmills >= 1, --seconds > 0")
