@@ -292,6 +292,9 @@ class SafetyGovernor:
         self._console_target = False
         """A console (status 0x05) set a target other than ours since our last setpoint: a belt
         off the target is explained, so the unit self-test claims no mismatch."""
+        self._echo_kmh: float | None = None
+        """The first Target Speed Changed (0x05) since our last setpoint: the treadmill's echo
+        of it. Only that one (or the same value again) can be our command in the other unit."""
         self._incline_off_since: float | None = None
         self._incline_over_count = 0
         self._rx_since_link_up = False
@@ -630,6 +633,7 @@ class SafetyGovernor:
         self._target_speed = kmh
         self._target_since = now
         self._console_target = False
+        self._echo_kmh = None
         if self._setpoint_since is None:
             self._setpoint_since = now
         return Decision(verdict, request, SetSpeed(kmh), reason)
@@ -989,12 +993,20 @@ class SafetyGovernor:
         # Right after our setpoint, a target near 1.609x or 1/1.609x of ours is the treadmill's
         # echo of our own command in the other unit (evidence of a mix-up); any other target,
         # or one that comes later, was set at the console.
+        # The echo is the first 0x05 after our setpoint (or the same value again): once the
+        # treadmill has echoed our target, a different target is the console's, even inside the
+        # window (the fault campaign found a console change 2.9 s after an echoed setpoint).
         if self._state is not GovernorState.RUNNING:
             return
-        if abs(kmh - self._target_speed) <= self._tolerance() + _EPS:
+        tolerance = self._tolerance() + _EPS
+        first, echoed = self._echo_kmh is None, self._echo_kmh
+        if first:
+            self._echo_kmh = kmh
+        if abs(kmh - self._target_speed) <= tolerance:
             return
-        echo = self._target_since is not None and now - self._target_since <= ECHO_WINDOW_S
-        if not (echo and self._unit_ratio_matches(kmh)):
+        is_echo = first or (echoed is not None and abs(kmh - echoed) <= tolerance)
+        recent = self._target_since is not None and now - self._target_since <= ECHO_WINDOW_S
+        if not (recent and is_echo and self._unit_ratio_matches(kmh)):
             self._console_target = True
 
     def _belt_words(self) -> str:

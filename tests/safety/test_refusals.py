@@ -306,6 +306,37 @@ def test_a_console_speed_down_near_the_unit_ratio_is_no_unit_mismatch() -> None:
     assert gov.classify_unit_mismatch(target, 1.1) is None
 
 
+def test_a_console_change_soon_after_our_echoed_setpoint_is_no_unit_mismatch() -> None:
+    # Found by the fault campaign (seed 806446750): "-" sets 1.4 km/h, the treadmill echoes
+    # 1.4 (0x05, right unit), and 2.9 s later the console takes 0.3 mph off (0.9 km/h, 0.64x).
+    # Inside the echo window, but the echo had come already: a console change, not a mix-up.
+    gov = started(10.0)
+    gov.handle(Telemetry(START, 0.0), 10.5)
+    setpoint = mph_to_kmh(0.87)
+    assert ask(gov, SetSpeed(setpoint), 12.0).command is not None
+    target = gov.target_speed_kmh
+    assert not gov.handle(TargetSpeedChanged(target), 12.02)
+    console = target - mph_to_kmh(0.3)
+    assert not gov.handle(TargetSpeedChanged(console), 14.9)
+    kinds = []
+    for t in range(15, 27):
+        kinds += [a.kind for a in gov.handle(Telemetry(console, 0.0), float(t)).alarms]
+        kinds += [a.kind for a in gov.tick(float(t)).alarms]
+    assert AlarmKind.UNIT_MISMATCH not in kinds
+    assert gov.classify_unit_mismatch(target, console) is None
+
+
+def test_a_repeated_echo_in_the_other_unit_is_still_a_unit_mismatch() -> None:
+    # A mph-confused treadmill that sends its (wrong-unit) echo twice is no console change.
+    gov = started(10.0)
+    target = gov.target_speed_kmh
+    gov.handle(TargetSpeedChanged(target * 1.609344), 10.1)
+    gov.handle(TargetSpeedChanged(target * 1.609344), 10.6)
+    verdict = gov.classify_unit_mismatch(target, target * 1.609344)
+    assert verdict is not None
+    assert verdict[0] is AlarmKind.UNIT_MISMATCH
+
+
 def test_stop_resends_reach_a_treadmill_whose_control_point_went_silent() -> None:
     """The governor's re-sends through the client's control-point machine: a treadmill that
     answers nothing any more (the refused Stop timed out) while its belt moves. Each re-send
