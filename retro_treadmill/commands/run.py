@@ -579,6 +579,7 @@ async def run_plan(plan: RunPlan, *, stdin: Any = None, stdout: Any = None) -> E
                 recording=recording,
                 freeze_gc=True,
                 hr_device=STRAP_ADDRESS if plan.simulate_hr is not None else plan.hr_device,
+                yield_cpu_when_finished=True,
             )
             if plan.spotter_reason:
                 from retro_treadmill.screening import SPOTTER_ITEM

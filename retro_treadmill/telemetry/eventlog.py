@@ -18,6 +18,8 @@ time), ``source`` and ``kind``:
   ``ftms``        an FTMS client event that is not in the audit trail (reconnecting, ...)
   ``mqtt``        MQTT publisher status changes
   ``error``       an exception in a task (fail closed): ``task``, ``error``, ``traceback``
+  ``finished``    the belt confirmed at a standstill, the clean-up runs at a lower CPU priority
+                  (``niceness``) so it never delays another session's Stop on the same host
   ``outcome``     last line: ``outcome``, ``exit_code``, ``belt`` (last reported speed)
   ``simulator``   with ``--simulate``: the virtual treadmill's final ``state``,
                   ``belt_speed_kmh`` and its last control-point ``writes`` (hex)

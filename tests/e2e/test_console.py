@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from retro_treadmill.service.session import FINISHED_NICENESS
 from tests.e2e.conftest import FAULT_SCALE, CliRun, run_cli
 
 HEADLESS_DEMO = [
@@ -35,6 +36,10 @@ def test_preflight_answered_yes_on_stdin_starts_and_enter_stops(tmp_path: Path) 
     assert run.simulator["running"] is False
     stops = [r for r in run.kinds("operator") if r["action"] == "stop"]
     assert stops[0]["by"] == "keyboard"
+    # The belt confirmed at a standstill, the clean-up yields the CPU to other sessions' stops.
+    (finished,) = run.kinds("finished")
+    assert finished["niceness"] >= FINISHED_NICENESS
+    assert finished["t"] > run.kinds("state")[-1]["t"]
 
 
 def test_a_declined_preflight_item_starts_nothing(tmp_path: Path) -> None:
