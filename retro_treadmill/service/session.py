@@ -153,9 +153,9 @@ class ExitCode(IntEnum):
 
 FINISHED_NICENESS = 10
 """The CPU niceness a finished session's process takes for its clean-up (``nice`` 10: a live
-session at 0 gets about ten times its share of a busy core). Measured with ``bench/fleet.py``:
-eight sessions ending together on two cores held the remote STOP of a ninth's still-running
-neighbour 10-40 ms in the run queue."""
+session at 0 gets about ten times its share of a busy core). ``bench/fleet.py --legs``: when
+eight sessions on two cores end together, a remote STOP to one still running down waited
+10-40 ms between the broker and its session (and in the publisher) while the others exited."""
 
 
 def lower_cpu_priority(niceness: int) -> int | None:
@@ -286,9 +286,10 @@ class SessionService:
         self.yield_cpu_when_finished = yield_cpu_when_finished
         """Once the session has finished with the belt confirmed at a standstill, the rest of
         the process (summary, records, closing MQTT, exiting) runs at a lower CPU priority
-        (:data:`FINISHED_NICENESS`), so that on a host with several treadmills it never delays
-        another session's stop path. Only for a process that serves one session (``run``): a
-        process cannot raise its priority again."""
+        (:data:`FINISHED_NICENESS`), so that on a host with several treadmills it does not
+        compete with another session's stop path. Only for a process that serves one session
+        (``run``): a process cannot raise its priority again."""
+        self._cpu_yielded = False
         self.hr_device = hr_device
         """The heart-rate strap's address or name (``run --hr-device``); without one, the
         treadmill's own Treadmill Data heart rate is the source when it sends one."""
@@ -556,8 +557,8 @@ class SessionService:
                 and engine.state is SessionState.FINISHED
                 and engine.governor.standstill
             )
-            if clean and self.yield_cpu_when_finished:
-                self._note("finished", niceness=lower_cpu_priority(FINISHED_NICENESS))
+            if clean:
+                self._yield_cpu_when_finished()
             if not clean:
                 if engine is not None:
                     with contextlib.suppress(Exception):
@@ -1251,6 +1252,15 @@ class SessionService:
     def _emit(self, event: ev.SessionEvent) -> None:
         self.bus.publish(event)
 
+    def _yield_cpu_when_finished(self) -> None:
+        """The session is over with the belt at a standstill (``finished`` is final): the rest
+        of this process runs at :data:`FINISHED_NICENESS` (once; see
+        :attr:`yield_cpu_when_finished`)."""
+        if not self.yield_cpu_when_finished or self._cpu_yielded:
+            return
+        self._cpu_yielded = True
+        self._note("finished", niceness=lower_cpu_priority(FINISHED_NICENESS))
+
     def _note(self, kind: str, /, **data: Any) -> None:
         """A fact for the event log only."""
         self.bus.publish(ev.Noted(self.clock.now(), kind, data))
@@ -1317,6 +1327,8 @@ class SessionService:
                     )
                 )
             self._log_step_on(engine, state)
+            if state is SessionState.FINISHED and engine.governor.standstill:
+                self._yield_cpu_when_finished()
         self.bus.publish(ev.Tick(now))
         self._dirty = True
         self.changed.set()
