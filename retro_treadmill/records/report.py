@@ -200,6 +200,16 @@ def _plot(ax: Axes, xs: list[float], ys: list[Any], gid: str, **style: Any) -> N
     line.set_gid(gid)
 
 
+_ACTUAL_STYLE: dict[str, Any] = {"color": _COLOURS["actual"], "linewidth": 1.4}
+"""The line of what the treadmill reported."""
+
+
+def _prescribed(ax: Axes, xs: list[float], ys: list[Any], gid: str) -> None:
+    """The prescribed line: dashed, drawn over the treadmill's, which mostly follows it."""
+    style = {"linestyle": "--", "linewidth": 1.2, "label": "prescribed", "zorder": 3}
+    _plot(ax, xs, ys, gid, color=_COLOURS["target"], **style)
+
+
 def _cap(ax: Axes, value: float | None, label: str, gid: str, colour: str) -> None:
     if value is None:
         return
@@ -239,50 +249,14 @@ def session_chart(
     figure, axes = _figure(3 if has_hr else 2)
     xs = series["minutes"]
     speed_ax, incline_ax = axes[0], axes[1]
-    _plot(
-        speed_ax,
-        xs,
-        series["target_speed"],
-        "target-speed",
-        color=_COLOURS["target"],
-        linestyle="--",
-        linewidth=1.2,
-        label="prescribed",
-        zorder=3,  # over the belt's line, which mostly follows it
-    )
-    _plot(
-        speed_ax,
-        xs,
-        series["belt_speed"],
-        "belt-speed",
-        color=_COLOURS["actual"],
-        linewidth=1.4,
-        label="belt",
-    )
+    _prescribed(speed_ax, xs, series["target_speed"], "target-speed")
+    _plot(speed_ax, xs, series["belt_speed"], "belt-speed", label="belt", **_ACTUAL_STYLE)
     speed_cap = None if limits is None else round(from_kmh(limits.max_speed_kmh, units), 4)
     _cap(speed_ax, speed_cap, "speed cap", "speed-cap", _COLOURS["cap"])
     speed_ax.set_ylabel(f"speed ({unit_label(units)})", fontsize=8)
     speed_ax.set_ylim(bottom=0)
-    _plot(
-        incline_ax,
-        xs,
-        series["target_incline"],
-        "target-incline",
-        color=_COLOURS["target"],
-        linestyle="--",
-        linewidth=1.2,
-        label="prescribed",
-        zorder=3,  # over the belt's line, which mostly follows it
-    )
-    _plot(
-        incline_ax,
-        xs,
-        series["incline"],
-        "incline",
-        color=_COLOURS["actual"],
-        linewidth=1.4,
-        label="treadmill",
-    )
+    _prescribed(incline_ax, xs, series["target_incline"], "target-incline")
+    _plot(incline_ax, xs, series["incline"], "incline", label="treadmill", **_ACTUAL_STYLE)
     incline_cap = None if limits is None else _finite(limits.max_incline_pct)
     _cap(incline_ax, incline_cap, "incline cap", "incline-cap", _COLOURS["cap"])
     incline_ax.set_ylabel("incline (%)", fontsize=8)

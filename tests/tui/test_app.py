@@ -142,44 +142,6 @@ async def test_connect_failure_returns_to_device_list_with_the_reason(make_app: 
         assert "no response to Request Control" in text(app, "#scan-status")
 
 
-@pytest.mark.parametrize(
-    "where", ["devices", "profiles", "preflight", "countdown", "session", "alarm"]
-)
-async def test_stop_keys_work_on_every_screen(
-    make_app: MakeApp, controller: FakeController, where: str
-) -> None:
-    app = make_app()
-    async with app.run_test() as pilot:
-        if where == "profiles":
-            await pilot.press("enter")
-        elif where == "preflight":
-            await show(pilot, controller, preflight())
-            await pilot.press("1")  # a focused checklist item must not eat the key
-        elif where == "countdown":
-            await show(pilot, controller, preflight(state=SessionState.COUNTDOWN, countdown_s=3))
-        elif where == "session":
-            await show(pilot, controller, RUNNING)
-        elif where == "alarm":
-            alarm = Alarm(AlarmKind.OVERSPEED, "2.9 mph reported, cap 1.5 mph", seq=1)
-            await show(pilot, controller, replace(RUNNING, alarm=alarm))
-        expected_screen = {
-            "devices": DeviceScreen,
-            "profiles": ProfileScreen,
-            "preflight": PreflightScreen,
-            "countdown": CountdownScreen,
-            "session": SessionScreen,
-            "alarm": AlarmScreen,
-        }[where]
-        assert isinstance(screen_of(app), expected_screen)
-        source = StopSource.ALARM_SCREEN if where == "alarm" else StopSource.KEYBOARD
-        for count, key in enumerate(["space", "s", "escape"], start=1):
-            await pilot.press(key)
-            assert controller.stops() == [source] * count, key
-            assert isinstance(screen_of(app), expected_screen)
-        assert "STOP SENT" in str(app.screen.query_one("#stop-bar", Static).content)
-        assert controller.names() == [*controller.names()[:-3], "stop", "stop", "stop"]
-
-
 async def test_clicking_the_stop_bar_stops(make_app: MakeApp, controller: FakeController) -> None:
     app = make_app()
     async with app.run_test() as pilot:

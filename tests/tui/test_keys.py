@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from retro_treadmill.tui.app import RetroTreadmillApp
 from retro_treadmill.tui.keys import is_stop_key
@@ -77,6 +78,9 @@ async def test_every_stop_key_in_either_case_stops_on_every_screen(
             await pilot.press(key)
             assert controller.stops() == [source] * count, key
             assert isinstance(app.screen, screen_type), key
+        assert "STOP SENT" in str(app.screen.query_one("#stop-bar", Static).content)
+        stops = len(STOP_KEYS_AS_TYPED)
+        assert controller.names()[-stops:] == ["stop"] * stops
 
 
 def test_the_stop_key_test_covers_what_the_stop_bar_and_readme_name() -> None:
