@@ -18,10 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from retro_treadmill.commands.history import load_record
+from retro_treadmill.commands.history import record_or_exit_code
 from retro_treadmill.records.export import FORMATS, ExportFormat, default_filename, export
 from retro_treadmill.records.paths import add_data_dir_argument
-from retro_treadmill.records.store import SessionNotFound, StoreError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -55,14 +54,9 @@ def register(subparsers: Any) -> None:
 def run_export(args: argparse.Namespace) -> int:
     """Load the session and write it in the format asked for."""
     fmt: ExportFormat = args.format
-    try:
-        record = load_record(args.data_dir, args.session)
-    except SessionNotFound as error:
-        print(f"retro-treadmill: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except StoreError as error:
-        print(f"retro-treadmill: error: {error}", file=sys.stderr)
-        return EXIT_FAILURE
+    record = record_or_exit_code(args.data_dir, args.session)
+    if isinstance(record, int):
+        return record
     data = export(record, fmt)
     if args.output == "-":
         sys.stdout.buffer.write(data)

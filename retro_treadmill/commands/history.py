@@ -128,6 +128,19 @@ def load_record(data_dir: str | None, session: str) -> SessionRecord:
         return store.load(session)
 
 
+def record_or_exit_code(data_dir: str | None, session: str) -> SessionRecord | int:
+    """:func:`load_record` for a command: the record, or the error said on stderr and the exit
+    code (2 no such session, 1 the store cannot be read)."""
+    try:
+        return load_record(data_dir, session)
+    except SessionNotFound as error:
+        print(f"retro-treadmill: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except StoreError as error:
+        print(f"retro-treadmill: error: {error}", file=sys.stderr)
+        return EXIT_STORE
+
+
 def run_list(args: argparse.Namespace) -> int:
     """Print one row per session (or a JSON list)."""
     try:
@@ -167,14 +180,9 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     """Print one session in full (or as JSON)."""
-    try:
-        record = load_record(args.data_dir, args.session)
-    except SessionNotFound as error:
-        print(f"retro-treadmill: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except StoreError as error:
-        print(f"retro-treadmill: error: {error}", file=sys.stderr)
-        return EXIT_STORE
+    record = record_or_exit_code(args.data_dir, args.session)
+    if isinstance(record, int):
+        return record
     if args.json:
         print(json.dumps(record_json(record), indent=2))
         return EXIT_OK
