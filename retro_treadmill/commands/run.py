@@ -328,10 +328,9 @@ def recording_for(plan: RunPlan, session_id: str) -> Recording:
     from retro_treadmill.records.paths import database_path
     from retro_treadmill.service.sinks import Recording
 
-    profile_text = ""
-    if plan.profile.source:
-        with contextlib.suppress(OSError):
-            profile_text = Path(plan.profile.source).read_text(encoding="utf-8")
+    # The text the session's profile was parsed from, not the file as it is now (it may have
+    # been edited or removed since): the record says exactly what was prescribed.
+    profile_text = plan.profile.text
     config_hash = None
     if plan.config.path is not None:
         with contextlib.suppress(OSError):

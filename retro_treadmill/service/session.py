@@ -358,6 +358,7 @@ class SessionService:
         """The summary published with the outcome (set while the service shuts down)."""
         self._tally_sub: Subscription | None = None
         self._recorder_sub: Subscription | None = None
+        self._recorder_sink: RecorderSink | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._summary_cache: tuple[int, int, SessionSummary] | None = None
         self._snapshot = SessionSnapshot(units=units)
@@ -440,7 +441,7 @@ class SessionService:
     def _start_recorder(self, recording: Recording) -> None:
         recorder = Recorder(recording.path, on_failure=self._recorder_failed)
         self.recorder = recorder
-        sink = RecorderSink(recorder, recording.info, self.tally.epoch_base)
+        sink = self._recorder_sink = RecorderSink(recorder, recording.info, self.tally.epoch_base)
         self._recorder_sub = self.bus.add_sink(
             "recorder",
             KEEP(RECORDER_QUEUE),
@@ -710,6 +711,9 @@ class SessionService:
         if self.profile is None or (profile.key and profile.key != self.profile_key):
             self.profile = load_profile(profile.key, self.config)
             self.profile_key = profile.key
+            if self._recorder_sink is not None:
+                # Chosen in the UI: the record names and keeps this one, not the command line's.
+                self._recorder_sink.use_profile(self.profile)
         target: str | None
         if device.virtual:
             target = self.virtual_target or self.target

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from retro_treadmill.errors import RetroTreadmillError
-from retro_treadmill.records.model import RecordedEvent, SessionInfo, Totals
+from retro_treadmill.records.model import RecordedEvent, SessionInfo, Totals, sha256_text
 from retro_treadmill.records.recorder import Recorder
 from retro_treadmill.safety.commands import AlarmKind
 from retro_treadmill.safety.limits import SafetyLimits
@@ -48,6 +48,7 @@ from retro_treadmill.service.events import (
     Tick,
 )
 from retro_treadmill.service.summary import to_recorded, to_sample
+from retro_treadmill.session.profile import Profile
 from retro_treadmill.telemetry.eventlog import EventLog
 from retro_treadmill.telemetry.mqtt import MqttPublisher
 from retro_treadmill.telemetry.schema import (
@@ -294,6 +295,18 @@ class RecorderSink:
                     self.recorder.event(recorded)
                 elif len(self._early) < EARLY_EVENTS:
                     self._early.append(recorded)
+
+    def use_profile(self, profile: Profile) -> None:
+        """The session runs ``profile`` (chosen after the recording was set up): the record
+        keeps its name and the text it was parsed from. Only before the record begins."""
+        if self.begun:
+            raise RuntimeError("the record has begun; its profile cannot change")
+        self.info = dataclasses.replace(
+            self.info,
+            profile_name=profile.name,
+            profile_text=profile.text,
+            profile_sha256=sha256_text(profile.text),
+        )
 
     def _begin(self, t: float, device_name: str, device_address: str) -> None:
         self.begun = True

@@ -151,6 +151,9 @@ class Profile:
     source: str = ""
     cues: tuple[str, ...] = ()
     """Posture cues shown in rotation during backward segments (``()``: the built-in ones)."""
+    text: str = field(default="", repr=False, compare=False)
+    """The TOML text this profile was parsed from (``""`` when built in code): what a session
+    record keeps, as it was when the session loaded it."""
 
     @property
     def total_duration_s(self) -> float:
@@ -253,7 +256,7 @@ def parse_profile(
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", path=path) from None
     locate = _text_locator(text)
-    profile = _Builder(path, locate).build(data)
+    profile = replace(_Builder(path, locate).build(data), text=text)
     check_profile(profile, limits, device, locate=locate)
     return profile
 

@@ -7,15 +7,21 @@ import asyncio
 import sqlite3
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from retro_treadmill.commands.run import recording_for
+from retro_treadmill.config import ClinicConfig
+from retro_treadmill.profiles import load_profile
 from retro_treadmill.records.model import EventKind, SessionInfo, sha256_text
 from retro_treadmill.records.store import Store
 from retro_treadmill.service import ExitCode, SessionService
 from retro_treadmill.service.sinks import Recording
-from retro_treadmill.tui.model import StopSource
+from retro_treadmill.tui.model import VIRTUAL_TREADMILL, ProfileInfo, StopSource
 from tests.service.conftest import STOP, Rig, until, walking
+
+PROFILES = Path(__file__).resolve().parents[2] / "profiles"
 
 
 def recording(path: Path, session_id: str = "a" * 32) -> Recording:
@@ -141,3 +147,49 @@ async def test_a_store_that_cannot_be_opened_is_reported_not_silent(
 
     assert code is ExitCode.STOPPED
     assert service.warnings[0].startswith("recorder stopped: StoreError")
+
+
+async def test_a_profile_chosen_after_start_up_is_the_one_recorded(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """The TUI starts with the command line's profile and lets the operator pick another: the
+    record names the one that ran and keeps the text it was parsed from."""
+    db = tmp_path / "data" / "sessions.db"
+    service = rig.service(recording=recording(db))  # set up for "demo"
+    chosen = load_profile("steady")
+
+    async def frontend(service: SessionService) -> None:
+        await service.prepare(VIRTUAL_TREADMILL, ProfileInfo.from_profile(chosen, "steady"))
+        service.stop(StopSource.KEYBOARD)
+        await until(service, service.session_over, timeout=10)
+
+    await service.serve(frontend)
+
+    with Store.open(db) as store:
+        info = store.load("a" * 32).info
+    assert info.profile_name == "steady"
+    assert info.profile_text == (PROFILES / "steady.toml").read_text(encoding="utf-8")
+    assert info.profile_sha256 == sha256_text(info.profile_text)
+
+
+def test_the_record_keeps_the_profile_text_the_session_parsed(tmp_path: Path) -> None:
+    """Edited (or removed) after the session loaded it, the file is not what was prescribed:
+    the record keeps the text that was parsed, and its hash."""
+    path = tmp_path / "mine.toml"
+    text = (PROFILES / "steady.toml").read_text(encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+    profile = load_profile(str(path))
+    path.unlink()
+    plan = SimpleNamespace(
+        profile=profile,
+        config=ClinicConfig(),
+        device=None,
+        walker=None,
+        simulate="spec",
+        time_scale=1.0,
+        units="mph",
+        data_dir=str(tmp_path / "data"),
+    )
+    info = recording_for(plan, "b" * 32).info  # type: ignore[arg-type]
+    assert info.profile_text == text
+    assert info.profile_sha256 == sha256_text(text)
