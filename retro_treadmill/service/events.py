@@ -120,6 +120,9 @@ class AlarmRaised:
     t: float
     alarm: str
     message: str
+    warning: bool = False
+    """A warning that did not stop the belt (the heart-rate-lost warning: the belt slows, and
+    stops a minute later with a second alarm of the same kind)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1246,7 +1246,7 @@ class SessionService:
         for alarm in out.alarms:
             if not alarm.warning:  # a warning (heart rate lost) did not halt the session
                 self.alarm_seen = True
-            emit(ev.AlarmRaised(now, alarm.kind.value, alarm.message))
+            emit(ev.AlarmRaised(now, alarm.kind.value, alarm.message, warning=alarm.warning))
         if out.rejection:
             self._rejections += 1
             self._rejection = Rejection(request or "request", out.rejection, self._rejections)

@@ -184,7 +184,8 @@ class EventLogSink:
                     **_present(result_code=event.result_code),
                 )
             case AlarmRaised():
-                w(event.t, "alarm", alarm=event.alarm, message=event.message)
+                warning = {"warning": True} if event.warning else {}
+                w(event.t, "alarm", alarm=event.alarm, message=event.message, **warning)
             case Rejected():
                 w(event.t, "rejection", request=event.request, reason=event.reason)
             case LinkChanged(link="connecting" | "connected" as link):
@@ -380,7 +381,8 @@ class MqttSink:
                 message = event.message
                 if event.alarm == AlarmKind.INTERNAL_ERROR.value:
                     message = f"Internal error: {message}"
-                self._event(EventCategory.ALARM, event.alarm, message, Severity.CRITICAL)
+                severity = Severity.WARNING if event.warning else Severity.CRITICAL
+                self._event(EventCategory.ALARM, event.alarm, message, severity)
             case SinkFailed():
                 self._event(
                     EventCategory.SESSION,

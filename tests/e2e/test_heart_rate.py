@@ -105,6 +105,8 @@ def test_a_lost_heart_rate_warns_at_once_slows_by_30_s_and_stops_by_60_s(
     assert run.outcome["outcome"] == "alarm"
     warning, stop_alarm = run.kinds("alarm")
     assert warning["alarm"] == stop_alarm["alarm"] == "heart_rate_lost"
+    assert warning.get("warning") is True
+    assert "warning" not in stop_alarm
     measured = [r for r in run.kinds("heart_rate") if r["bpm"] > 0 and r.get("contact", True)]
     last = _t(measured[-1])
     if kind == "disconnect":

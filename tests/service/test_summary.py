@@ -192,3 +192,23 @@ async def test_an_event_log_that_fails_mid_session_is_a_warning_not_a_stop(rig: 
     assert rig.sim.belt_speed_kmh == 0.0
     assert service.final_summary is not None
     assert [f.name for f in service.bus.failures] == ["event-log"]
+
+
+def test_mqtt_alarms_are_critical_and_the_heart_rate_lost_warning_is_a_warning() -> None:
+    """A dashboard pages on ``critical``: the belt was stopped. The heart-rate-lost warning
+    comes first, with the belt still walking (it slows, then stops a minute later)."""
+    published: list[Event] = []
+
+    class Publisher:
+        def publish_event(self, event: Event) -> None:
+            published.append(event)
+
+    from retro_treadmill.safety.limits import DEFAULT_LIMITS
+
+    sink = MqttSink(Publisher(), limits=DEFAULT_LIMITS, units="mph")  # type: ignore[arg-type]
+    sink.handle(AlarmRaised(1.0, "heart_rate_lost", "Heart rate lost: slowing", warning=True))
+    sink.handle(AlarmRaised(61.0, "heart_rate_lost", "Heart rate lost for 60 s. Stopped."))
+    assert [(e.code, e.severity.value) for e in published] == [
+        ("heart_rate_lost", "warning"),
+        ("heart_rate_lost", "critical"),
+    ]
