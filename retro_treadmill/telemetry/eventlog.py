@@ -13,7 +13,8 @@ time), ``source`` and ``kind``:
   ``decision``    a safety-governor decision: ``verdict``, ``request``, ``by``, ``command``,
                   ``reason``
   ``command``     a command sent to the treadmill (after the governor): ``command``, ``data``
-  ``alarm``       an alarm: ``alarm`` (kind), ``message``
+  ``alarm``       an alarm: ``alarm`` (kind), ``message``; ``warning`` (true) when it did not
+                  stop the belt (the heart-rate-lost warning)
   ``rejection``   an operator request refused: ``request``, ``reason``
   ``ftms``        an FTMS client event that is not in the audit trail (reconnecting, ...)
   ``mqtt``        MQTT publisher status changes
