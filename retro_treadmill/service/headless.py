@@ -38,6 +38,7 @@ from typing import IO
 
 from retro_treadmill.errors import StartRefused
 from retro_treadmill.service.session import SessionService, StopOrigin
+from retro_treadmill.telemetry.writer import ThreadedWriter
 from retro_treadmill.tui.format import preflight_heart_rate
 from retro_treadmill.tui.model import (
     DeviceInfo,
@@ -48,6 +49,8 @@ from retro_treadmill.tui.model import (
 )
 from retro_treadmill.units import format_speed, mph_to_kmh
 
+OUTPUT_DRAIN_S = 2.0
+"""At the end, how long the console waits for its output to be taken."""
 STOP_KEYS = frozenset({"", " ", "s", "S", "q", "Q", "\n", "\r", "\x1b"})
 
 
@@ -130,6 +133,11 @@ class _Input:
         with contextlib.suppress(termios.error):
             self._saved = termios.tcgetattr(self._fd)
             tty.setcbreak(self._fd)
+            # Ctrl+S (XOFF) would suspend the terminal's output, and the progress lines with it;
+            # a key for the session (or nothing), not a frozen screen.
+            mode = termios.tcgetattr(self._fd)
+            mode[0] &= ~termios.IXON
+            termios.tcsetattr(self._fd, termios.TCSANOW, mode)
             self._cbreak = True
 
     def _on_readable(self) -> None:
@@ -198,6 +206,10 @@ class HeadlessConsole:
         self.stdin = stdin if stdin is not None else sys.stdin
         self.out = stdout if stdout is not None else sys.stdout
         self.live = self.out.isatty()
+        self._writer = ThreadedWriter(self.out, name="headless-output")
+        """Everything shown goes through this thread: a terminal paused with Ctrl+S, or a pipe
+        nobody reads (``| less`` left on a page), must not hold up the event loop and its stop
+        path. A progress line is left out while earlier output still waits."""
         self.refresh_s = refresh_s
         self.quiet_refresh_s = quiet_refresh_s
         self._input: _Input | None = None
@@ -216,17 +228,15 @@ class HeadlessConsole:
     def say(self, text: str) -> None:
         """Print a full line (ending the live progress line first)."""
         if self._line_open:
-            self.out.write("\n")
+            self._writer.write("\n")
             self._line_open = False
-        self.out.write(text + "\n")
-        self.out.flush()
+        self._writer.write(text + "\n")
 
     def _progress(self, snap: SessionSnapshot, now: float) -> None:
         line = progress_line(snap)
         if self.live:
             width = max(40, os.get_terminal_size(self.out.fileno()).columns - 1)
-            self.out.write("\r" + line[:width].ljust(width))
-            self.out.flush()
+            self._writer.write("\r" + line[:width].ljust(width), droppable=True)
             self._line_open = True
             return
         key = (snap.state, snap.segment_index, snap.target_speed_kmh)
@@ -276,9 +286,11 @@ class HeadlessConsole:
         finally:
             self._input.close()
             if self._line_open:
-                self.out.write("\n")
-                self.out.flush()
+                self._writer.write("\n")
                 self._line_open = False
+            # What was said reaches the screen before the run's summary (bounded: a reader that
+            # never reads must not keep the process).
+            await asyncio.shield(asyncio.to_thread(self._writer.close, OUTPUT_DRAIN_S))
 
     async def _run(self, service: SessionService) -> None:
         assert self._input is not None
@@ -395,8 +407,7 @@ class HeadlessConsole:
         """A yes/no question on stdin; ``False`` as well when a stop (a signal, MQTT) comes
         while it waits, or the input ends."""
         assert self._input is not None
-        self.out.write(f"{question} [y/N] ")
-        self.out.flush()
+        self._writer.write(f"{question} [y/N] ")
         while self._input.available or not self._input.queue.empty():
             if service.stop_requested or service.terminate.is_set():
                 self.say("")

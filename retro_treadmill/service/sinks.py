@@ -126,8 +126,9 @@ class EventLogSink:
             raise EventLogFailed(f"the event log cannot be written: {self.log.failed}")
 
     def finish(self) -> None:
-        """The stream ended: write what is left and report a failure."""
-        self.log.flush()
+        """The stream ended: hand what is left to the log's writer (on the loop: no waiting for
+        the disk; :meth:`EventLog.close` waits) and report a failure seen so far."""
+        self.log.flush(wait_s=0)
         self.check()
 
     def _write(self, event: SessionEvent) -> None:

@@ -33,8 +33,9 @@ time), ``source`` and ``kind``:
 Speeds are km/h and inclines percent (FTMS units). Records are taken synchronously and written in
 batches every 50 ms (and at close), so JSON encoding never sits on the stop path; a batch is
 encoded in slices of at most ``SLICE_S`` of CPU, one per event-loop turn, so a Stop that comes in
-meanwhile waits for one slice, not for the batch. A crash of the interpreter itself can lose the
-last 50 ms.
+meanwhile waits for one slice, not for the batch. The encoded lines go to the file from a thread
+of their own (:class:`~retro_treadmill.telemetry.writer.ThreadedWriter`): the loop never waits
+for the disk. A crash of the interpreter itself can lose the last 50 ms.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from retro_treadmill.ftms.audit import AuditRecord, to_jsonable
+from retro_treadmill.telemetry.writer import ThreadedWriter
 
 SLICE_S = 0.0002
 """CPU time one turn of the batched writer may take (a batch of a busy second took 2-10 ms in
@@ -57,6 +59,8 @@ YIELD_POLL_S = 0.001
 YIELD_MAX_S = 0.05
 """...but never defers a batch longer than this (a Stop stuck on a dead link must not stop the
 log)."""
+FLUSH_WAIT_S = 2.0
+"""How long :meth:`EventLog.flush` (and close) waits for the file to take what was written."""
 
 
 class EventLog:
@@ -78,6 +82,7 @@ class EventLog:
         flush_s: float = 0.05,
     ) -> None:
         self._stream = stream
+        self._writer = ThreadedWriter(stream, name="event-log") if stream is not None else None
         self._clock = clock
         self._wall = wall_clock
         self._keep = keep
@@ -92,8 +97,14 @@ class EventLog:
         """While this returns True (the session service: a Stop is in flight), the batched
         writer waits, up to ``YIELD_MAX_S``: a Stop's write takes several event-loop turns, and
         a slice of encoding in each of them added milliseconds to it."""
-        self.failed: str | None = None
+        self._failed: str | None = None
+
+    @property
+    def failed(self) -> str | None:
         """Why writing stopped (disk full, ...); the session goes on without the file."""
+        if self._failed is None and self._writer is not None:
+            return self._writer.failed
+        return self._failed
 
     @classmethod
     def open(cls, path: str | Path, **kwargs: Any) -> EventLog:
@@ -192,36 +203,41 @@ class EventLog:
         if len(self._records) > self._keep:
             del self._records[: len(self._records) - self._keep]
 
-    def flush(self) -> None:
-        """Write what has been taken so far (called by :meth:`close`, and by the last resort that
-        ends a process whose event loop is stuck: hence the lock)."""
+    def flush(self, wait_s: float = FLUSH_WAIT_S) -> None:
+        """Write what has been taken so far, and wait up to ``wait_s`` for the file to take it
+        (``0``: hand it to the writer thread only). Called by :meth:`close`, at the start of a
+        run (so that a file that cannot be written is an error before anything connects), and
+        by the last resort that ends a process whose event loop is stuck: hence the lock."""
         with self._flushing:
             if self._scheduled is not None:
                 self._scheduled.cancel()
                 self._scheduled = None
             self._convert()
             self._write_unwritten()
+        if wait_s > 0 and self._writer is not None:
+            self._writer.drain(wait_s)
 
     def _write_unwritten(self) -> None:
         lines, self._unwritten = self._unwritten, []
-        if self._stream is None or self.failed is not None or not lines:
+        if self._writer is None or self.failed is not None or not lines:
             return
-        try:
-            self._stream.write(
-                "".join(json.dumps(r, separators=(",", ":"), default=str) + "\n" for r in lines)
-            )
-            self._stream.flush()
-        except (OSError, ValueError) as exc:
-            self.failed = str(exc)
+        self._writer.write(
+            "".join(json.dumps(r, separators=(",", ":"), default=str) + "\n" for r in lines)
+        )
 
     def close(self) -> None:
         """Flush and close the file (records stay readable in memory)."""
         self.flush()
+        if self._writer is not None and not self._writer.close(FLUSH_WAIT_S):
+            # Its thread may still be inside a write: closing the file under it would wait for
+            # that write. The process's exit closes the file.
+            self._failed = self._failed or f"the file took no more writes for {FLUSH_WAIT_S:g} s"
+            self._stream = None
         if self._stream is not None:
             try:
                 self._stream.close()
             except OSError as exc:
-                self.failed = str(exc)
+                self._failed = self._failed or str(exc)
             self._stream = None
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+import subprocess
+import time
 from pathlib import Path
 
 from retro_treadmill.service.session import FINISHED_NICENESS
-from tests.e2e.conftest import FAULT_SCALE, CliRun, run_cli
+from tests.e2e.conftest import FAULT_SCALE, REPO, CliRun, cli_argv, read_log, run_cli
 
 HEADLESS_DEMO = [
     "run",
@@ -170,3 +175,64 @@ def test_a_start_the_governor_refuses_ends_the_run_with_the_reason(tmp_path: Pat
     assert not [r for r in run.writes if r["command"] in ("start", "set-target-speed")]
     assert run.simulator["running"] is False
     assert run.outcome["exit_code"] == 2
+
+
+def test_output_nobody_reads_does_not_hold_up_the_session_or_its_stop(tmp_path: Path) -> None:
+    """stdout is a pipe already full (``| less`` left on a page; a terminal paused with Ctrl+S
+    is the same): every line the console shows waits, and the session, its keys and its Stop
+    must not wait with it."""
+    log = tmp_path / "events.jsonl"
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)
+    os.set_blocking(write_end, False)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            os.write(write_end, b"x" * 512)  # full: the next write of the child waits
+    os.set_blocking(write_end, True)
+    proc = subprocess.Popen(
+        cli_argv(*HEADLESS_DEMO, "--yes-preflight", "--event-log", str(log)),
+        cwd=REPO,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdin=subprocess.PIPE,
+        stdout=write_end,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_end)
+    assert proc.stdin is not None
+    try:
+        deadline = time.monotonic() + 60
+        while not [r for r in read_log(log) if r.get("state") == "running"]:
+            assert time.monotonic() < deadline, "the session never ran with its output waiting"
+            assert proc.poll() is None, f"exit {proc.returncode}"
+            time.sleep(0.1)
+        proc.stdin.write(b"\n")  # Enter = STOP (one line: stdin is not a terminal)
+        proc.stdin.flush()
+        deadline = time.monotonic() + 10
+        while not [r for r in read_log(log) if r.get("kind") == "write" and r["bytes"] == "08 01"]:
+            assert time.monotonic() < deadline, "the stop key was not acted on"
+            time.sleep(0.05)
+    finally:
+        shown = _read_to_the_end(read_end, timeout_s=60)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        os.close(read_end)
+    assert proc.returncode == 3
+    assert b"Session stopped by the operator" in shown
+
+
+def _read_to_the_end(fd: int, timeout_s: float) -> bytes:
+    """Everything left in the pipe until every writer has closed it (the child exited)."""
+    os.set_blocking(fd, False)
+    data = b""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            time.sleep(0.02)
+            continue
+        if not chunk:
+            break
+        data += chunk
+    return data

@@ -3,7 +3,11 @@ only while no alarm has been raised since the session last walked and no operato
 
 from __future__ import annotations
 
+import asyncio
 import io
+import os
+import pty
+import termios
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +60,7 @@ class _Service:
         self.resumed_by.append(by)
 
 
-def console(auto: bool) -> HeadlessConsole:
+def console(auto: bool, out: io.StringIO | None = None) -> HeadlessConsole:
     from retro_treadmill.profiles import load_profile
 
     profile = ProfileInfo.from_profile(load_profile("demo"), "demo")
@@ -66,7 +70,7 @@ def console(auto: bool) -> HeadlessConsole:
         checklist=(),
         yes_preflight=True,
         auto_turn_around=auto,
-        stdout=io.StringIO(),
+        stdout=out if out is not None else io.StringIO(),
     )
 
 
@@ -113,13 +117,38 @@ def test_a_failing_observer_is_said_once_as_a_warning_and_the_session_goes_on() 
     from retro_treadmill.tui.model import SessionSnapshot
 
     out = io.StringIO()
-    shown = console(auto=False)
-    shown.out = out
+    shown = console(auto=False, out=out)
     first = "event-log stopped: EventLogFailed: [Errno 28] No space left on device"
     second = "recorder stopped: StoreError: database or disk is full"
     for warnings in [(), (first,), (first,), (first, second), (first, second)]:
         shown._events(SessionSnapshot(warnings=warnings))
+    assert shown._writer.drain(2.0)
     assert out.getvalue().splitlines() == [
         f"WARNING: {first}; the session goes on",
         f"WARNING: {second}; the session goes on",
     ]
+
+
+async def test_single_keys_from_a_terminal_and_ctrl_s_does_not_freeze_its_output() -> None:
+    """Keys one at a time; Ctrl+S (XOFF) no longer suspends the terminal's output (a frozen
+    screen while the belt runs); the terminal is as it was afterwards."""
+    from retro_treadmill.service.headless import _Input
+
+    main, tty_fd = pty.openpty()
+    terminal = os.fdopen(tty_fd, "r", closefd=False)
+    before = termios.tcgetattr(tty_fd)
+    assert before[0] & termios.IXON
+    keys = _Input(terminal)
+    try:
+        keys.cbreak()
+        mode = termios.tcgetattr(tty_fd)
+        assert not mode[0] & termios.IXON
+        assert not mode[3] & termios.ICANON
+        os.write(main, b"s")
+        assert await asyncio.wait_for(keys.queue.get(), 2) == "s"
+    finally:
+        keys.close()
+        assert termios.tcgetattr(tty_fd) == before
+        terminal.close()
+        os.close(tty_fd)
+        os.close(main)
