@@ -634,7 +634,7 @@ def _walker_info(plan: RunPlan) -> Any:
 
 def _headless(plan: RunPlan, device_name: str, stdin: Any, stdout: Any) -> Any:
     from retro_treadmill.service.headless import HeadlessConsole
-    from retro_treadmill.tui.screens.preflight import checklist_for
+    from retro_treadmill.tui.checklist import checklist_for
 
     profile = _profile_info(plan)
     required = {}

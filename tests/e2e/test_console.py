@@ -9,6 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from retro_treadmill.service.session import FINISHED_NICENESS
 from tests.e2e.conftest import FAULT_SCALE, REPO, CliRun, cli_argv, read_log, run_cli
 
@@ -236,3 +238,22 @@ def _read_to_the_end(fd: int, timeout_s: float) -> bytes:
             break
         data += chunk
     return data
+
+
+def test_a_headless_run_does_not_load_the_terminal_ui(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a Raspberry Pi, importing Textual costs seconds of start-up and megabytes the
+    headless console never uses."""
+    monkeypatch.setenv("PYTHONPROFILEIMPORTTIME", "1")
+    run = run_cli(
+        [*HEADLESS_DEMO, "--yes-preflight"], tmp_path / "events.jsonl", signal_when="running"
+    )
+    assert run.code == 3, run.explain()
+    imported = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in run.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "retro_treadmill.service.headless" in imported
+    assert not [m for m in imported if m.split(".")[0] == "textual"]

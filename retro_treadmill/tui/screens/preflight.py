@@ -14,6 +14,7 @@ from textual.widgets import Button, Static
 
 from retro_treadmill.screening import SPOTTER_ITEM
 from retro_treadmill.session.plan import SpeedPlan
+from retro_treadmill.tui.checklist import checklist_for
 from retro_treadmill.tui.format import preflight_heart_rate
 from retro_treadmill.tui.keys import both_cases
 from retro_treadmill.tui.model import ProfileInfo, SessionSnapshot
@@ -21,23 +22,8 @@ from retro_treadmill.tui.screens.base import RetroScreen
 from retro_treadmill.tui.widgets.checkitem import CheckItem
 from retro_treadmill.units import SpeedUnit
 
-BASE_CHECKLIST: tuple[str, ...] = (
-    "The deck is clear: nothing on or behind the belt",
-    "The safety key is clipped to the walker's clothing",
-    "The walker stands on the side rails (feet off the belt), hands on the rails",
-)
-HARNESS_REQUIRED = "The harness is attached (this profile requires one)"
-HARNESS_WHERE_USED = "The harness is attached (tick if no harness is used here)"
-
 START_READY = "Start: 5 s countdown (G)"
 START_BLOCKED = "Start: tick every item first"
-
-
-def checklist_for(profile: ProfileInfo | None, *, spotter: bool = False) -> tuple[str, ...]:
-    """The items to tick before a session with ``profile`` (``spotter``: the screening or the
-    clinic config requires one)."""
-    harness = HARNESS_REQUIRED if profile is not None and profile.harness else HARNESS_WHERE_USED
-    return (*BASE_CHECKLIST, harness, *((SPOTTER_ITEM,) if spotter else ()))
 
 
 def plan_text(plan: SpeedPlan, units: SpeedUnit) -> str:
