@@ -221,9 +221,13 @@ class EventLog:
         lines, self._unwritten = self._unwritten, []
         if self._writer is None or self.failed is not None or not lines:
             return
-        self._writer.write(
+        taken = self._writer.write(
             "".join(json.dumps(r, separators=(",", ":"), default=str) + "\n" for r in lines)
         )
+        if not taken and self._writer.failed is None:
+            # Thousands of batches waiting: the disk has taken nothing for minutes. A log with a
+            # hole is said as a failure, not left for someone to trust.
+            self._failed = "the file stopped taking writes (a stalled disk); lines were lost"
 
     def close(self) -> None:
         """Flush and close the file (records stay readable in memory)."""

@@ -107,3 +107,27 @@ def test_a_damaged_line_inside_the_log_is_still_an_error(tmp_path: Any) -> None:
     path.write_text('{"t":1.0,"kind":"state"}\n{"t":8.2,"wall":\n{"t":9.0,"kind":"outcome"}\n')
     with pytest.raises(json.JSONDecodeError):
         eventlog.read_event_log(path)
+
+
+async def test_a_disk_that_stops_taking_writes_is_a_failure_not_a_silent_hole() -> None:
+    """The log's writer thread waits on a stalled disk; once its queue is full the log says it
+    failed (the session then shows the observer's failure) instead of dropping lines quietly."""
+    import threading
+
+    class Stalled(io.StringIO):
+        go = threading.Event()
+
+        def write(self, text: str) -> int:
+            self.go.wait(10)
+            return super().write(text)
+
+    stream = Stalled()
+    log = EventLog(stream)
+    assert log._writer is not None
+    log._writer.max_pending = 2
+    for n in range(5):
+        log.write("state", n=n)
+        log.flush(wait_s=0)  # a batch for the writer thread, as the loop's timer hands it over
+    assert log.failed is not None
+    assert "lines were lost" in log.failed
+    Stalled.go.set()
