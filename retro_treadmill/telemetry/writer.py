@@ -54,12 +54,6 @@ class ThreadedWriter:
             self._cond.notify()
         return True
 
-    @property
-    def idle(self) -> bool:
-        """Nothing waiting and nothing being written."""
-        with self._cond:
-            return not self._pending and not self._writing
-
     def drain(self, timeout_s: float) -> bool:
         """Wait up to ``timeout_s`` until all that was queued is written (or the stream failed);
         ``False`` when the time ran out. Not for the event loop while a session runs."""
