@@ -11,13 +11,15 @@ Run with ``make bench`` (``.venv/bin/python bench/fleet.py [--stops N] [--sessio
 - sessions as separate processes, ``retro-treadmill run --headless --yes-preflight --profile demo
   --device "RetroSim FTMS k" --mqtt ...``, each publishing its state and telemetry.
 
-Remote STOP: once every session's belt runs, the bench publishes ``command/stop`` (QoS 1, as the
-monitor does) to one session at a time, round robin, and waits for the ``08 01`` write at that
+Remote STOP: once every session's belt runs, the bench has ``command/stop`` published (QoS 1, as
+the monitor does) to one session at a time, round robin, and waits for the ``08 01`` write at that
 session's virtual treadmill; the latency runs from just before the publish to the write's arrival
-there. A stopped session keeps taking stops while its belt runs down (each one is written again),
-then ends; the bench starts a fresh round of sessions until it has ``--stops`` stops. First with 1
-session, then with ``--sessions`` (8): median, p99 and max, and the ratio 8/1 (targets, issue 15:
-p99 with 8 <= 1.5x the single-session p99 and <= 20 ms).
+there. The publishes come from ``bench/_stop_publisher.py``, a process of its own that is idle
+between stops, so that the bench's own work (starting, following and reaping sessions) is not
+counted as the stop path's. A stopped session keeps taking stops while its belt runs down (each
+one is written again), then ends; the bench starts a fresh round of sessions until it has
+``--stops`` stops. First with 1 session, then with ``--sessions`` (8): median, p99 and max, and the
+ratio 8/1 (targets, issue 15: p99 with 8 <= 1.5x the single-session p99 and <= 20 ms).
 
 Monitor: ``retro-treadmill monitor`` (the real app, under a 120x36 pseudo-terminal, through
 ``bench/_monitor_probe.py``, which notes when each treadmill's row shows a new value) and
@@ -60,7 +62,6 @@ from retro_treadmill.telemetry.schema import (  # noqa: E402
     StateUpdate,
     TelemetrySample,
     Topics,
-    command_payload,
     encode,
 )
 
@@ -149,6 +150,49 @@ def split_legs(samples: list[tuple[Path, float, float, bool]]) -> dict[str, list
     return out
 
 
+class StopPublisher:
+    """``bench/_stop_publisher.py`` in a process of its own: :meth:`stop` has it publish
+    ``command/stop`` to one treadmill and returns the time it noted just before publishing."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls, port: int) -> StopPublisher:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(ROOT / "bench" / "_stop_publisher.py"),
+            "--port",
+            str(port),
+            "--prefix",
+            PREFIX,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert process.stdout is not None
+        ready = await asyncio.wait_for(process.stdout.readline(), 30)
+        if ready.strip() != b"ready":
+            process.kill()
+            raise RuntimeError(f"the stop publisher did not start: {ready!r}")
+        return cls(process)
+
+    async def stop(self, treadmill: str) -> float:
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write(f"{treadmill}\n".encode())
+        await self.process.stdin.drain()
+        return float(await asyncio.wait_for(self.process.stdout.readline(), 5))
+
+    async def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            await asyncio.wait_for(self.process.wait(), 10)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+
 async def _session(
     sim: Simulate, index: int, mqtt_port: int, logdir: Path, event_log: Path | None
 ) -> asyncio.subprocess.Process:
@@ -202,13 +246,15 @@ async def stop_latency(
                         states[treadmill] = str(json.loads(raw)["state"])
 
             watcher = asyncio.create_task(watch())
+            publisher = await StopPublisher.start(mqtt.port)
             try:
                 while len(run.latencies) < stops:
                     run.rounds += 1
-                    await _round(sim, mqtt, client, states, sessions, stops, run, logdir, legs)
+                    await _round(sim, mqtt, publisher, states, sessions, stops, run, logdir, legs)
                 if legs:
                     run.legs = split_legs(run.samples)
             finally:
+                await publisher.close()
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
@@ -218,7 +264,7 @@ async def stop_latency(
 async def _round(
     sim: Simulate,
     mqtt: MosquittoBroker,
-    client: aiomqtt.Client,
+    publisher: StopPublisher,
     states: dict[str, str],
     sessions: int,
     stops: int,
@@ -258,7 +304,6 @@ async def _round(
         await asyncio.sleep(1.0)  # the belts are moving
         live.sort()
         stopped: set[int] = set()
-        payload = command_payload("bench/fleet.py", "bench")
         while live and len(run.latencies) < stops:
             for k in list(live):
                 treadmill, process = f"tm{k}", processes[k - 1]
@@ -271,10 +316,7 @@ async def _round(
                 arrivals = sim.stops[Simulate.name(k, sim.count)]
                 while not arrivals.empty():
                     arrivals.get_nowait()
-                t0 = time.monotonic()
-                await client.publish(
-                    Topics(f"{PREFIX}/{treadmill}").command("stop"), payload, qos=1
-                )
+                t0 = await publisher.stop(treadmill)
                 try:
                     async with asyncio.timeout(ARRIVAL_TIMEOUT_S):
                         arrived = await arrivals.get()
