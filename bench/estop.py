@@ -34,8 +34,6 @@ import argparse
 import asyncio
 import gc
 import math
-import os
-import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -43,19 +41,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from protocols.ftms import FITNESS_MACHINE_CONTROL_POINT_UUID
-from retro_treadmill.ble.adapter import Adapter, open_adapter
-from retro_treadmill.ble.radio import VirtualRadio
-from retro_treadmill.clock import MonotonicClock
-from retro_treadmill.profiles import load_profile
-from retro_treadmill.records.model import SessionInfo, new_session_id, sha256_text
-from retro_treadmill.service import SessionService, StopOrigin
-from retro_treadmill.service.sinks import Recording
-from retro_treadmill.session.profile import Profile
-from retro_treadmill.sim import VirtualTreadmill, get_personality
-from retro_treadmill.sim.server import DEFAULT_ADDRESS
-from retro_treadmill.telemetry.eventlog import EventLog
-from retro_treadmill.tui.model import VIRTUAL_TREADMILL, ProfileInfo
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench._procs import loadavg, stats  # noqa: E402
+from protocols.ftms import FITNESS_MACHINE_CONTROL_POINT_UUID  # noqa: E402
+from retro_treadmill.ble.adapter import Adapter, open_adapter  # noqa: E402
+from retro_treadmill.ble.radio import VirtualRadio  # noqa: E402
+from retro_treadmill.clock import MonotonicClock  # noqa: E402
+from retro_treadmill.profiles import load_profile  # noqa: E402
+from retro_treadmill.records.model import SessionInfo, new_session_id, sha256_text  # noqa: E402
+from retro_treadmill.service import SessionService, StopOrigin  # noqa: E402
+from retro_treadmill.service.sinks import Recording  # noqa: E402
+from retro_treadmill.session.profile import Profile  # noqa: E402
+from retro_treadmill.sim import VirtualTreadmill, get_personality  # noqa: E402
+from retro_treadmill.sim.server import DEFAULT_ADDRESS  # noqa: E402
+from retro_treadmill.telemetry.eventlog import EventLog  # noqa: E402
+from retro_treadmill.tui.model import VIRTUAL_TREADMILL, ProfileInfo  # noqa: E402
 
 STOP = b"\x08\x01"
 WARMUP = 20
@@ -72,17 +75,6 @@ class Result:
     floor: list[float]
     client: list[float]
     other_host: list[float]
-
-
-def _stats(values: list[float]) -> tuple[float, float, float]:
-    """Median, p99 and max in milliseconds (NaN for no values; one value is all three)."""
-    ms = sorted(v * 1000 for v in values)
-    if not ms:
-        return math.nan, math.nan, math.nan
-    if len(ms) == 1:
-        return ms[0], ms[0], ms[0]
-    p99 = statistics.quantiles(ms, n=100, method="inclusive")[98]
-    return statistics.median(ms), p99, ms[-1]
 
 
 def _arrival(sim: VirtualTreadmill, since: int) -> float:
@@ -297,10 +289,10 @@ def report(results: list[Result]) -> bool:
     print(f"{'scenario':<8} {'path':<26} {'n':>5} {'median ms':>10} {'p99 ms':>8} {'max ms':>8}")
     ok = True
     for r in results:
-        s_med, s_p99, s_max = _stats(r.service)
-        f_med, f_p99, f_max = _stats(r.floor)
-        c_med, c_p99, c_max = _stats(r.client)
-        o_med, o_p99, o_max = _stats(r.other_host)
+        s_med, s_p99, s_max = stats(r.service)
+        f_med, f_p99, f_max = stats(r.floor)
+        c_med, c_p99, c_max = stats(r.client)
+        o_med, o_p99, o_max = stats(r.other_host)
         print(
             f"{r.name:<8} {'service.stop() -> 08 01':<26} {len(r.service):>5} "
             f"{s_med:>10.3f} {s_p99:>8.3f} {s_max:>8.3f}"
@@ -329,14 +321,6 @@ def report(results: list[Result]) -> bool:
     return ok
 
 
-def _loadavg() -> str:
-    """The 1/5/15-minute load averages (the p99 figures depend on them), or "unknown"."""
-    try:
-        return " ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        return "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run both scenarios and print the comparison."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -362,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         f"e-stop latency: service.stop() -> Stop write at the virtual treadmill, "
         f"{args.stops} stops per scenario (+{WARMUP} warm-up), Python {sys.version.split()[0]}"
     )
-    print(f"load average at start: {_loadavg()} ({os.cpu_count()} CPUs)")
+    print(f"load average at start: {loadavg()}")
     if RECORD_DIR is not None:
         print(f"with an event log file and the session recorder in {RECORD_DIR}")
     started = time.monotonic()
@@ -378,9 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(rounds):
         tui += asyncio.run(tui_scenario(math.ceil(args.tui_stops / rounds)))
         plain += asyncio.run(tui_scenario(math.ceil(args.tui_stops / rounds), ui=False))
-    t_med, t_p99, t_max = _stats(tui)
-    p_med, p_p99, p_max = _stats(plain)
-    h_med, h_p99, _ = _stats(results[-1].service)
+    t_med, t_p99, t_max = stats(tui)
+    p_med, p_p99, p_max = stats(plain)
+    h_med, h_p99, _ = stats(results[-1].service)
     print(
         f"{'tui':<8} {'space key -> 08 01':<26} {len(tui):>5} "
         f"{t_med:>10.3f} {t_p99:>8.3f} {t_max:>8.3f}"
@@ -394,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         f"p99 {t_p99 / p_p99:.2f}x; against the load scenario: median {t_med / h_med:.2f}x, "
         f"p99 {t_p99 / h_p99:.2f}x (target: within 2x)"
     )
-    print(f"load average at end: {_loadavg()} ({time.monotonic() - started:.0f} s)")
+    print(f"load average at end: {loadavg()} ({time.monotonic() - started:.0f} s)")
     return 0
 
 
