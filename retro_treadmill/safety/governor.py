@@ -990,21 +990,20 @@ class SafetyGovernor:
         )
 
     def _note_console_target(self, kmh: float, now: float) -> None:
-        # Right after our setpoint, a target near 1.609x or 1/1.609x of ours is the treadmill's
-        # echo of our own command in the other unit (evidence of a mix-up); any other target,
-        # or one that comes later, was set at the console.
-        # The echo is the first 0x05 after our setpoint (or the same value again): once the
-        # treadmill has echoed our target, a different target is the console's, even inside the
-        # window (the fault campaign found a console change 2.9 s after an echoed setpoint).
+        # The treadmill's echo of our setpoint is the first 0x05 after it (or the same value
+        # again). Near 1.609x or 1/1.609x of ours and within ECHO_WINDOW_S, that echo is our
+        # command in the other unit (evidence of a mix-up); any other target was set at the
+        # console, even inside the window (the fault campaign found a console change 2.9 s after
+        # an echoed setpoint).
         if self._state is not GovernorState.RUNNING:
             return
         tolerance = self._tolerance() + _EPS
-        first, echoed = self._echo_kmh is None, self._echo_kmh
-        if first:
+        echoed = self._echo_kmh
+        if echoed is None:
             self._echo_kmh = kmh
         if abs(kmh - self._target_speed) <= tolerance:
             return
-        is_echo = first or (echoed is not None and abs(kmh - echoed) <= tolerance)
+        is_echo = echoed is None or abs(kmh - echoed) <= tolerance
         recent = self._target_since is not None and now - self._target_since <= ECHO_WINDOW_S
         if not (recent and is_echo and self._unit_ratio_matches(kmh)):
             self._console_target = True
